@@ -1,0 +1,1 @@
+//! Model backends. (Being written.)

@@ -1,0 +1,1 @@
+//! The SWE-RL reward. (Being written.)

@@ -1,0 +1,57 @@
+//! The command line: clap derive types only. Each subcommand's arguments live with its
+//! implementation in `commands/`; shared argument groups live here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+/// Agentless Mini (SWE-RL) on SWE-bench: localize, repair, test, rerank, and evaluate.
+#[derive(Debug, Parser)]
+#[command(name = "agentless-mini", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). `AGENTLESS_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No progress bars (also when stderr is not a terminal, or `AGENTLESS_NO_PROGRESS` is set).
+    #[arg(long, global = true, env = "AGENTLESS_NO_PROGRESS")]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Grade SWE-bench test logs exactly as the official harness does.
+    Grade(commands::grade::GradeArgs),
+    /// Load a dataset (split or file) and print its instances, or a summary.
+    Dataset(commands::dataset::DatasetCmdArgs),
+}
+
+/// Where the SWE-bench instances come from, and which of them to take.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DatasetArgs {
+    /// A named split: verified, lite, full (Hugging Face, cached) or demo (embedded).
+    #[arg(long, conflicts_with = "dataset")]
+    pub split: Option<String>,
+    /// A local dataset file: .parquet, .json (a list) or .jsonl.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Only these instance ids (comma-separated). An unknown id is an error.
+    #[arg(long, value_delimiter = ',')]
+    pub instances: Vec<String>,
+    /// Only the instance ids listed in this file (one per line; `#` starts a comment).
+    #[arg(long)]
+    pub instances_file: Option<PathBuf>,
+}

@@ -1,0 +1,45 @@
+//! One module per subcommand: argument struct + `run`. Commands turn typed outcomes from the
+//! libraries into output; they are the only code that prints (through `crate::printer`).
+
+pub mod dataset;
+pub mod grade;
+
+use anyhow::Context as _;
+
+use crate::cli::DatasetArgs;
+
+/// Print an error chain on stderr, the way every command reports a fatal error.
+pub fn report_error(err: &anyhow::Error) {
+    tracing::error!("{err:#}");
+    #[expect(clippy::print_stderr, reason = "the one place a fatal error reaches the user")]
+    {
+        eprintln!("error: {err:#}");
+    }
+}
+
+/// Resolve `--split` / `--dataset` and the instance filters to the selected instances.
+pub async fn load_instances(
+    args: &DatasetArgs,
+    progress: &dyn agentless_harness::dataset::HubProgress,
+) -> anyhow::Result<Vec<agentless_harness::dataset::Instance>> {
+    use agentless_harness::dataset::{self as ds, Split};
+    let instances = match (&args.dataset, &args.split) {
+        (Some(path), _) => ds::load_dataset(path)?,
+        (None, Some(split)) => {
+            let split: Split = split.parse()?;
+            if split == Split::Demo {
+                crate::demo::instances().context("loading the embedded demo split")?
+            } else {
+                let path = ds::resolve_split(split, &ds::HubConfig::from_env(), progress).await?;
+                ds::load_dataset(&path)?
+            }
+        }
+        (None, None) => anyhow::bail!("no dataset: pass --split NAME or --dataset FILE"),
+    };
+    let mut ids = args.instances.clone();
+    if let Some(file) = &args.instances_file {
+        ids.extend(ds::read_id_file(file)?);
+    }
+    ids.retain(|s| !s.trim().is_empty());
+    Ok(ds::select(instances, &ids)?)
+}

@@ -1,0 +1,50 @@
+//! agentless-mini: the Agentless Mini pipeline of SWE-RL over SWE-bench, as a CLI.
+//!
+//! Data flows one way: dataset → stages → artifacts on disk → reports. The `harness`
+//! crate executes and judges instances (it knows nothing of models); the `model` crate
+//! talks to models; `swerl-reward` scores patches. This crate holds the CLI, the pipeline
+//! stages and the reporters (the only code that prints). See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod commands;
+pub mod exit;
+pub mod demo;
+pub mod logging;
+pub mod printer;
+pub mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitStatus;
+
+/// Parse the command line, run the command, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitStatus::Failure.into();
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            commands::report_error(&err);
+            ExitStatus::Failure.into()
+        }
+    }
+}
+
+/// Dispatch one parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let global = cli.global;
+    match cli.command {
+        Command::Grade(args) => commands::grade::run(&args, &global),
+        Command::Dataset(args) => commands::dataset::run(&args, &global).await,
+    }
+}

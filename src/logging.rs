@@ -1,0 +1,23 @@
+//! tracing subscriber set-up: logs go to stderr, filtered by `RUST_LOG` or `-v`.
+
+use tracing_subscriber::EnvFilter;
+
+/// Install the global subscriber. `verbosity` counts `-v` flags.
+pub fn init(verbosity: u8, quiet: bool) {
+    let default = match (quiet, verbosity) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info,agentless_mini=info,agentless_harness=info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("AGENTLESS_LOG")
+        .or_else(|_| EnvFilter::try_new(default))
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    // A second init (tests calling `main` twice) is not an error worth reporting.
+    let _ignored = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
