@@ -7,4 +7,5 @@
 pub mod dataset;
 pub mod grade;
 pub mod parse;
+pub mod predictions;
 pub mod report;
