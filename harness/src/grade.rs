@@ -4,7 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Instance;
-use crate::parse::{LogParser, StatusMap, TestStatus};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::parse::{LogParser, ParserRules, StatusMap, TestStatus};
 
 pub const APPLY_PATCH_FAIL: &str = ">>>>> Patch Apply Failed";
 pub const RESET_FAILED: &str = ">>>>> Reset Failed";
@@ -34,6 +38,15 @@ impl std::str::FromStr for GradingMode {
             "v4" | "4" => Ok(GradingMode::V4),
             "v5" | "5" => Ok(GradingMode::V5),
             _ => Err(format!("unknown grading mode {s:?} (expected v4 or v5)")),
+        }
+    }
+}
+
+impl GradingMode {
+    pub fn parser_rules(self) -> ParserRules {
+        match self {
+            GradingMode::V4 => ParserRules::V4,
+            GradingMode::V5 => ParserRules::V5,
         }
     }
 }
@@ -90,8 +103,20 @@ impl std::fmt::Display for LogRejection {
     }
 }
 
-/// `get_logs_eval`: the status map of a log, or why it cannot be graded.
+/// Python's universal-newline reading (`open(path).read()`): `\r\n` and lone `\r` become `\n`.
+/// The official harness reads logs this way, so progress bars drawn with `\r` split lines.
+pub fn universal_newlines(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\r') {
+        std::borrow::Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// `get_logs_eval`: the status map of a log, or why it cannot be graded. The log is read as
+/// Python reads it (universal newlines) first.
 pub fn parse_log(content: &str, parser: LogParser, mode: GradingMode) -> Result<StatusMap, LogRejection> {
+    let content = &*universal_newlines(content);
     for marker in [APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT] {
         if content.contains(marker) {
             return Err(LogRejection::FailureMarker { marker: marker.to_owned() });
@@ -107,17 +132,18 @@ pub fn parse_log(content: &str, parser: LogParser, mode: GradingMode) -> Result<
     // next start marker, cut at the first end marker in that piece.
     let between_starts = after_start.split(START_TEST_OUTPUT).next().unwrap_or("");
     let slice = between_starts.split(END_TEST_OUTPUT).next().unwrap_or("");
-    let mut map = run_parser(parser, slice, mode);
+    let rules = mode.parser_rules();
+    let mut map = parser.parse_with(slice, rules);
     if map.is_empty() {
-        map = run_parser(parser, content, mode);
+        map = parser.parse_with(content, rules);
     }
     if mode == GradingMode::V5 {
-        if map.is_empty() {
+        if map.is_empty() && !SUITE_RAN.is_match(content) {
             return Err(LogRejection::NoTestsRan);
         }
         if let Some(code) = exit_code(content) {
             let any_failed = map.values().any(|s| matches!(s, TestStatus::Failed | TestStatus::Error));
-            if code != 0 && !any_failed {
+            if code != 0 && !map.is_empty() && !any_failed {
                 return Err(LogRejection::ExitCodeMismatch { exit_code: code });
             }
         }
@@ -125,22 +151,27 @@ pub fn parse_log(content: &str, parser: LogParser, mode: GradingMode) -> Result<
     Ok(map)
 }
 
-fn run_parser(parser: LogParser, text: &str, mode: GradingMode) -> StatusMap {
-    let mut map = parser.parse(text);
-    if mode == GradingMode::V5 {
-        // 5.x drops pytest's `SKIPPED [N] file:line: reason` summary lines (key `[N]`).
-        map.retain(|k, _| !is_skip_summary_key(k));
-    }
-    map
-}
+/// 5.x: evidence that some test runner executed (non-zero counts only).
+static SUITE_RAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?m)Executed [1-9]\d* of \d+",
+        r"|TOTAL: [1-9]\d* (?:SUCCESS|FAILED)",
+        r"|[1-9]\d* passing",
+        r"|Tests:\s+[1-9]\d*",
+        r"|Test Suites:\s+(?:\d+ \w+, )*[1-9]\d* total",
+        r"|^# tests [1-9]\d*",
+        r"|[1-9]\d* specs?, \d+ failures?",
+        r"|': ok$",
+    ))
+    .expect("static regex")
+});
 
-fn is_skip_summary_key(k: &str) -> bool {
-    k.len() > 2 && k.starts_with('[') && k.ends_with(']') && k[1..k.len() - 1].chars().all(|c| c.is_ascii_digit())
-}
+static EXIT_CODE_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r">>>>> Test Exit Code:\s*(-?\d+)").expect("static regex"));
 
+/// 5.x: the test command's exit status recorded by the eval script (first occurrence).
 fn exit_code(content: &str) -> Option<i64> {
-    let (_, rest) = content.rsplit_once(TEST_EXIT_CODE)?;
-    rest.split_whitespace().next()?.parse().ok()
+    EXIT_CODE_RE.captures(content)?.get(1)?.as_str().parse().ok()
 }
 
 /// Success / failure lists of one test category, in dataset order.
@@ -222,15 +253,17 @@ fn lookup(id: &str, map: &StatusMap, mode: GradingMode) -> Option<TestStatus> {
 
 /// Some(true) = success, Some(false) = failure, None = in neither list.
 fn judge(id: &str, map: &StatusMap, mode: GradingMode, eval_type: EvalType, cat: Category) -> Option<bool> {
-    let status = lookup(id, map, mode);
     if eval_type == EvalType::FailOnly {
-        return Some(status != Some(TestStatus::Failed));
+        // Exact lookup in both generations: only a recorded FAILED is a failure.
+        return Some(map.get(id) != Some(&TestStatus::Failed));
     }
-    match (mode, status) {
+    match (mode, lookup(id, map, mode)) {
         (_, Some(s)) if is_pass(s) => Some(true),
         (_, None | Some(TestStatus::Failed | TestStatus::Error)) => Some(false),
+        // 5.x: a skipped FAIL_TO_PASS test is not a resolution; a skipped PASS_TO_PASS test
+        // is not a regression.
         (GradingMode::V5, Some(TestStatus::Skipped)) => Some(cat == Category::PassToPass),
-        (GradingMode::V5, Some(TestStatus::Other)) => Some(false),
+        // 4.x: skipped is neutral; an odd status string is neutral in both.
         _ => None,
     }
 }
@@ -252,6 +285,42 @@ pub fn grade_tests(instance: &Instance, map: &StatusMap, mode: GradingMode) -> T
         }
     }
     status
+}
+
+/// 5.x `classify_logs`: an advisory reason why a log that could not be graded failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InfraClass {
+    pub reason: &'static str,
+    /// True for the "environment" tier (cannot be the patch's fault).
+    pub environment: bool,
+}
+
+static INFRA_SIGNATURES: LazyLock<Vec<(&'static str, bool, Regex)>> = LazyLock::new(|| {
+    [
+        ("browser_launch_failed", true, r"Failed to launch|Failed to connect to the bus"),
+        ("display_unavailable", true, r"cannot open display|Missing X server|unable to open X display"),
+        ("out_of_memory", true, r"(?m)Cannot allocate memory|OutOfMemoryError|^Killed$"),
+        ("container_unavailable", true, r"Error response from daemon|Cannot connect to the Docker daemon"),
+        ("network_unreachable", true, r"Could not resolve host|Temporary failure in name resolution"),
+        ("missing_module", false, r"Cannot find module|MODULE_NOT_FOUND|ModuleNotFoundError"),
+        ("no_tests_collected", false, r"no tests ran|collected 0 items"),
+        ("tests_timed_out", false, r"Timeout error: \d+ seconds exceeded"),
+    ]
+    .into_iter()
+    .map(|(r, env, p)| (r, env, Regex::new(&format!("(?m){p}")).expect("static regex")))
+    .collect()
+});
+
+/// The first matching infrastructure-failure signature of a log, as 5.x classifies it.
+pub fn classify_infra_failure(log: &str) -> Option<InfraClass> {
+    let log = &*universal_newlines(log);
+    if log.is_empty() {
+        return None;
+    }
+    INFRA_SIGNATURES
+        .iter()
+        .find(|(_, _, re)| re.is_match(log))
+        .map(|(reason, environment, _)| InfraClass { reason, environment: *environment })
 }
 
 /// The parser for an instance: the dataset's `log_parser` column when it names a known parser,

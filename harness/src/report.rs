@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Instance;
-use crate::grade::{GradingMode, LogRejection, TestsStatus, grade_tests, parse_log};
+use crate::grade::{GradingMode, InfraClass, LogRejection, TestsStatus, classify_infra_failure, grade_tests, parse_log};
 use crate::parse::LogParser;
 
 /// One instance's verdict, in the official key order.
@@ -18,62 +18,84 @@ pub struct InstanceReport {
     pub patch_exists: bool,
     pub patch_successfully_applied: bool,
     pub resolved: bool,
+    /// 5.x only: whether the failure looks like the environment's fault (advisory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infra_failure: Option<bool>,
+    /// 5.x only: the matched signature when the log could not be graded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infra_failure_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests_status: Option<TestsStatus>,
 }
 
 /// What the grader concluded, typed (the report is derived from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub struct Verdict {
+    pub mode: GradingMode,
+    pub kind: VerdictKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerdictKind {
     /// No patch was given: nothing to grade.
     NoPatch,
-    /// The log could not be graded (treated as "patch not applied", not resolved).
-    Rejected(LogRejection),
+    /// The log could not be graded (reported as "patch not applied", not resolved).
+    /// `infra` is the 5.x advisory classification (computed in v5 mode only).
+    Rejected { why: LogRejection, infra: Option<InfraClass> },
     /// Graded.
     Graded(TestsStatus),
 }
 
 impl Verdict {
     pub fn report(&self) -> InstanceReport {
-        match self {
-            Verdict::NoPatch => InstanceReport {
-                patch_is_none: true,
-                patch_exists: false,
-                patch_successfully_applied: false,
-                resolved: false,
-                tests_status: None,
-            },
-            Verdict::Rejected(_) => InstanceReport {
-                patch_is_none: false,
-                patch_exists: true,
-                patch_successfully_applied: false,
-                resolved: false,
-                tests_status: None,
-            },
-            Verdict::Graded(status) => InstanceReport {
-                patch_is_none: false,
-                patch_exists: true,
-                patch_successfully_applied: true,
-                resolved: status.resolution() == crate::grade::Resolution::Full,
-                tests_status: Some(status.clone()),
-            },
+        let v5 = self.mode == GradingMode::V5;
+        let mut r = InstanceReport {
+            patch_is_none: false,
+            patch_exists: false,
+            patch_successfully_applied: false,
+            resolved: false,
+            infra_failure: v5.then_some(false),
+            infra_failure_reason: None,
+            tests_status: None,
+        };
+        match &self.kind {
+            VerdictKind::NoPatch => r.patch_is_none = true,
+            VerdictKind::Rejected { infra, .. } => {
+                r.patch_exists = true;
+                if let (true, Some(c)) = (v5, infra) {
+                    r.infra_failure = Some(c.environment);
+                    r.infra_failure_reason = Some(c.reason.to_owned());
+                }
+            }
+            VerdictKind::Graded(status) => {
+                r.patch_exists = true;
+                r.patch_successfully_applied = true;
+                r.resolved = status.resolution() == crate::grade::Resolution::Full;
+                r.tests_status = Some(status.clone());
+            }
         }
+        r
     }
 
     pub fn resolved(&self) -> bool {
-        self.report().resolved
+        matches!(&self.kind, VerdictKind::Graded(s) if s.resolution() == crate::grade::Resolution::Full)
     }
 }
 
 /// Grade one instance's log: `get_eval_report`. `has_patch` false gives the no-patch report.
 pub fn grade_instance(instance: &Instance, parser: LogParser, log: &str, has_patch: bool, mode: GradingMode) -> Verdict {
-    if !has_patch {
-        return Verdict::NoPatch;
-    }
-    match parse_log(log, parser, mode) {
-        Ok(map) => Verdict::Graded(grade_tests(instance, &map, mode)),
-        Err(rejection) => Verdict::Rejected(rejection),
-    }
+    let kind = if !has_patch {
+        VerdictKind::NoPatch
+    } else {
+        match parse_log(log, parser, mode) {
+            Ok(map) => VerdictKind::Graded(grade_tests(instance, &map, mode)),
+            Err(why) => VerdictKind::Rejected {
+                why,
+                infra: if mode == GradingMode::V5 { classify_infra_failure(log) } else { None },
+            },
+        }
+    };
+    Verdict { mode, kind }
 }
 
 /// `{instance_id: report}` as the official `report.json` holds it.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::grade::{GradingMode, parser_for};
-use agentless_harness::report::{InstanceOutcome, Verdict, grade_instance, instance_report_json, make_run_report, to_python_json};
+use agentless_harness::report::{InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report, to_python_json};
 use anyhow::Context as _;
 use clap::Args;
 
@@ -80,11 +80,11 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
                 let dest = args.out.join(id);
                 fs_err::create_dir_all(&dest)?;
                 write_atomic(&dest.join("report.json"), &instance_report_json(id, &report))?;
-                if let Verdict::Rejected(why) = verdict {
+                if let VerdictKind::Rejected { why, .. } = &verdict.kind {
                     printer.note(&format!("{id}: not graded ({why}); reported as not applied"));
                 }
-                let outcome = match verdict {
-                    Verdict::NoPatch => InstanceOutcome::EmptyPatch,
+                let outcome = match verdict.kind {
+                    VerdictKind::NoPatch => InstanceOutcome::EmptyPatch,
                     _ => InstanceOutcome::Completed { resolved: report.resolved },
                 };
                 outcomes.insert(id.clone(), outcome);

@@ -8,9 +8,10 @@ use super::{StatusMap, TestStatus, py_split, py_strip};
 
 static MULTILINE_PASSES: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     [
-        Regex::new(r"(?m)^(.*?)\s\.\.\.\sTesting\ against\ Django\ installed\ in\ ((?s:.*?))\ silenced\)\.\nok$"),
-        Regex::new(r"(?m)^(.*?)\s\.\.\.\sInternal\ Server\ Error:\ \/(.*)\/\nok$"),
-        Regex::new(r"(?m)^(.*?)\s\.\.\.\sSystem check identified no issues \(0 silenced\)\nok$"),
+        // `\s` widened to Python's notion of whitespace (which includes \x1c-\x1f).
+        Regex::new(r"(?m)^(.*?)[\s\x1c-\x1f]\.\.\.[\s\x1c-\x1f]Testing\ against\ Django\ installed\ in\ ((?s:.*?))\ silenced\)\.\nok$"),
+        Regex::new(r"(?m)^(.*?)[\s\x1c-\x1f]\.\.\.[\s\x1c-\x1f]Internal\ Server\ Error:\ \/(.*)\/\nok$"),
+        Regex::new(r"(?m)^(.*?)[\s\x1c-\x1f]\.\.\.[\s\x1c-\x1f]System check identified no issues \(0 silenced\)\nok$"),
     ]
     .map(|r| r.expect("static regex"))
 });

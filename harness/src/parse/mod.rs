@@ -112,24 +112,47 @@ impl LogParser {
         })
     }
 
-    /// Parse a log (or the slice between the test-output markers).
+    /// Parse a log (or the slice between the test-output markers) with the 4.x parsers.
     pub fn parse(self, log: &str) -> StatusMap {
+        self.parse_with(log, ParserRules::V4)
+    }
+
+    /// Parse with the parsers of the given harness generation.
+    pub fn parse_with(self, log: &str, rules: ParserRules) -> StatusMap {
         match self {
-            LogParser::Pytest => pytest::parse_pytest(log, |l| std::borrow::Cow::Borrowed(l)),
-            LogParser::Matplotlib => pytest::parse_pytest(log, |l| {
+            LogParser::Pytest => pytest::parse_pytest(log, rules, |l| std::borrow::Cow::Borrowed(l)),
+            LogParser::Matplotlib => pytest::parse_pytest(log, rules, |l| {
                 if l.contains("MouseButton.") {
                     std::borrow::Cow::Owned(l.replace("MouseButton.LEFT", "1").replace("MouseButton.RIGHT", "3"))
                 } else {
                     std::borrow::Cow::Borrowed(l)
                 }
             }),
-            LogParser::PytestOptions => pytest::parse_pytest_options(log),
-            LogParser::PytestV2 => pytest::parse_pytest_v2(log),
+            LogParser::PytestOptions => pytest::parse_pytest_options(log, rules),
+            LogParser::PytestV2 => pytest::parse_pytest_v2(log, rules),
             LogParser::Seaborn => pytest::parse_seaborn(log),
             LogParser::Sympy => sympy::parse_sympy(log),
             LogParser::Django => django::parse_django(log),
         }
     }
+}
+
+/// Which generation of the official parsers to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParserRules {
+    /// swebench 4.x.
+    #[default]
+    V4,
+    /// swebench 5.x: pytest's `SKIPPED [N] file:line` summary lines are not tests, and the
+    /// pytest v2 parser keeps ids with spaces whole and cuts `FAILED` lines at ` - `.
+    V5,
+}
+
+/// 5.x `_is_skip_summary`: status `SKIPPED` with an id like `[3]`.
+pub(crate) fn is_skip_summary(status: &str, id: &str) -> bool {
+    static COUNT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^\[\d+\]$").expect("static regex"));
+    status == "SKIPPED" && COUNT.is_match(id)
 }
 
 /// Python's `str.isspace` for one character: Unicode whitespace plus the four ASCII
