@@ -23,10 +23,14 @@ fn workspace() -> PathBuf {
 }
 
 fn python(var: &str) -> String {
+    let default = if var.contains('4') { "swebench4" } else { "swebench5" };
     let py = std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: it must name a python with the official swebench installed (see scripts/setup-parity-env.sh)")
+        workspace().join("target/parity").join(default).join("bin/python").to_string_lossy().into_owned()
     });
-    assert!(Path::new(&py).exists(), "{var}={py} does not exist");
+    assert!(
+        Path::new(&py).exists(),
+        "{py} does not exist: run scripts/setup-parity-env.sh (or set {var} to a python with the official swebench)"
+    );
     py
 }
 
