@@ -170,3 +170,125 @@ pub(crate) fn py_split(s: &str) -> impl Iterator<Item = &str> {
 pub(crate) fn py_strip(s: &str) -> &str {
     s.trim_matches(py_space)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each parser on real excerpts of the oracle logs (quoted verbatim).
+    use super::*;
+
+    fn pairs(map: &StatusMap) -> Vec<(&str, TestStatus)> {
+        map.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+    }
+
+    #[test]
+    fn django_docstring_names_interleaved_output_and_failures() {
+        let log = "test_redirect_lazy (httpwrappers.tests.HttpResponseSubclassesTests)\n\
+                   Make sure HttpResponseRedirect works with lazy strings. ... ok\n\
+                   test_a (m.T) ... skipped 'no db'\n\
+                   test_b (m.T) ... FAIL\n\
+                   test_c (m.T) ... ERROR\n\
+                   test_d (m.T) ... System check identified no issues (0 silenced).\nok\n\
+                   FAIL: test_e (m.T)\n";
+        let map = LogParser::Django.parse(log);
+        assert_eq!(
+            pairs(&map),
+            vec![
+                ("Make sure HttpResponseRedirect works with lazy strings.", TestStatus::Passed),
+                ("test_a (m.T)", TestStatus::Skipped),
+                ("test_b (m.T)", TestStatus::Failed),
+                ("test_c (m.T)", TestStatus::Error),
+                ("test_d (m.T)", TestStatus::Passed),
+                ("test_e", TestStatus::Failed),
+            ]
+        );
+    }
+
+    #[test]
+    fn sympy_verbose_lines_and_failure_headers() {
+        let log = "test_sinh ok\ntest_sinh_series ok\ntest_cosh F\ntest_tanh E\ntest_xfail f\n\
+                   ________________ sympy/functions/tests/test_hyp.py:test_cosh ________________\n";
+        let map = LogParser::Sympy.parse(log);
+        assert_eq!(
+            pairs(&map),
+            vec![
+                ("sympy/functions/tests/test_hyp.py:test_cosh", TestStatus::Failed),
+                ("test_sinh", TestStatus::Passed),
+                ("test_sinh_series", TestStatus::Passed),
+                ("test_cosh", TestStatus::Failed),
+                ("test_tanh", TestStatus::Error),
+            ]
+        );
+    }
+
+    #[test]
+    fn pytest_v2_strips_colour_codes_from_tox_output() {
+        let log = "\u{1b}[32mPASSED\u{1b}[0m tests/test_domain_py.py::\u{1b}[1mtest_function_signatures\u{1b}[0m\n\
+                   tests/test_old.py::test_x PASSED\n";
+        let map = LogParser::PytestV2.parse(log);
+        assert_eq!(
+            pairs(&map),
+            vec![
+                ("tests/test_domain_py.py::test_function_signatures", TestStatus::Passed),
+                ("tests/test_old.py::test_x", TestStatus::Passed),
+            ]
+        );
+    }
+
+    #[test]
+    fn pytest_skip_summaries_are_ids_in_4x_but_not_in_5x() {
+        let log = "SKIPPED [10] lib/matplotlib/testing/compare.py:285: Don't know how to convert .svg files to png\n\
+                   PASSED lib/matplotlib/tests/test_backend_bases.py::test_interactive_zoom[MouseButton.LEFT]\n\
+                   FAILED lib/t.py::test_x - AssertionError: a - b\n";
+        let v4 = LogParser::Matplotlib.parse(log);
+        assert_eq!(
+            pairs(&v4),
+            vec![
+                ("[10]", TestStatus::Skipped),
+                ("lib/matplotlib/tests/test_backend_bases.py::test_interactive_zoom[1]", TestStatus::Passed),
+                ("lib/t.py::test_x", TestStatus::Failed),
+            ]
+        );
+        let v5 = LogParser::Matplotlib.parse_with(log, ParserRules::V5);
+        assert_eq!(v5.len(), 2);
+        assert!(!v5.contains_key("[10]"));
+    }
+
+    #[test]
+    fn pytest_options_shortens_absolute_path_parameters() {
+        let log = "PASSED tests/test_lint.py::test_x[/tmp/abc/foo.py]\nPASSED t.py::y[//net/a]\nPASSED t.py::z[/a/*.py]\n";
+        let map = LogParser::PytestOptions.parse(log);
+        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["tests/test_lint.py::test_x[/foo.py]", "t.py::y[//net/a]", "t.py::z[/a/*.py]"]);
+    }
+
+    #[test]
+    fn seaborn_records_only_passes_and_failures() {
+        let log = "PASSED tests/_core/test_plot.py::TestInit::test_empty\n\
+                   tests/x.py::test_a PASSED [ 50%]\nSKIPPED [1] x\nFAILED tests/x.py::test_b - boom\nFAILED\n";
+        let map = LogParser::Seaborn.parse(log);
+        assert_eq!(
+            pairs(&map),
+            vec![
+                ("tests/_core/test_plot.py::TestInit::test_empty", TestStatus::Passed),
+                ("tests/x.py::test_a", TestStatus::Passed),
+                ("tests/x.py::test_b", TestStatus::Failed),
+            ]
+        );
+    }
+
+    #[test]
+    fn odd_status_tokens_are_kept_as_other() {
+        let map = LogParser::Pytest.parse("PASSEDx t.py::a\nPASSED: t.py::b\n");
+        assert_eq!(pairs(&map), vec![("t.py::a", TestStatus::Other), ("t.py::b", TestStatus::Other)]);
+    }
+
+    #[test]
+    fn parser_selection_by_repo_and_by_name() {
+        assert_eq!(LogParser::for_repo("sphinx-doc/sphinx"), Some(LogParser::PytestV2));
+        assert_eq!(LogParser::for_repo("psf/requests"), Some(LogParser::PytestOptions));
+        assert_eq!(LogParser::from_name("parse_log_astropy"), Some(LogParser::PytestV2));
+        assert_eq!(LogParser::from_name("parse_log_django"), Some(LogParser::Django));
+        assert_eq!(LogParser::for_repo("unknown/repo"), None);
+        assert_eq!(LogParser::from_name("parse_log_jest"), None);
+    }
+}
