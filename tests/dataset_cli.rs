@@ -1,0 +1,77 @@
+//! `agentless-mini dataset --split verified` resolves through HF_HOME / HF_ENDPOINT / HF_TOKEN:
+//! a real HTTP server on loopback serves the parquet once; the second run is offline-safe.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn parquet() -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/swe-bench/verified-2026-02-16.parquet");
+    std::fs::read(p).expect("parquet")
+}
+
+#[test]
+fn split_download_then_cache_through_the_cli() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let body = parquet();
+    let server = std::thread::spawn(move || {
+        // Serve exactly one request, then stop.
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Repo-Commit: c0ffee\r\nConnection: close\r\n\r\n", body.len());
+        s.write_all(head.as_bytes()).expect("head");
+        s.write_all(&body).expect("body");
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    let home = tempfile::tempdir().expect("tmp");
+    let run = |extra: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
+        c.args(["dataset", "--split", "verified", "--instances", "django__django-11099,sympy__sympy-20590"])
+            .env_remove("HF_HUB_CACHE")
+            .env("HF_HOME", home.path())
+            .env("HF_ENDPOINT", format!("http://{addr}"))
+            .env("HF_TOKEN", "hf_do_not_leak");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.output().expect("run")
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let out = String::from_utf8_lossy(&first.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("django__django-11099\tdjango/django\t3.0"), "{out}");
+    let request = server.join().expect("server");
+    assert!(request.contains("/datasets/princeton-nlp/SWE-bench_Verified/resolve/main/data/test-00000-of-00001.parquet"));
+    assert!(request.to_ascii_lowercase().contains("authorization: bearer hf_do_not_leak"));
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("hf_do_not_leak"));
+    assert!(home.path().join("hub/datasets--princeton-nlp--SWE-bench_Verified/refs/main").is_file());
+    // The server is gone: the cache alone must serve the second run, also in offline mode.
+    let second = run(&[("HF_HUB_OFFLINE", "1")]);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(second.stdout, first.stdout);
+}
+
+#[test]
+fn unknown_instance_ids_are_named() {
+    let ds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/swe-bench/lite-test.parquet");
+    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["dataset", "--dataset"])
+        .arg(ds)
+        .args(["--instances", "django__django-11099,no__such-1"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no__such-1"));
+}
