@@ -5,7 +5,11 @@
 //! callers get typed outcomes and report them.
 
 pub mod dataset;
+pub mod eval_script;
+pub mod evaluate;
 pub mod grade;
+pub mod images;
 pub mod parse;
 pub mod predictions;
 pub mod report;
+pub mod sandbox;

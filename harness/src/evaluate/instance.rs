@@ -1,0 +1,294 @@
+//! One instance, end to end, as the official `run_instance`: container from the instance
+//! image, patch applied with the cascade, `eval.sh` run under the timeout, log graded,
+//! files written; the container is removed on every path.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::logs::{self, InstanceLog};
+use super::resume::{InputKey, finished_with};
+use super::{EvalConfig, EvalError, EvalOutcome, ImageEvents, InfraStage, InstanceResult, RunProgress, Timings};
+use crate::dataset::Instance;
+use crate::eval_script::eval_script_for;
+use crate::grade::parser_for;
+use crate::images::{container_name, ensure_instance_image};
+use crate::predictions::Prediction;
+use crate::report::{grade_instance, instance_report_json};
+use crate::sandbox::{ApplyOutcome, DockerEnv, ExecSpec, Sandbox, SandboxError, check_patch_paths};
+
+/// The official log line of a successful apply.
+const APPLY_PATCH_PASS: &str = ">>>>> Applied Patch";
+/// Time allowed for the `git diff` records.
+const DIFF_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Evaluate one prediction. Never panics on Docker or file errors: they become
+/// [`EvalError::Infra`]. The container is removed before this returns.
+pub async fn evaluate_instance(
+    env: &DockerEnv,
+    instance: &Instance,
+    prediction: &Prediction,
+    cfg: &EvalConfig,
+    progress: &dyn RunProgress,
+    cancel: &CancellationToken,
+) -> InstanceResult {
+    let started = Instant::now();
+    let mut result = InstanceResult {
+        instance_id: instance.instance_id.clone(),
+        outcome: EvalOutcome::EmptyPatch,
+        report: None,
+        log_dir: None,
+        resumed: false,
+        timings: Timings::default(),
+    };
+    if prediction.is_empty() {
+        return result;
+    }
+    let patch = prediction.model_patch.clone().unwrap_or_default();
+    let dir = logs::instance_log_dir(&cfg.log_root, &cfg.run_id, &prediction.model_name_or_path, &instance.instance_id);
+    result.log_dir = Some(dir.clone());
+    let outcome = Run { env, instance, cfg, progress, cancel, dir: &dir, patch: &patch, timings: &mut result.timings }
+        .go(&mut result.report, &mut result.resumed)
+        .await;
+    result.outcome = outcome;
+    result.timings.total = started.elapsed();
+    result
+}
+
+struct Run<'a> {
+    env: &'a DockerEnv,
+    instance: &'a Instance,
+    cfg: &'a EvalConfig,
+    progress: &'a dyn RunProgress,
+    cancel: &'a CancellationToken,
+    dir: &'a Path,
+    patch: &'a str,
+    timings: &'a mut Timings,
+}
+
+fn infra(stage: InfraStage, e: impl std::fmt::Display) -> EvalError {
+    EvalError::Infra { stage, message: e.to_string() }
+}
+
+fn from_sandbox(stage: InfraStage, e: SandboxError) -> EvalError {
+    match e {
+        SandboxError::Cancelled => EvalError::Cancelled,
+        other => infra(stage, other),
+    }
+}
+
+impl Run<'_> {
+    async fn go(self, report_out: &mut Option<crate::report::InstanceReport>, resumed: &mut bool) -> EvalOutcome {
+        let id = &self.instance.instance_id;
+        let script = match eval_script_for(self.instance, self.cfg.images.specs.as_deref()) {
+            Ok(s) => s,
+            Err(e) => return EvalOutcome::Error(infra(InfraStage::EvalScript, e)),
+        };
+        let key = InputKey::new(self.instance, self.patch, &script, self.cfg.grading);
+        if let Some(done) = finished_with(self.dir, id, &key) {
+            *resumed = true;
+            let resolved = done.report.resolved;
+            *report_out = Some(done.report);
+            return if resolved { EvalOutcome::Resolved } else { EvalOutcome::Unresolved };
+        }
+        if self.cancel.is_cancelled() {
+            return EvalOutcome::Error(EvalError::Cancelled);
+        }
+        self.progress.started(id);
+        if let Err(e) = prepare_dir(self.dir) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", self.dir.display())));
+        }
+        let mut log = InstanceLog::create(&self.dir.join(logs::INSTANCE_LOG_FILE)).unwrap_or_else(|_| InstanceLog::none());
+        let outcome = self.evaluate(&mut log, &script, &key, report_out).await;
+        match &outcome {
+            EvalOutcome::Error(e @ (EvalError::Infra { .. } | EvalError::Cancelled)) => log.error(&format!("Error in evaluating model for {id}: {e}")),
+            EvalOutcome::Error(e) => log.info(&format!("EvaluationError {id}: {e}")),
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn evaluate(
+        mut self,
+        log: &mut InstanceLog,
+        script: &str,
+        key: &InputKey,
+        report_out: &mut Option<crate::report::InstanceReport>,
+    ) -> EvalOutcome {
+        let id = &self.instance.instance_id;
+        let dir = self.dir;
+        let patch_file = dir.join(logs::PATCH_FILE);
+        if let Err(e) = logs::write_atomic(&patch_file, self.patch.as_bytes()) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", patch_file.display())));
+        }
+        // Refused before anything runs: no image, no container.
+        if let Err(refusal) = check_patch_paths(self.patch) {
+            log.info(&format!("{}:\n{refusal}", crate::grade::APPLY_PATCH_FAIL));
+            return EvalOutcome::Error(EvalError::PatchRefused(refusal));
+        }
+        let t = Instant::now();
+        let events = ImageEvents(self.progress);
+        let image = tokio::select! {
+            r = ensure_instance_image(self.env, self.instance, &self.cfg.images, &events) => r,
+            () = self.cancel.cancelled() => return EvalOutcome::Error(EvalError::Cancelled),
+        };
+        self.timings.image = t.elapsed();
+        let image = match image {
+            Ok(i) => i,
+            Err(e) => return EvalOutcome::Error(infra(InfraStage::Image, e)),
+        };
+        let t = Instant::now();
+        let mut opts = self.cfg.sandbox.clone();
+        opts.run_id = self.cfg.run_id.clone();
+        opts.instance_id = Some(id.clone());
+        opts.name = Some(container_name(id, &self.cfg.run_id));
+        opts.cancel = self.cancel.clone();
+        log.info(&format!("Creating container for {id}..."));
+        let sandbox = match Sandbox::start(self.env, &image, &opts).await {
+            Ok(s) => s,
+            Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Container, e)),
+        };
+        log.info(&format!("Container for {id} created: {}", sandbox.id()));
+        log.info(&format!("Container for {id} started: {}", sandbox.id()));
+        self.timings.container = t.elapsed();
+        let name = sandbox.name().to_owned();
+        let outcome = self.in_container(&sandbox, log, script, key, report_out).await;
+        log.info(&format!("Attempting to remove container {name}..."));
+        match sandbox.remove().await {
+            Ok(()) => log.info(&format!("Container {name} removed.")),
+            Err(e) => log.error(&format!("Failed to remove container {name}: {e}")),
+        }
+        outcome
+    }
+
+    async fn in_container(
+        &mut self,
+        sandbox: &Sandbox,
+        log: &mut InstanceLog,
+        script: &str,
+        key: &InputKey,
+        report_out: &mut Option<crate::report::InstanceReport>,
+    ) -> EvalOutcome {
+        let id = &self.instance.instance_id;
+        let dir = self.dir;
+        log.info(&format!(
+            "Intermediate patch for {id} written to {}, now applying to container...",
+            dir.join(logs::PATCH_FILE).display()
+        ));
+        let t = Instant::now();
+        let applied = match sandbox.apply_patch(self.patch).await {
+            Ok(a) => a,
+            Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
+        };
+        self.timings.apply = t.elapsed();
+        match applied {
+            ApplyOutcome::Applied { output, failed, .. } => {
+                for f in &failed {
+                    log.info(&format!("Failed to apply patch to container: {}", f.strategy.command()));
+                }
+                log.info(&format!("{}:\n{output}", APPLY_PATCH_PASS));
+            }
+            ApplyOutcome::Failed { attempts } => {
+                for f in &attempts {
+                    log.info(&format!("Failed to apply patch to container: {}", f.strategy.command()));
+                }
+                let output = attempts.last().map(|a| a.output.clone()).unwrap_or_default();
+                log.info(&format!("{}:\n{output}", crate::grade::APPLY_PATCH_FAIL));
+                return EvalOutcome::Error(EvalError::ApplyFailed { output });
+            }
+            ApplyOutcome::Refused(refusal) => {
+                log.info(&format!("{}:\n{refusal}", crate::grade::APPLY_PATCH_FAIL));
+                return EvalOutcome::Error(EvalError::PatchRefused(refusal));
+            }
+        }
+        let diff_before = match git_diff(sandbox).await {
+            Ok(d) => d,
+            Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
+        };
+        log.info(&format!("Git diff before:\n{diff_before}"));
+        let eval_file = dir.join(logs::EVAL_FILE);
+        if let Err(e) = logs::write_atomic(&eval_file, script.as_bytes()) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", eval_file.display())));
+        }
+        log.info(&format!("Eval script for {id} written to {}; copying to container...", eval_file.display()));
+        if let Err(e) = sandbox.write_file("/eval.sh", script.as_bytes()).await {
+            return EvalOutcome::Error(from_sandbox(InfraStage::Container, e));
+        }
+        let spec = ExecSpec {
+            cmd: vec!["/bin/bash".into(), "/eval.sh".into()],
+            workdir: None,
+            env: Vec::new(),
+            timeout: self.cfg.timeout,
+        };
+        let ran = match sandbox.exec_spec(&spec).await {
+            Ok(r) => r,
+            Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
+        };
+        self.timings.tests = ran.elapsed;
+        log.info(&format!("Test runtime: {} seconds", logs::python_underscore_2f(ran.elapsed.as_secs_f64())));
+        let mut test_output = ran.text();
+        let seconds = self.cfg.timeout.as_secs();
+        if ran.timed_out {
+            test_output.push_str(&format!("\n\nTimeout error: {seconds} seconds exceeded."));
+        }
+        let out_file = dir.join(logs::TEST_OUTPUT_FILE);
+        if let Err(e) = logs::write_atomic(&out_file, test_output.as_bytes()) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", out_file.display())));
+        }
+        log.info(&format!("Test output for {id} written to {}", out_file.display()));
+        if ran.truncated {
+            log.info("Test output exceeded the output limit; the middle was dropped");
+        }
+        if ran.timed_out {
+            return EvalOutcome::Error(EvalError::Timeout { seconds });
+        }
+        match git_diff(sandbox).await {
+            Ok(after) => {
+                log.info(&format!("Git diff after:\n{after}"));
+                if after != diff_before {
+                    log.info("Git diff changed after running eval script");
+                }
+            }
+            Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
+        }
+        log.info(&format!("Grading answer for {id}..."));
+        let Some(parser) = parser_for(self.instance) else {
+            return EvalOutcome::Error(infra(
+                InfraStage::Grading,
+                format!("no log parser for repository {} (and no log_parser column)", self.instance.repo),
+            ));
+        };
+        let verdict = grade_instance(self.instance, parser, &test_output, true, self.cfg.grading);
+        let report = verdict.report();
+        let json = instance_report_json(id, &report);
+        log.info(&format!("report: {json}\nResult for {id}: resolved: {}", if report.resolved { "True" } else { "False" }));
+        if let Err(e) = key.write(dir) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, e));
+        }
+        if let Err(e) = logs::write_atomic(&dir.join(logs::REPORT_FILE), json.as_bytes()) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, e));
+        }
+        let resolved = report.resolved;
+        *report_out = Some(report);
+        if resolved { EvalOutcome::Resolved } else { EvalOutcome::Unresolved }
+    }
+}
+
+/// `git -c core.fileMode=false diff`, stripped (as recorded officially).
+async fn git_diff(sandbox: &Sandbox) -> Result<String, SandboxError> {
+    let out = sandbox.exec(&["git", "-c", "core.fileMode=false", "diff"], DIFF_TIMEOUT).await?;
+    Ok(out.text().trim().to_owned())
+}
+
+/// Create the folder, and remove what a previous attempt left (its verdict is stale).
+fn prepare_dir(dir: &Path) -> std::io::Result<()> {
+    fs_err::create_dir_all(dir)?;
+    for name in [logs::REPORT_FILE, logs::KEY_FILE, logs::TEST_OUTPUT_FILE, logs::EVAL_FILE] {
+        match fs_err::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! A whole run: the selected instances with predictions evaluated by `workers` at a time,
+//! finished ones resumed, every container removed at the end (also after a cancel), and the
+//! official run report `<model>.<run_id>.json` written (not after a cancel: a re-run with the
+//! same run id finishes the rest and writes it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+use super::{EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, evaluate_instance};
+use crate::dataset::Instance;
+use crate::predictions::Prediction;
+use crate::report::{InstanceOutcome, RunReport, make_run_report, to_python_json};
+use crate::sandbox::DockerEnv;
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// One result per selected instance that has a prediction, in dataset order.
+    pub results: Vec<InstanceResult>,
+    /// The run report (None when interrupted).
+    pub report: Option<RunReport>,
+    pub report_path: Option<PathBuf>,
+    pub interrupted: bool,
+    /// Containers of this run still present after the final sweep (should be empty).
+    pub leftover_containers: Vec<String>,
+}
+
+/// Errors that stop a run before it starts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("writing the run report {path}: {source}")]
+    Report {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `<report_dir>/<model with / → __>.<run_id>.json` (the model of the first prediction).
+pub fn run_report_path(report_dir: &Path, predictions: &[Prediction], run_id: &str) -> PathBuf {
+    let model = predictions.first().map_or_else(|| "None".to_owned(), Prediction::model_dir_name);
+    report_dir.join(format!("{model}.{run_id}.json"))
+}
+
+/// Evaluate `predictions` on the `selected` instances. Predictions for instances outside
+/// the selection are counted as submitted but not run (as officially with `--instance_ids`).
+pub async fn run_evaluation(
+    env: &DockerEnv,
+    selected: &[Instance],
+    predictions: &[Prediction],
+    cfg: &EvalConfig,
+    report_dir: &Path,
+    progress: &dyn RunProgress,
+    cancel: &CancellationToken,
+) -> Result<RunSummary, RunError> {
+    super::logs::check_component("run id", &cfg.run_id).map_err(RunError::Invalid)?;
+    for p in predictions {
+        super::logs::check_component("model name", &p.model_dir_name()).map_err(RunError::Invalid)?;
+        super::logs::check_component("instance id", &p.instance_id).map_err(RunError::Invalid)?;
+    }
+    let by_id: HashMap<&str, &Prediction> = predictions.iter().map(|p| (p.instance_id.as_str(), p)).collect();
+    let jobs: Vec<(&Instance, &Prediction)> =
+        selected.iter().filter_map(|i| by_id.get(i.instance_id.as_str()).map(|p| (i, *p))).collect();
+    let to_run = jobs.iter().filter(|(_, p)| !p.is_empty()).count();
+    progress.planned(to_run);
+    let workers = cfg.workers.max(1);
+    let mut results: Vec<InstanceResult> = futures::stream::iter(jobs.iter().copied())
+        .map(|(inst, pred)| async move {
+            let r = evaluate_instance(env, inst, pred, cfg, progress, cancel).await;
+            progress.finished(&r);
+            r
+        })
+        .buffer_unordered(workers)
+        .collect()
+        .await;
+    // Dataset order.
+    let order: HashMap<&str, usize> = selected.iter().enumerate().map(|(i, x)| (x.instance_id.as_str(), i)).collect();
+    results.sort_by_key(|r| order.get(r.instance_id.as_str()).copied().unwrap_or(usize::MAX));
+    // Whatever a worker could not remove (a crash inside a task, a cancel mid-call).
+    let (_, errors) = env.remove_tracked().await;
+    for e in errors {
+        tracing::warn!("final container sweep: {e}");
+    }
+    let leftover_containers = match env.list_labelled(Some(&cfg.run_id)).await {
+        Ok(list) => list.into_iter().map(|c| c.name).collect(),
+        Err(e) => {
+            tracing::warn!("listing containers after the run: {e}");
+            Vec::new()
+        }
+    };
+    let interrupted = cancel.is_cancelled() || results.iter().any(|r| r.outcome == EvalOutcome::Error(EvalError::Cancelled));
+    if interrupted {
+        return Ok(RunSummary { results, report: None, report_path: None, interrupted, leftover_containers });
+    }
+    let mut outcomes: BTreeMap<String, InstanceOutcome> = BTreeMap::new();
+    for p in predictions {
+        // Not selected: submitted, not bucketed (make_run_report only buckets the selection).
+        outcomes.insert(p.instance_id.clone(), InstanceOutcome::Error);
+    }
+    for r in &results {
+        if let Some(o) = r.outcome.for_run_report() {
+            outcomes.insert(r.instance_id.clone(), o);
+        }
+    }
+    let mut report = make_run_report(selected, &outcomes);
+    report.unstopped_instances = leftover_containers.len();
+    report.unstopped_containers = leftover_containers.clone();
+    let path = run_report_path(report_dir, predictions, &cfg.run_id);
+    let text = to_python_json(&report) + "\n";
+    fs_err::create_dir_all(report_dir)
+        .and_then(|()| super::logs::write_atomic(&path, text.as_bytes()))
+        .map_err(|source| RunError::Report { path: path.clone(), source })?;
+    Ok(RunSummary { results, report: Some(report), report_path: Some(path), interrupted, leftover_containers })
+}

@@ -1,0 +1,404 @@
+//! One running container: start it (labelled, limited, no network), copy files in and out,
+//! run commands with a timeout that really kills, and remove it on every path.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::container::LogOutput;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, StartContainerOptions,
+    UploadToContainerOptionsBuilder,
+};
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+use super::env::{DockerEnv, INSTANCE_LABEL, RUN_ID_LABEL};
+use super::output::CappedOutput;
+use super::SandboxError;
+
+/// Default cap on captured output per exec (64 MiB).
+pub const DEFAULT_OUTPUT_LIMIT: usize = 64 << 20;
+/// How long after the in-container `timeout` the host gives up and removes the container.
+const HOST_GRACE: Duration = Duration::from_secs(10);
+/// Time allowed for one API call (create, start, upload, inspect).
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest file `read_file` returns.
+const READ_LIMIT: usize = 256 << 20;
+
+/// How to start a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Value of the `agentless-mini.run-id` label (required: `clean` finds containers by it).
+    pub run_id: String,
+    /// Value of the `agentless-mini.instance-id` label, when the sandbox serves one instance.
+    pub instance_id: Option<String>,
+    /// Container name; a stale container of the same name is removed first. None: Docker names it.
+    pub name: Option<String>,
+    /// Docker network mode; None means `none` (no network).
+    pub network: Option<String>,
+    /// Memory limit in bytes (also the swap limit: no swap).
+    pub memory_bytes: Option<i64>,
+    /// CPU limit (capped to the engine's CPUs).
+    pub cpus: Option<f64>,
+    /// Process count limit.
+    pub pids_limit: Option<i64>,
+    /// Working directory of every exec.
+    pub workdir: String,
+    /// Cap on captured output per exec.
+    pub output_limit: usize,
+    /// Cancelling it stops a running exec (the container is removed).
+    pub cancel: CancellationToken,
+}
+
+impl SandboxOptions {
+    /// Defaults: no network, 8 GiB memory, 2 CPUs, 4096 processes, workdir `/testbed`.
+    pub fn new(run_id: impl Into<String>) -> Self {
+        SandboxOptions {
+            run_id: run_id.into(),
+            instance_id: None,
+            name: None,
+            network: None,
+            memory_bytes: Some(8 << 30),
+            cpus: Some(2.0),
+            pids_limit: Some(4096),
+            workdir: "/testbed".into(),
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// A command to run.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    /// None: the sandbox's working directory.
+    pub workdir: Option<String>,
+    /// `KEY=value` pairs.
+    pub env: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// None when the exit status could not be read (the container was removed).
+    pub exit_code: Option<i64>,
+    /// stdout and stderr interleaved in arrival order, capped (head and tail kept).
+    pub output: Vec<u8>,
+    /// The command ran past its timeout and was killed.
+    pub timed_out: bool,
+    /// Some output was dropped by the cap.
+    pub truncated: bool,
+    pub elapsed: Duration,
+}
+
+impl ExecOutcome {
+    /// The output decoded as UTF-8 with replacement characters (as 5.x decodes it).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output).into_owned()
+    }
+
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+}
+
+/// A started container. Remove it with [`Sandbox::remove`]; dropping it removes it in the
+/// background (best effort; [`DockerEnv::remove_tracked`] sweeps what is left).
+#[derive(Debug)]
+pub struct Sandbox {
+    env: DockerEnv,
+    id: String,
+    name: String,
+    workdir: String,
+    output_limit: usize,
+    cancel: CancellationToken,
+    removed: bool,
+}
+
+fn stalled(action: &str) -> SandboxError {
+    SandboxError::Stalled { action: action.to_owned(), seconds: CALL_TIMEOUT.as_secs() }
+}
+
+impl Sandbox {
+    /// Create and start a container from `image`, idling on `tail -f /dev/null`.
+    pub async fn start(env: &DockerEnv, image: &str, opts: &SandboxOptions) -> Result<Sandbox, SandboxError> {
+        if opts.run_id.trim().is_empty() {
+            return Err(SandboxError::Invalid("a sandbox needs a run id (its label)".into()));
+        }
+        let docker = env.docker();
+        if let Some(name) = &opts.name {
+            // A container left by a crash under the same name would block creation.
+            env.remove_container(name).await?;
+        }
+        let mut labels = HashMap::from([(RUN_ID_LABEL.to_owned(), opts.run_id.clone())]);
+        if let Some(id) = &opts.instance_id {
+            labels.insert(INSTANCE_LABEL.to_owned(), id.clone());
+        }
+        let nano_cpus = opts.cpus.map(|c| {
+            let c = c.min(env.ncpu() as f64).max(0.01);
+            (c * 1e9) as i64
+        });
+        let host = HostConfig {
+            memory: opts.memory_bytes,
+            memory_swap: opts.memory_bytes,
+            nano_cpus,
+            pids_limit: opts.pids_limit,
+            network_mode: Some(opts.network.clone().unwrap_or_else(|| "none".into())),
+            privileged: Some(false),
+            init: Some(true),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            cmd: Some(vec!["tail".into(), "-f".into(), "/dev/null".into()]),
+            user: Some("root".into()),
+            working_dir: Some(opts.workdir.clone()),
+            tty: Some(false),
+            labels: Some(labels),
+            network_disabled: Some(opts.network.is_none()),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let create_opts = opts.name.as_ref().map(|n| CreateContainerOptionsBuilder::default().name(n).build());
+        let created = tokio::time::timeout(CALL_TIMEOUT, docker.create_container(create_opts, body))
+            .await
+            .map_err(|_| stalled("creating a container"))?
+            .map_err(|e| SandboxError::docker(format!("creating a container from {image}"), e))?;
+        let name = opts.name.clone().unwrap_or_else(|| created.id.chars().take(12).collect());
+        env.track(&created.id, &name);
+        let sandbox = Sandbox {
+            env: env.clone(),
+            id: created.id,
+            name,
+            workdir: opts.workdir.clone(),
+            output_limit: opts.output_limit,
+            cancel: opts.cancel.clone(),
+            removed: false,
+        };
+        let started = tokio::time::timeout(CALL_TIMEOUT, docker.start_container(&sandbox.id, None::<StartContainerOptions>)).await;
+        let started = match started {
+            Err(_) => Err(stalled("starting a container")),
+            Ok(r) => r.map_err(|e| SandboxError::docker(format!("starting container {}", sandbox.name), e)),
+        };
+        if let Err(e) = started {
+            let _ = sandbox.remove().await;
+            return Err(e);
+        }
+        tracing::debug!(container = %sandbox.name, image, "sandbox started");
+        Ok(sandbox)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Write `contents` to the absolute path `path` (mode 0644; parent folders created).
+    pub async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
+        self.check_alive()?;
+        let Some(rel) = path.strip_prefix('/') else {
+            return Err(SandboxError::Invalid(format!("write_file needs an absolute path, got {path:?}")));
+        };
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+        header.set_cksum();
+        builder
+            .append_data(&mut header, rel, contents)
+            .map_err(|e| SandboxError::Invalid(format!("packing {path}: {e}")))?;
+        let tar = builder.into_inner().map_err(|e| SandboxError::Invalid(format!("packing {path}: {e}")))?;
+        let opts = UploadToContainerOptionsBuilder::default().path("/").build();
+        tokio::time::timeout(
+            CALL_TIMEOUT,
+            self.env.docker().upload_to_container(&self.id, Some(opts), bollard::body_full(tar.into())),
+        )
+        .await
+        .map_err(|_| stalled("copying a file into the container"))?
+        .map_err(|e| SandboxError::docker(format!("writing {path} in {}", self.name), e))
+    }
+
+    /// Read the file at the absolute path `path` (up to 256 MiB).
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
+        self.check_alive()?;
+        let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let mut stream = self.env.docker().download_from_container(&self.id, Some(opts));
+        let mut tar_bytes = Vec::new();
+        let collect = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| SandboxError::docker(format!("reading {path} in {}", self.name), e))?;
+                tar_bytes.extend_from_slice(&chunk);
+                if tar_bytes.len() > READ_LIMIT + (1 << 20) {
+                    return Err(SandboxError::Invalid(format!("{path} is larger than {READ_LIMIT} bytes")));
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(CALL_TIMEOUT, collect).await.map_err(|_| stalled("reading a file"))??;
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let entries = archive.entries().map_err(|e| SandboxError::Invalid(format!("reading {path}: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| SandboxError::Invalid(format!("reading {path}: {e}")))?;
+            if entry.header().entry_type().is_file() {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut out)
+                    .map_err(|e| SandboxError::Invalid(format!("reading {path}: {e}")))?;
+                return Ok(out);
+            }
+        }
+        Err(SandboxError::Invalid(format!("{path} is not a regular file")))
+    }
+
+    /// Run `cmd` in the working directory with a timeout.
+    pub async fn exec(&self, cmd: &[&str], timeout: Duration) -> Result<ExecOutcome, SandboxError> {
+        self.exec_spec(&ExecSpec {
+            cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
+            workdir: None,
+            env: Vec::new(),
+            timeout,
+        })
+        .await
+    }
+
+    /// Run a command. It runs under `timeout -s KILL` inside the container; if it is still
+    /// running [`HOST_GRACE`] after that, or the sandbox is cancelled, the container is
+    /// removed (the only way to stop an exec) and later calls fail with `Gone`.
+    pub async fn exec_spec(&self, spec: &ExecSpec) -> Result<ExecOutcome, SandboxError> {
+        self.check_alive()?;
+        if spec.cmd.is_empty() {
+            return Err(SandboxError::Invalid("empty command".into()));
+        }
+        let secs = spec.timeout.as_secs().max(1);
+        let mut cmd = vec!["timeout".to_owned(), "-s".into(), "KILL".into(), secs.to_string()];
+        cmd.extend(spec.cmd.iter().cloned());
+        let docker = self.env.docker();
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            cmd: Some(cmd),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            working_dir: Some(spec.workdir.clone().unwrap_or_else(|| self.workdir.clone())),
+            user: Some("root".into()),
+            ..Default::default()
+        };
+        let started_at = Instant::now();
+        let exec = tokio::time::timeout(CALL_TIMEOUT, docker.create_exec(&self.id, config))
+            .await
+            .map_err(|_| stalled("creating an exec"))?
+            .map_err(|e| SandboxError::docker(format!("creating an exec in {}", self.name), e))?;
+        let start_opts = StartExecOptions { detach: false, tty: false, output_capacity: Some(64 * 1024) };
+        let started = tokio::time::timeout(CALL_TIMEOUT, docker.start_exec(&exec.id, Some(start_opts)))
+            .await
+            .map_err(|_| stalled("starting an exec"))?
+            .map_err(|e| SandboxError::docker(format!("starting an exec in {}", self.name), e))?;
+        let StartExecResults::Attached { mut output, .. } = started else {
+            return Err(SandboxError::Invalid("the exec started detached".into()));
+        };
+        let mut captured = CappedOutput::new(self.output_limit);
+        let deadline = tokio::time::Instant::from_std(started_at) + spec.timeout + HOST_GRACE;
+        let mut host_killed = false;
+        let mut stream_error = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => {
+                    self.kill_container().await;
+                    return Err(SandboxError::Cancelled);
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(container = %self.name, "exec outlived its timeout; removing the container");
+                    self.kill_container().await;
+                    host_killed = true;
+                    break;
+                }
+                item = output.next() => match item {
+                    None => break,
+                    Some(Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message })) => {
+                        captured.push(&message);
+                    }
+                    Some(Ok(LogOutput::StdIn { .. })) => {}
+                    Some(Err(e)) => {
+                        stream_error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        drop(output);
+        let elapsed = started_at.elapsed();
+        if host_killed {
+            let truncated = captured.truncated();
+            return Ok(ExecOutcome { exit_code: None, output: captured.into_bytes(), timed_out: true, truncated, elapsed });
+        }
+        if let Some(e) = stream_error {
+            return Err(SandboxError::docker(format!("reading exec output in {}", self.name), e));
+        }
+        let exit_code = self.exit_code(&exec.id).await?;
+        // `timeout -s KILL` exits 137 (or 124) once the limit is reached.
+        let timed_out = matches!(exit_code, Some(124 | 137)) && elapsed + Duration::from_millis(250) >= spec.timeout;
+        let truncated = captured.truncated();
+        Ok(ExecOutcome { exit_code, output: captured.into_bytes(), timed_out, truncated, elapsed })
+    }
+
+    /// The exit code of a finished exec (polls briefly while Docker still reports it running).
+    async fn exit_code(&self, exec_id: &str) -> Result<Option<i64>, SandboxError> {
+        for _ in 0..50 {
+            let info = tokio::time::timeout(CALL_TIMEOUT, self.env.docker().inspect_exec(exec_id))
+                .await
+                .map_err(|_| stalled("inspecting an exec"))?
+                .map_err(|e| SandboxError::docker(format!("inspecting an exec in {}", self.name), e))?;
+            if info.running != Some(true) {
+                return Ok(info.exit_code);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(None)
+    }
+
+    async fn kill_container(&self) {
+        if let Err(e) = self.env.remove_container(&self.id).await {
+            tracing::warn!(container = %self.name, "removing the container failed: {e}");
+        }
+    }
+
+    fn check_alive(&self) -> Result<(), SandboxError> {
+        if self.cancel.is_cancelled() {
+            return Err(SandboxError::Cancelled);
+        }
+        if self.removed || !self.env.is_live(&self.id) {
+            return Err(SandboxError::Gone { name: self.name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Remove the container (force). Safe to call after a timeout already removed it.
+    pub async fn remove(mut self) -> Result<(), SandboxError> {
+        self.removed = true;
+        self.env.remove_container(&self.id).await
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let env = self.env.clone();
+        let id = self.id.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = env.remove_container(&id).await;
+            });
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Containers that run untrusted patches and tests, through the Docker Engine API (bollard).
+//!
+//! This is the execution engine shared by `agentless-mini evaluate` and the Agentless Mini
+//! pipeline. The API, in the order a caller uses it:
+//!
+//! ```text
+//! let env = DockerEnv::connect().await?;                  // DOCKER_HOST or the default socket
+//! let image = images::ensure_instance_image(&env, &instance, &image_opts, &progress).await?;
+//! let sb = Sandbox::start(&env, &image, &SandboxOptions::new(run_id)).await?;
+//! sb.write_file("/tmp/x.py", b"print(1)").await?;         // absolute paths
+//! let out: ExecOutcome = sb.exec(&["python3", "/tmp/x.py"], Duration::from_secs(60)).await?;
+//!     // out.exit_code, out.output (stdout+stderr interleaved, capped), out.timed_out, out.truncated
+//! let applied: ApplyOutcome = sb.apply_patch(&patch).await?;   // Applied / Failed / Refused
+//! let bytes = sb.read_file("/testbed/setup.py").await?;
+//! sb.remove().await?;                                      // also done (best effort) on drop
+//! ```
+//!
+//! Whole-instance evaluation is `crate::evaluate::evaluate_instance` (one instance) and
+//! `crate::evaluate::run_evaluation` (a run, with resume and reports).
+//!
+//! Guarantees:
+//! - Every container carries the label `agentless-mini.run-id=<ID>` (and
+//!   `agentless-mini.instance-id` when given), runs with `init: true`, no network unless
+//!   [`SandboxOptions::network`] names one, memory / CPU / pids limits, never privileged, with
+//!   `no-new-privileges`.
+//! - An exec runs under `timeout -s KILL N` inside the container, and a host timer removes the
+//!   container if the command still has not finished a few seconds later (Docker has no API
+//!   to kill an exec). Output is captured up to [`SandboxOptions::output_limit`] bytes, keeping
+//!   the head and the tail.
+//! - A cancelled [`CancellationToken`] (Ctrl-C, SIGTERM) stops a running exec by removing
+//!   its container. [`DockerEnv::remove_tracked`] removes any container this process started
+//!   and has not removed yet; [`DockerEnv::remove_labelled`] removes leftovers of a crash.
+//! - A patch that names a path outside the repository (absolute, `..`, inside `.git`, or a
+//!   symbolic link) is refused before anything runs ([`check_patch_paths`]).
+
+mod apply;
+mod container;
+mod env;
+mod output;
+mod paths;
+
+pub use apply::{ApplyAttempt, ApplyOutcome, ApplyStrategy, APPLY_CASCADE};
+pub use container::{ExecOutcome, ExecSpec, Sandbox, SandboxOptions};
+pub use env::{DockerEnv, LabelledContainer, INSTANCE_LABEL, RUN_ID_LABEL};
+pub use output::CappedOutput;
+pub use paths::{check_patch_paths, patch_paths, PatchRefusal, RefusalReason};
+pub use tokio_util::sync::CancellationToken;
+
+/// Errors from the container runtime. Each names what was being done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    #[error(
+        "cannot reach the Docker engine at {host}: {message} (is the engine running? set DOCKER_HOST to its socket, e.g. unix:///var/run/docker.sock)"
+    )]
+    Unreachable { host: String, message: String },
+    #[error("Docker: {action}: {source}")]
+    Docker {
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("Docker: {action}: no answer within {seconds} s")]
+    Stalled { action: String, seconds: u64 },
+    #[error("the container {name} is gone (removed after a timeout or a cancel)")]
+    Gone { name: String },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl SandboxError {
+    pub(crate) fn docker(action: impl Into<String>, source: bollard::errors::Error) -> Self {
+        SandboxError::Docker { action: action.into(), source }
+    }
+
+    /// True when Docker answered 404 (no such container / image).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            SandboxError::Docker {
+                source: bollard::errors::Error::DockerResponseServerError { status_code: 404, .. },
+                ..
+            }
+        )
+    }
+}

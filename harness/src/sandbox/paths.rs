@@ -1,0 +1,230 @@
+//! Which paths a unified diff touches, and the refusal of patches that would write outside
+//! the repository: absolute paths, `..` components, anything inside `.git`, and symbolic
+//! links (a link could point outside and a later write would follow it).
+//!
+//! Every header that `git apply` or GNU `patch` reads a file name from is examined
+//! (`diff --git`, `---`, `+++`, `rename from/to`, `copy from/to`, `Index:`, context-diff
+//! `***`), and hunk bodies are skipped by their line counts so that content lines are not
+//! mistaken for headers.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Why a patch is refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum RefusalReason {
+    AbsolutePath,
+    ParentTraversal,
+    GitDirectory,
+    Symlink,
+}
+
+/// A refused patch: the first offending path and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PatchRefusal {
+    pub path: String,
+    #[serde(flatten)]
+    pub reason: RefusalReason,
+}
+
+impl std::fmt::Display for PatchRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self.reason {
+            RefusalReason::AbsolutePath => "is an absolute path",
+            RefusalReason::ParentTraversal => "leaves the repository through '..'",
+            RefusalReason::GitDirectory => "is inside the .git directory",
+            RefusalReason::Symlink => "is a symbolic link (could point outside the repository)",
+        };
+        write!(f, "patch refused: {:?} {why}", self.path)
+    }
+}
+
+static HUNK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@").expect("static regex"));
+static DIFF_GIT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^diff --git (.+?) ((?:b/|/|\x22).*)$").expect("static regex"));
+
+/// Every path named in the patch's headers, as written (quoted names unquoted), and whether
+/// any file mode is a symbolic link.
+pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
+    let mut paths = Vec::new();
+    let mut symlink = false;
+    let lines: Vec<&str> = patch.split('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].strip_suffix('\r').unwrap_or(lines[i]);
+        i += 1;
+        if let Some(c) = HUNK.captures(line) {
+            let mut old: usize = c.get(1).map_or(Some(1), |m| m.as_str().parse().ok()).unwrap_or(0);
+            let mut new: usize = c.get(2).map_or(Some(1), |m| m.as_str().parse().ok()).unwrap_or(0);
+            while (old > 0 || new > 0) && i < lines.len() {
+                let body = lines[i];
+                match body.as_bytes().first() {
+                    Some(b' ') | None => {
+                        old = old.saturating_sub(1);
+                        new = new.saturating_sub(1);
+                    }
+                    Some(b'-') => old = old.saturating_sub(1),
+                    Some(b'+') => new = new.saturating_sub(1),
+                    Some(b'\\') => {}
+                    // A malformed hunk: stop skipping and read headers again.
+                    _ => break,
+                }
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(c) = DIFF_GIT.captures(line) {
+            paths.push(strip_git_prefix(&unquote(&c[1])));
+            paths.push(strip_git_prefix(&unquote(&c[2])));
+            continue;
+        }
+        for (prefix, strip) in [
+            ("--- ", true),
+            ("+++ ", true),
+            ("*** ", true),
+            ("rename from ", false),
+            ("rename to ", false),
+            ("copy from ", false),
+            ("copy to ", false),
+            ("Index: ", false),
+        ] {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let name = rest.split('\t').next().unwrap_or("").trim_end();
+                let name = unquote(name);
+                if name == "/dev/null" || name.is_empty() {
+                    break;
+                }
+                paths.push(if strip { strip_git_prefix(&name) } else { name });
+                break;
+            }
+        }
+        for prefix in ["new file mode ", "deleted file mode ", "old mode ", "new mode ", "index "] {
+            if let Some(rest) = line.strip_prefix(prefix)
+                && rest.trim_end().ends_with("120000")
+            {
+                symlink = true;
+            }
+        }
+    }
+    (paths, symlink)
+}
+
+/// `a/x` → `x` (also `b/`); an absolute path is kept as is so it is refused.
+fn strip_git_prefix(p: &str) -> String {
+    p.strip_prefix("a/").or_else(|| p.strip_prefix("b/")).unwrap_or(p).to_owned()
+}
+
+/// Git's C-style quoting: `"a/x\ty"` → `a/x<TAB>y`.
+fn unquote(s: &str) -> String {
+    let Some(inner) = s.strip_prefix('"').and_then(|x| x.strip_suffix('"')) else {
+        return s.to_owned();
+    };
+    let mut out = Vec::new();
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            let c = bytes[i + 1];
+            let simple = match c {
+                b'n' => Some(b'\n'),
+                b't' => Some(b'\t'),
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                b'a' => Some(7),
+                b'b' => Some(8),
+                b'f' => Some(12),
+                b'r' => Some(b'\r'),
+                b'v' => Some(11),
+                _ => None,
+            };
+            if let Some(b) = simple {
+                out.push(b);
+                i += 2;
+                continue;
+            }
+            if i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let v = (bytes[i + 1] - b'0') as u32 * 64 + (bytes[i + 2] - b'0') as u32 * 8 + (bytes[i + 3] - b'0') as u32;
+                out.push(v as u8);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Refuse a patch that names a path outside the repository, inside `.git`, or a symlink.
+pub fn check_patch_paths(patch: &str) -> Result<(), PatchRefusal> {
+    let (paths, symlink) = patch_paths(patch);
+    for p in &paths {
+        let refuse = |reason| Err(PatchRefusal { path: p.clone(), reason });
+        if p.starts_with('/') || p.starts_with('~') || p.starts_with('\\') {
+            return refuse(RefusalReason::AbsolutePath);
+        }
+        let components: Vec<&str> = p.split(['/', '\\']).collect();
+        if components.contains(&"..") {
+            return refuse(RefusalReason::ParentTraversal);
+        }
+        // GNU patch -p1 strips the first component; check what it would write too.
+        let effective: Vec<&str> = components.iter().copied().filter(|c| !c.is_empty() && *c != ".").collect();
+        if effective.first().is_some_and(|c| c.eq_ignore_ascii_case(".git")) {
+            return refuse(RefusalReason::GitDirectory);
+        }
+    }
+    if symlink {
+        let path = paths.first().cloned().unwrap_or_default();
+        return Err(PatchRefusal { path, reason: RefusalReason::Symlink });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n@@ -1,3 +1,3 @@\n a\n--- not a header\n+++ nor this\n c\n";
+
+    #[test]
+    fn ordinary_patches_pass_and_hunk_bodies_are_not_headers() {
+        assert_eq!(check_patch_paths(OK), Ok(()));
+        let (paths, link) = patch_paths(OK);
+        assert_eq!(paths, vec!["src/x.py", "src/x.py", "src/x.py", "src/x.py"]);
+        assert!(!link);
+        assert_eq!(check_patch_paths(""), Ok(()));
+    }
+
+    #[test]
+    fn a_removed_line_that_looks_like_a_header_is_content() {
+        let p = "--- a/x\n+++ b/x\n@@ -1,2 +1,1 @@\n--- ../../etc/passwd\n keep\n";
+        assert_eq!(check_patch_paths(p), Ok(()));
+    }
+
+    #[test]
+    fn traversal_absolute_git_and_symlinks_are_refused() {
+        let cases = [
+            ("diff --git a/../evil b/../evil\n", RefusalReason::ParentTraversal),
+            ("--- a/x\n+++ b/sub/../../evil\n@@ -1 +1 @@\n-a\n+b\n", RefusalReason::ParentTraversal),
+            ("--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", RefusalReason::AbsolutePath),
+            ("diff --git a/x b/y\nrename from x\nrename to ../y\n", RefusalReason::ParentTraversal),
+            ("diff --git a/.git/hooks/post-checkout b/.git/hooks/post-checkout\n", RefusalReason::GitDirectory),
+            ("diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc\n", RefusalReason::Symlink),
+            ("diff --git \"a/x\" \"b/..\\057evil\"\n", RefusalReason::ParentTraversal),
+            ("Index: ../evil\n", RefusalReason::ParentTraversal),
+        ];
+        for (patch, reason) in cases {
+            let r = check_patch_paths(patch).expect_err(patch);
+            assert_eq!(r.reason, reason, "{patch}");
+        }
+    }
+
+    #[test]
+    fn new_and_deleted_files_use_dev_null() {
+        let p = "diff --git a/n.py b/n.py\nnew file mode 100644\n--- /dev/null\n+++ b/n.py\n@@ -0,0 +1 @@\n+x\n";
+        assert_eq!(check_patch_paths(p), Ok(()));
+    }
+}
