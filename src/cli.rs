@@ -37,6 +37,10 @@ pub enum Command {
     Grade(commands::grade::GradeArgs),
     /// Load a dataset (split or file) and print its instances, or a summary.
     Dataset(commands::dataset::DatasetCmdArgs),
+    /// Evaluate predictions in Docker, as the official SWE-bench harness does.
+    Evaluate(Box<commands::evaluate::EvaluateArgs>),
+    /// Remove containers left by a crashed run (and, with --images, built images).
+    Clean(commands::clean::CleanArgs),
 }
 
 /// Where the SWE-bench instances come from, and which of them to take.

@@ -46,5 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Grade(args) => commands::grade::run(&args, &global),
         Command::Dataset(args) => commands::dataset::run(&args, &global).await,
+        Command::Evaluate(args) => commands::evaluate::run(&args, &global).await,
+        Command::Clean(args) => commands::clean::run(&args, &global).await,
     }
 }

@@ -1,7 +1,9 @@
 //! One module per subcommand: argument struct + `run`. Commands turn typed outcomes from the
 //! libraries into output; they are the only code that prints (through `crate::printer`).
 
+pub mod clean;
 pub mod dataset;
+pub mod evaluate;
 pub mod grade;
 
 use anyhow::Context as _;

@@ -262,7 +262,8 @@ impl Run<'_> {
         let verdict = grade_instance(self.instance, parser, &test_output, true, self.cfg.grading);
         let report = verdict.report();
         let json = instance_report_json(id, &report);
-        log.info(&format!("report: {json}\nResult for {id}: resolved: {}", if report.resolved { "True" } else { "False" }));
+        let one_line = serde_json::to_string(&std::collections::BTreeMap::from([(id, &report)])).unwrap_or_default();
+        log.info(&format!("report: {one_line}\nResult for {id}: resolved: {}", if report.resolved { "True" } else { "False" }));
         if let Err(e) = key.write(dir) {
             return EvalOutcome::Error(infra(InfraStage::Logs, e));
         }

@@ -192,9 +192,37 @@ pub async fn image_exists(env: &DockerEnv, image: &str) -> Result<bool, ImageErr
     Ok(base::inspect_labels(env, image).await?.is_some())
 }
 
+/// Label on every image agentless-mini builds.
+pub const MANAGED_LABEL: &str = "agentless-mini.managed";
+
+/// Remove every image agentless-mini built (labelled [`MANAGED_LABEL`]); returns their tags.
+pub async fn remove_managed_images(env: &DockerEnv) -> Result<Vec<String>, ImageError> {
+    use bollard::query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder};
+    let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", vec![format!("{MANAGED_LABEL}=true")])]);
+    let list = env
+        .docker()
+        .list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build()))
+        .await
+        .map_err(|e| ImageError::Docker { action: "listing images".into(), message: e.to_string() })?;
+    let mut removed = Vec::new();
+    // Children (instance images) before their parents (the base).
+    let mut list = list;
+    list.sort_by_key(|i| std::cmp::Reverse(i.created));
+    for img in list {
+        let names = if img.repo_tags.is_empty() { vec![img.id.clone()] } else { img.repo_tags.clone() };
+        for name in names {
+            match env.docker().remove_image(&name, Some(RemoveImageOptionsBuilder::default().force(true).build()), None).await {
+                Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => removed.push(name),
+                Err(e) => return Err(ImageError::Docker { action: format!("removing image {name}"), message: e.to_string() }),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// The labels put on every image agentless-mini builds (plus `extra`).
 pub(crate) fn image_labels(extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut labels = HashMap::from([("agentless-mini.managed".to_owned(), "true".to_owned())]);
+    let mut labels = HashMap::from([(MANAGED_LABEL.to_owned(), "true".to_owned())]);
     for (k, v) in extra {
         labels.insert((*k).to_owned(), (*v).to_owned());
     }

@@ -1,0 +1,391 @@
+//! `agentless-mini evaluate`: run predictions in Docker and judge them as the official
+//! SWE-bench harness does — same log folder, same `report.json`, same run report — with a
+//! progress bar, resume by run id, and every container removed on Ctrl-C / SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agentless_harness::dataset::{self as ds, Instance};
+use agentless_harness::evaluate::{EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, RunSummary, run_evaluation};
+use agentless_harness::grade::GradingMode;
+use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
+use agentless_harness::predictions::{Prediction, gold_predictions, load_predictions};
+use agentless_harness::sandbox::{CancellationToken, DockerEnv};
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{DatasetArgs, GlobalArgs};
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+use crate::progress::{DownloadBar, bars_enabled};
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Predictions file (JSONL, a JSON list, or a JSON object keyed by instance id), or
+    /// `gold` for the dataset's own patches.
+    #[arg(long)]
+    pub predictions: String,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// Names the run: log folder, container label, report file. Re-running with the same id
+    /// skips instances finished with the same inputs.
+    #[arg(long)]
+    pub run_id: String,
+    /// Instances evaluated at once (default: 3/4 of the CPUs, at most 8).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seconds allowed for each instance's eval script (the official --timeout).
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Grading rules: v4 (swebench 4.1.0) or v5 (5.x, stricter).
+    #[arg(long, default_value = "v4")]
+    pub grading: GradingMode,
+    /// Image namespace: `swebench` pulls official images; an empty value (or `none`) uses
+    /// local names and builds missing images; `host:port/ns` pulls from that registry.
+    /// Default: `swebench` for SWE-bench instances, local builds for the demo split.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Instance image tag.
+    #[arg(long, default_value = "latest")]
+    pub instance_image_tag: String,
+    /// Image architecture (x86_64 or arm64; default: the host's).
+    #[arg(long)]
+    pub arch: Option<Arch>,
+    /// Environment specs (JSON: repo → version → spec) for local SWE-bench image builds and
+    /// for generating eval scripts when the dataset has no `eval_script` column.
+    #[arg(long)]
+    pub specs: Option<PathBuf>,
+    /// Folder of the demo split's repository trees (default: datasets/demo/repos, or
+    /// `repos/` beside a --dataset file).
+    #[arg(long)]
+    pub demo_repos: Option<PathBuf>,
+    /// Rebuild locally built instance images even when they exist.
+    #[arg(long)]
+    pub force_rebuild: bool,
+    /// Give containers a network (Docker network mode; `--network` alone means `bridge`).
+    /// Without it containers have none.
+    #[arg(long, num_args = 0..=1, default_missing_value = "bridge")]
+    pub network: Option<String>,
+    /// Memory limit per container (e.g. 8g, 512m).
+    #[arg(long, default_value = "8g", value_parser = parse_size)]
+    pub memory: u64,
+    /// CPU limit per container.
+    #[arg(long, default_value_t = 2.0)]
+    pub cpus: f64,
+    /// Process limit per container.
+    #[arg(long, default_value_t = 4096)]
+    pub pids_limit: i64,
+    /// Cap on the captured test output per instance (head and tail are kept), e.g. 64m.
+    #[arg(long, default_value = "64m", value_parser = parse_size)]
+    pub max_output: u64,
+    /// Where to write the run report `<model>.<run_id>.json`.
+    #[arg(long, default_value = ".")]
+    pub report_dir: PathBuf,
+}
+
+/// `8g`, `512m`, `64k`, `100` (bytes); binary units.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches("ib").trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("not a size: {s:?} (e.g. 8g, 512m)"))?;
+    if n <= 0.0 {
+        return Err(format!("size must be positive: {s:?}"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+fn default_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus * 3 / 4).clamp(1, 8)
+}
+
+/// Counts shown on the bar and in the summary.
+#[derive(Default)]
+struct Counts {
+    resolved: AtomicUsize,
+    unresolved: AtomicUsize,
+    errors: AtomicUsize,
+    resumed: AtomicUsize,
+}
+
+/// The progress bar: one bar with resolved / unresolved / error counts, and a status line
+/// for image pulls and builds.
+struct Bars {
+    main: ProgressBar,
+    images: ProgressBar,
+    counts: Counts,
+    printer: Printer,
+}
+
+impl Bars {
+    fn new(global: &GlobalArgs) -> Self {
+        let multi = MultiProgress::with_draw_target(if bars_enabled(global) {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let main = multi.add(ProgressBar::new(0));
+        main.set_style(
+            ProgressStyle::with_template("{spinner} evaluating {pos}/{len} [{elapsed_precise}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        main.enable_steady_tick(Duration::from_millis(200));
+        let images = multi.add(ProgressBar::new_spinner());
+        images.set_style(ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        Bars { main, images, counts: Counts::default(), printer: Printer::new(global) }
+    }
+
+    fn refresh(&self) {
+        let c = &self.counts;
+        self.main.set_message(format!(
+            "✓ {} resolved  ✖ {} unresolved  ! {} error",
+            c.resolved.load(Ordering::Relaxed),
+            c.unresolved.load(Ordering::Relaxed),
+            c.errors.load(Ordering::Relaxed)
+        ));
+    }
+
+    fn finish(&self) {
+        self.images.finish_and_clear();
+        self.main.finish_and_clear();
+    }
+}
+
+fn short(s: &str, n: usize) -> String {
+    let s = s.trim();
+    if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+}
+
+impl RunProgress for Bars {
+    fn planned(&self, total: usize) {
+        self.main.set_length(total as u64);
+        self.refresh();
+    }
+    fn finished(&self, r: &InstanceResult) {
+        let c = &self.counts;
+        match &r.outcome {
+            EvalOutcome::EmptyPatch => return,
+            EvalOutcome::Resolved => c.resolved.fetch_add(1, Ordering::Relaxed),
+            EvalOutcome::Unresolved => c.unresolved.fetch_add(1, Ordering::Relaxed),
+            EvalOutcome::Error(EvalError::Cancelled) => 0,
+            EvalOutcome::Error(_) => c.errors.fetch_add(1, Ordering::Relaxed),
+        };
+        if r.resumed {
+            c.resumed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.main.inc(1);
+        self.refresh();
+        if !matches!(r.outcome, EvalOutcome::Error(EvalError::Cancelled)) {
+            self.main.suspend(|| {
+                self.printer.note(&format!(
+                    "{}: {}{} ({:.1} s, tests {:.1} s)",
+                    r.instance_id,
+                    describe(&r.outcome),
+                    if r.resumed { " (resumed)" } else { "" },
+                    r.timings.total.as_secs_f64(),
+                    r.timings.tests.as_secs_f64()
+                ));
+            });
+        }
+    }
+    fn image_status(&self, image: &str, message: &str) {
+        self.images.set_message(format!("{image}: {}", short(message, 90)));
+    }
+    fn image_bytes(&self, image: &str, done: u64, total: u64) {
+        self.images.set_message(format!(
+            "{image}: pulling {:.1}/{:.1} MB",
+            done as f64 / 1e6,
+            total as f64 / 1e6
+        ));
+    }
+}
+
+fn describe(o: &EvalOutcome) -> String {
+    match o {
+        EvalOutcome::Resolved => "resolved".into(),
+        EvalOutcome::Unresolved => "unresolved".into(),
+        EvalOutcome::EmptyPatch => "empty patch (not run)".into(),
+        EvalOutcome::Error(e) => format!("error: {e}"),
+    }
+}
+
+/// Load the whole dataset (to check prediction ids) and the selection.
+async fn load(args: &DatasetArgs, global: &GlobalArgs) -> anyhow::Result<(Vec<Instance>, Vec<Instance>)> {
+    let bar = DownloadBar::new(global);
+    let mut all = args.clone();
+    all.instances.clear();
+    all.instances_file = None;
+    let full = super::load_instances(&all, &bar).await?;
+    let mut ids = args.instances.clone();
+    if let Some(file) = &args.instances_file {
+        ids.extend(ds::read_id_file(file)?);
+    }
+    ids.retain(|s| !s.trim().is_empty());
+    let selected = ds::select(full.clone(), &ids)?;
+    Ok((full, selected))
+}
+
+fn demo_repos(args: &EvaluateArgs) -> Option<PathBuf> {
+    if let Some(d) = &args.demo_repos {
+        return Some(d.clone());
+    }
+    if let Some(file) = &args.dataset.dataset {
+        let beside = file.parent().unwrap_or(Path::new(".")).join("repos");
+        if beside.is_dir() {
+            return Some(beside);
+        }
+    }
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/repos");
+    if built_in.is_dir() {
+        return Some(built_in);
+    }
+    Some(PathBuf::from("datasets/demo/repos"))
+}
+
+/// Cancel the run on Ctrl-C or SIGTERM (containers are removed, finished work is kept).
+fn cancel_on_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                let _ = tokio::signal::ctrl_c().await;
+                cancel.cancel();
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::warn!("interrupted: stopping and removing containers");
+        cancel.cancel();
+    });
+}
+
+pub async fn run(args: &EvaluateArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    let printer = Printer::new(global);
+    agentless_harness::evaluate::logs::check_component("run id", &args.run_id).map_err(anyhow::Error::msg)?;
+    if args.timeout == 0 {
+        anyhow::bail!("--timeout must be at least 1 second");
+    }
+    let (full, selected) = load(&args.dataset, global).await?;
+    let predictions: Vec<Prediction> = if args.predictions == "gold" {
+        gold_predictions(&full)
+    } else {
+        load_predictions(Path::new(&args.predictions))?
+    };
+    let known: std::collections::HashSet<&str> = full.iter().map(|i| i.instance_id.as_str()).collect();
+    let unknown: Vec<&str> = predictions.iter().map(|p| p.instance_id.as_str()).filter(|id| !known.contains(id)).collect();
+    if !unknown.is_empty() {
+        anyhow::bail!("{} prediction(s) name instances not in the dataset: {}", unknown.len(), unknown.join(", "));
+    }
+    let predicted: std::collections::HashSet<&str> = predictions.iter().map(|p| p.instance_id.as_str()).collect();
+    let runnable = selected.iter().filter(|i| predicted.contains(i.instance_id.as_str())).count();
+    if runnable == 0 {
+        printer.warn("no selected instance has a prediction: nothing to evaluate");
+        return Ok(ExitStatus::NothingSelected);
+    }
+    let specs = match &args.specs {
+        Some(p) => Some(Arc::new(EnvSpecs::load(p)?)),
+        None => None,
+    };
+    let env = DockerEnv::connect().await?;
+    let mut cfg = EvalConfig::new(args.run_id.clone());
+    cfg.timeout = Duration::from_secs(args.timeout);
+    cfg.grading = args.grading;
+    cfg.workers = args.workers.unwrap_or_else(default_workers).max(1);
+    cfg.sandbox.network = args.network.clone();
+    cfg.sandbox.memory_bytes = Some(i64::try_from(args.memory).context("--memory is too large")?);
+    cfg.sandbox.cpus = Some(args.cpus);
+    cfg.sandbox.pids_limit = Some(args.pids_limit);
+    cfg.sandbox.output_limit = usize::try_from(args.max_output).unwrap_or(usize::MAX);
+    cfg.images = ImageOptions {
+        namespace: Namespace::from_arg(args.namespace.as_deref()),
+        tag: args.instance_image_tag.clone(),
+        arch: args.arch.unwrap_or_else(Arch::host),
+        specs,
+        demo_repos: demo_repos(args),
+        force_rebuild: args.force_rebuild,
+    };
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
+    let bars = Bars::new(global);
+    let summary = run_evaluation(&env, &selected, &predictions, &cfg, &args.report_dir, &bars, &cancel).await;
+    bars.finish();
+    let summary = summary?;
+    Ok(report(&printer, &bars.counts, &summary, &args.run_id))
+}
+
+fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str) -> ExitStatus {
+    let mut infra = 0usize;
+    for r in &summary.results {
+        if let EvalOutcome::Error(e) = &r.outcome {
+            if matches!(e, EvalError::Infra { .. }) {
+                infra += 1;
+            }
+            if !matches!(e, EvalError::Cancelled) {
+                printer.warn(&format!("{}: {e}", r.instance_id));
+            }
+        }
+    }
+    if !summary.leftover_containers.is_empty() {
+        printer.warn(&format!(
+            "containers of this run are still present: {} (remove them with `agentless-mini clean --run-id {run_id}`)",
+            summary.leftover_containers.join(", ")
+        ));
+    }
+    let empty = summary.results.iter().filter(|r| r.outcome == EvalOutcome::EmptyPatch).count();
+    let resumed = counts.resumed.load(Ordering::Relaxed);
+    let line = format!(
+        "{} resolved, {} unresolved, {} errors, {} empty patches{}",
+        counts.resolved.load(Ordering::Relaxed),
+        counts.unresolved.load(Ordering::Relaxed),
+        counts.errors.load(Ordering::Relaxed),
+        empty,
+        if resumed > 0 { format!(" ({resumed} resumed from an earlier run)") } else { String::new() },
+    );
+    if summary.interrupted {
+        printer.summary(&format!(
+            "interrupted: {line}; every container was removed. Re-run with --run-id {run_id} to finish the rest."
+        ));
+        return ExitStatus::Interrupted;
+    }
+    match (&summary.report, &summary.report_path) {
+        (Some(r), Some(path)) => printer.summary(&format!(
+            "{}/{} instances resolved — {line} — report: {}",
+            r.resolved_instances,
+            r.total_instances,
+            path.display()
+        )),
+        _ => printer.summary(&line),
+    }
+    if infra > 0 { ExitStatus::PartialErrors } else { ExitStatus::Success }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8g"), Ok(8 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("0").is_err());
+    }
+}
