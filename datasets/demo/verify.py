@@ -36,6 +36,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # leave no __pycache__ beside the sources
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402  (the generator: eval_script, parse_log_pytest, recipe constants)
 
