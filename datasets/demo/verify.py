@@ -16,7 +16,9 @@ For every row of datasets/demo/instances.jsonl:
   5. the same logs are graded by the project's own grader (`agentless-mini grade`): gold and the
      `correct*` samples must be resolved; no patch, `wrong` and `malformed` must not; the Rust and
      Python verdicts must agree;
-  6. instances.jsonl is what build.py derives from the sources (FAIL_TO_PASS/PASS_TO_PASS re-derived).
+  6. instances.jsonl is what build.py derives from the sources (FAIL_TO_PASS/PASS_TO_PASS re-derived);
+  7. with --docker: every patch of steps 4-5 through `agentless-mini evaluate` in the real demo images
+     (built from Debian's packages when missing) gives the same verdicts.
 
     cargo build --bin agentless-mini
     python3 datasets/demo/verify.py --python /path/to/python-with-pytest [--keep DIR]
@@ -344,6 +346,30 @@ def grade_rust(c, args, logs, out, verdicts, rows):
                 c.check(report.get("patch_is_None") is True, f"{iid} [nopatch]: agentless-mini grade reports no patch")
 
 
+def evaluate_docker(c, args, logs, tmp, verdicts):
+    """The same patches through `agentless-mini evaluate` in the real demo images: same verdicts."""
+    labels = sorted({label for v in verdicts.values() for label in v})
+    for label in labels:
+        preds = tmp / f"{label}.jsonl"
+        with open(preds, "w", encoding="utf-8") as out:
+            for iid in sorted(verdicts):
+                patch = (logs / label / iid / "patch.diff").read_text(encoding="utf-8")
+                out.write(json.dumps({"instance_id": iid, "model_name_or_path": label, "model_patch": patch}) + "\n")
+        run_id = f"demo-verify-{os.getpid()}-{label}"
+        proc = subprocess.run(
+            [str(args.grader), "evaluate", "--dataset", str(DEMO / "instances.jsonl"), "--demo-repos", str(DEMO / "repos"),
+             "--predictions", str(preds), "--run-id", run_id, "--no-progress", "--report-dir", str(tmp)],
+            cwd=tmp, capture_output=True, text=True, timeout=1800)
+        report_path = tmp / f"{label}.{run_id}.json"
+        if not c.check(report_path.is_file(), f"evaluate [{label}]: wrote {report_path.name} (exit {proc.returncode})\n{proc.stderr[-3000:]}"):
+            continue
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        expected = sorted(iid for iid, by_label in verdicts.items() if by_label[label][1] == "resolved")
+        c.check(sorted(report.get("resolved_ids", [])) == expected, f"evaluate [{label}]: resolved {report.get('resolved_ids')}, expected {expected}")
+        c.check(not report.get("error_ids"), f"evaluate [{label}]: no errors ({report.get('error_ids')})")
+        print(f"docker [{label}]: {len(report.get('resolved_ids', []))}/{len(verdicts)} resolved", file=sys.stderr)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--python", default="python3", help="a Python 3 with pytest (default: python3)")
@@ -351,6 +377,8 @@ def main(argv=None):
                         help="the agentless-mini binary (default: target/debug/agentless-mini; cargo build first)")
     parser.add_argument("--keep", type=Path, help="copy the logs and grader output here")
     parser.add_argument("--skip-build-check", action="store_true", help="do not re-derive instances.jsonl with build.py")
+    parser.add_argument("--docker", action="store_true",
+                        help="also run every patch through `agentless-mini evaluate` in the demo images (needs Docker)")
     args = parser.parse_args(argv)
     args.grader = Path(args.grader)
     if not args.grader.is_file():
@@ -377,6 +405,8 @@ def main(argv=None):
             verdicts[row["instance_id"]] = verify_instance(c, row, args, work, logs)
             print(f"{row['instance_id']}: " + ", ".join(f"{k}={'resolved' if v[0] else 'unresolved'}" for k, v in verdicts[row["instance_id"]].items()), file=sys.stderr)
         grade_rust(c, args, logs, out, verdicts, {r["instance_id"]: r for r in rows})
+        if args.docker:
+            evaluate_docker(c, args, logs, tmp, verdicts)
         if not args.skip_build_check:
             c.check(build.main(["--python", python, "--check"]) == 0, "instances.jsonl is what build.py derives")
         if args.keep:
