@@ -108,6 +108,19 @@ def parse_search_replace(output):
     return {path: found for path, found in edits.items() if found}
 
 
+# the SWE-RL reward's parse (swe-rl reward.py, as ../shared/data/reward-vectors/README.md states it)
+REWARD_RE = re.compile(r"```.*?\n### (.*)\n<<<<<<< SEARCH\n([\s\S]*?)\n=======\n([\s\S]*?)\n>>>>>>> REPLACE\n```")
+
+
+def reward_edits(output):
+    """{path: [(search, replace)]} as the SWE-RL reward's regex reads the same answer."""
+    edits = {}
+    for path, search, replace in REWARD_RE.findall(output):
+        if (search, replace) not in edits.setdefault(path, []):
+            edits[path].append((search, replace))
+    return edits
+
+
 def apply_edits(repo, edits, allowed):
     """Apply edits with str.replace (search must occur in the original); returns the edited paths."""
     changed = []
@@ -294,6 +307,7 @@ def sample_runs(c, row, sample, work, env):
         label = entry["label"]
         c.check(entry.get("expect") == LABELS.get(label), f"{iid} [{label}]: expect is {LABELS.get(label)}")
         edits = parse_search_replace(entry["output"])
+        c.check(edits == reward_edits(entry["output"]), f"{iid} [{label}]: the repair parse and the SWE-RL reward regex read the same edits")
         repo = work / f"{name}-edit-{label}"
         materialize(name, repo, env)
         changed = apply_edits(repo, edits, set(loc.get("files", [])))
