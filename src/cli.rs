@@ -41,6 +41,8 @@ pub enum Command {
     Evaluate(Box<commands::evaluate::EvaluateArgs>),
     /// Remove containers left by a crashed run (and, with --images, built images).
     Clean(commands::clean::CleanArgs),
+    /// Compare two runs (newly resolved / broken); exit 5 when NEW drops more than --max-drop.
+    Compare(commands::compare::CompareArgs),
 }
 
 /// Where the SWE-bench instances come from, and which of them to take.

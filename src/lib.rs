@@ -12,6 +12,7 @@ pub mod demo;
 pub mod logging;
 pub mod printer;
 pub mod progress;
+pub mod reporting;
 
 use std::process::ExitCode;
 
@@ -48,5 +49,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Dataset(args) => commands::dataset::run(&args, &global).await,
         Command::Evaluate(args) => commands::evaluate::run(&args, &global).await,
         Command::Clean(args) => commands::clean::run(&args, &global).await,
+        Command::Compare(args) => commands::compare::run(&args, &global),
     }
 }

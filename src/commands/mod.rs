@@ -2,6 +2,7 @@
 //! libraries into output; they are the only code that prints (through `crate::printer`).
 
 pub mod clean;
+pub mod compare;
 pub mod dataset;
 pub mod evaluate;
 pub mod grade;
