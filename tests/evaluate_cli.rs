@@ -310,6 +310,35 @@ fn sigterm_mid_run_removes_containers_and_a_rerun_finishes_only_the_rest() {
 }
 
 #[test]
+fn ctrl_c_removes_the_running_container() {
+    prepare_images();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let preds = write_predictions(tmp.path(), "m", &[("agentless-demo__textkit-1", Some(&hanging_patch()))]);
+    let dataset = mini().join("instances.jsonl");
+    let run = unique("sigint");
+    let child = Command::new(bin())
+        .current_dir(tmp.path())
+        .args(["evaluate", "--dataset", dataset.to_str().expect("utf8"), "--predictions", preds.to_str().expect("utf8")])
+        .args(["--run-id", &run, "--timeout", "600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let eval_sh = tmp.path().join("logs/run_evaluation").join(&run).join("m/agentless-demo__textkit-1/eval.sh");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(eval_sh.exists() && containers_of(&run).len() == 1) {
+        assert!(Instant::now() < deadline, "the tests never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted"), "{}", text(&out));
+    assert_eq!(containers_of(&run), Vec::<String>::new(), "Ctrl-C left containers behind");
+}
+
+#[test]
 fn clean_removes_containers_left_by_a_crash() {
     prepare_images();
     let run = unique("crash");
