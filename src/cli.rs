@@ -43,6 +43,8 @@ pub enum Command {
     Clean(commands::clean::CleanArgs),
     /// Compare two runs (newly resolved / broken); exit 5 when NEW drops more than --max-drop.
     Compare(commands::compare::CompareArgs),
+    /// Submit predictions to the SWE-bench API (the sb-cli flow) and save the report.
+    Submit(Box<commands::submit::SubmitArgs>),
 }
 
 /// Where the SWE-bench instances come from, and which of them to take.

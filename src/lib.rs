@@ -5,11 +5,13 @@
 //! talks to models; `swerl-reward` scores patches. This crate holds the CLI, the pipeline
 //! stages and the reporters (the only code that prints). See ARCHITECTURE.md.
 
+pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod demo;
 pub mod logging;
+pub mod pipeline;
 pub mod printer;
 pub mod progress;
 pub mod reporting;
@@ -50,5 +52,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Evaluate(args) => commands::evaluate::run(&args, &global).await,
         Command::Clean(args) => commands::clean::run(&args, &global).await,
         Command::Compare(args) => commands::compare::run(&args, &global),
+        Command::Submit(args) => commands::submit::run(&args, &global).await,
     }
 }

@@ -17,6 +17,7 @@
 pub mod compare;
 pub mod junit;
 pub mod runs;
+pub mod submit;
 pub mod summary;
 
 use std::path::PathBuf;
