@@ -29,7 +29,10 @@ fn bin() -> &'static str {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// Build every image these tests use once per test binary (the engine caches them by tag;
@@ -41,11 +44,21 @@ fn prepare_images() {
         return;
     }
     runtime().block_on(async {
-        let env = DockerEnv::connect().await.expect("the Docker engine must be reachable (DOCKER_HOST)");
-        for (dataset, repos) in [(demo_jsonl(), root().join("datasets/demo/repos")), (mini().join("instances.jsonl"), mini().join("repos"))] {
-            let opts = ImageOptions { demo_repos: Some(repos), ..Default::default() };
+        let env = DockerEnv::connect()
+            .await
+            .expect("the Docker engine must be reachable (DOCKER_HOST)");
+        for (dataset, repos) in [
+            (demo_jsonl(), root().join("datasets/demo/repos")),
+            (mini().join("instances.jsonl"), mini().join("repos")),
+        ] {
+            let opts = ImageOptions {
+                demo_repos: Some(repos),
+                ..Default::default()
+            };
             for inst in load_dataset(&dataset).expect("dataset") {
-                images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress).await.expect("instance image");
+                images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress)
+                    .await
+                    .expect("instance image");
             }
         }
     });
@@ -55,21 +68,39 @@ fn prepare_images() {
 fn containers_of(run_id: &str) -> Vec<String> {
     runtime().block_on(async {
         let env = DockerEnv::connect().await.expect("docker");
-        env.list_labelled(Some(run_id)).await.expect("list").into_iter().map(|c| c.name).collect()
+        env.list_labelled(Some(run_id))
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
     })
 }
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 fn evaluate(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).current_dir(cwd).arg("evaluate").args(args).output().expect("run agentless-mini")
+    Command::new(bin())
+        .current_dir(cwd)
+        .arg("evaluate")
+        .args(args)
+        .output()
+        .expect("run agentless-mini")
 }
 
 fn text(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn read_json(p: &Path) -> serde_json::Value {
@@ -78,14 +109,21 @@ fn read_json(p: &Path) -> serde_json::Value {
 }
 
 fn ids(v: &serde_json::Value, key: &str) -> Vec<String> {
-    v[key].as_array().unwrap_or_else(|| panic!("{key}")).iter().map(|x| x.as_str().expect("str").to_owned()).collect()
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key}"))
+        .iter()
+        .map(|x| x.as_str().expect("str").to_owned())
+        .collect()
 }
 
 fn write_predictions(dir: &Path, model: &str, preds: &[(&str, Option<&str>)]) -> PathBuf {
     let path = dir.join("preds.jsonl");
     let lines: Vec<String> = preds
         .iter()
-        .map(|(id, patch)| serde_json::json!({"instance_id": id, "model_name_or_path": model, "model_patch": patch}).to_string())
+        .map(|(id, patch)| {
+            serde_json::json!({"instance_id": id, "model_name_or_path": model, "model_patch": patch}).to_string()
+        })
         .collect();
     std::fs::write(&path, lines.join("\n") + "\n").expect("write predictions");
     path
@@ -96,7 +134,19 @@ fn demo_gold_patches_resolve_and_regrade_byte_for_byte() {
     prepare_images();
     let tmp = tempfile::tempdir().expect("tmp");
     let run = unique("gold");
-    let o = evaluate(tmp.path(), &["--split", "demo", "--predictions", "gold", "--run-id", &run, "--workers", "2"]);
+    let o = evaluate(
+        tmp.path(),
+        &[
+            "--split",
+            "demo",
+            "--predictions",
+            "gold",
+            "--run-id",
+            &run,
+            "--workers",
+            "2",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let demo = load_dataset(&demo_jsonl()).expect("demo");
     assert!(demo.len() >= 3);
@@ -116,12 +166,24 @@ fn demo_gold_patches_resolve_and_regrade_byte_for_byte() {
     // `agentless-mini grade` gives the same report.json, byte for byte.
     let logs = tmp.path().join("logs/run_evaluation").join(&run).join("gold");
     for id in &all {
-        for f in ["patch.diff", "eval.sh", "test_output.txt", "report.json", "run_instance.log"] {
+        for f in [
+            "patch.diff",
+            "eval.sh",
+            "test_output.txt",
+            "report.json",
+            "run_instance.log",
+        ] {
             assert!(logs.join(id).join(f).is_file(), "{id}/{f} missing");
         }
         let inst: &Instance = demo.iter().find(|i| &i.instance_id == id).expect("inst");
-        assert_eq!(std::fs::read_to_string(logs.join(id).join("eval.sh")).expect("eval.sh"), inst.eval_script.clone().unwrap_or_default());
-        assert_eq!(std::fs::read_to_string(logs.join(id).join("patch.diff")).expect("patch"), inst.patch);
+        assert_eq!(
+            std::fs::read_to_string(logs.join(id).join("eval.sh")).expect("eval.sh"),
+            inst.eval_script.clone().unwrap_or_default()
+        );
+        assert_eq!(
+            std::fs::read_to_string(logs.join(id).join("patch.diff")).expect("patch"),
+            inst.patch
+        );
     }
     let regraded = tmp.path().join("regraded");
     let g = Command::new(bin())
@@ -142,21 +204,29 @@ fn demo_gold_patches_resolve_and_regrade_byte_for_byte() {
     assert_eq!(containers_of(&run), Vec::<String>::new());
 
     // Same run id, same inputs: everything is resumed, nothing runs again.
-    let log_before = std::fs::metadata(logs.join(&all[0]).join("run_instance.log")).and_then(|m| m.modified()).expect("mtime");
-    let again = evaluate(tmp.path(), &["--split", "demo", "--predictions", "gold", "--run-id", &run]);
+    let log_before = std::fs::metadata(logs.join(&all[0]).join("run_instance.log"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let again = evaluate(
+        tmp.path(),
+        &["--split", "demo", "--predictions", "gold", "--run-id", &run],
+    );
     assert!(again.status.success(), "{}", text(&again));
-    assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("({} resumed", all.len())), "{}", text(&again));
-    let log_after = std::fs::metadata(logs.join(&all[0]).join("run_instance.log")).and_then(|m| m.modified()).expect("mtime");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&format!("({} resumed", all.len())),
+        "{}",
+        text(&again)
+    );
+    let log_after = std::fs::metadata(logs.join(&all[0]).join("run_instance.log"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
     assert_eq!(log_before, log_after);
     assert_eq!(std::fs::read_to_string(&report_path).expect("report"), raw);
 }
 
-const NEW_FILE_PATCH: &str =
-    "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+nothing fixed here\n";
-const UNAPPLIABLE_PATCH: &str =
-    "diff --git a/setup.py b/setup.py\n--- a/setup.py\n+++ b/setup.py\n@@ -10,3 +10,3 @@\n this context\n-does not exist\n+anywhere\n";
-const ESCAPING_PATCH: &str =
-    "diff --git a/../../etc/agentless b/../../etc/agentless\nnew file mode 100644\n--- /dev/null\n+++ b/../../etc/agentless\n@@ -0,0 +1 @@\n+owned\n";
+const NEW_FILE_PATCH: &str = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+nothing fixed here\n";
+const UNAPPLIABLE_PATCH: &str = "diff --git a/setup.py b/setup.py\n--- a/setup.py\n+++ b/setup.py\n@@ -10,3 +10,3 @@\n this context\n-does not exist\n+anywhere\n";
+const ESCAPING_PATCH: &str = "diff --git a/../../etc/agentless b/../../etc/agentless\nnew file mode 100644\n--- /dev/null\n+++ b/../../etc/agentless\n@@ -0,0 +1 @@\n+owned\n";
 
 #[test]
 fn wrong_empty_unappliable_and_escaping_patches_get_the_official_verdicts() {
@@ -167,10 +237,25 @@ fn wrong_empty_unappliable_and_escaping_patches_get_the_official_verdicts() {
     let preds = write_predictions(
         tmp.path(),
         "org/model",
-        &[(a, Some(NEW_FILE_PATCH)), (b, Some("")), (c, Some(UNAPPLIABLE_PATCH)), (d, Some(ESCAPING_PATCH))],
+        &[
+            (a, Some(NEW_FILE_PATCH)),
+            (b, Some("")),
+            (c, Some(UNAPPLIABLE_PATCH)),
+            (d, Some(ESCAPING_PATCH)),
+        ],
     );
     let run = unique("verdicts");
-    let o = evaluate(tmp.path(), &["--split", "demo", "--predictions", preds.to_str().expect("utf8"), "--run-id", &run]);
+    let o = evaluate(
+        tmp.path(),
+        &[
+            "--split",
+            "demo",
+            "--predictions",
+            preds.to_str().expect("utf8"),
+            "--run-id",
+            &run,
+        ],
+    );
     // Verdicts about patches are results, not tool failures.
     assert!(o.status.success(), "{}", text(&o));
     let report = read_json(&tmp.path().join(format!("org__model.{run}.json")));
@@ -187,29 +272,53 @@ fn wrong_empty_unappliable_and_escaping_patches_get_the_official_verdicts() {
     let ra = read_json(&logs.join(a).join("report.json"));
     assert_eq!(ra[a]["resolved"], false);
     assert_eq!(ra[a]["patch_successfully_applied"], true);
-    assert!(!ra[a]["tests_status"]["FAIL_TO_PASS"]["failure"].as_array().expect("list").is_empty());
+    assert!(
+        !ra[a]["tests_status"]["FAIL_TO_PASS"]["failure"]
+            .as_array()
+            .expect("list")
+            .is_empty()
+    );
     // Empty patch: not run at all.
     assert!(!logs.join(b).exists());
     // Unappliable: the cascade ran, "Patch Apply Failed", no report.
     let lc = std::fs::read_to_string(logs.join(c).join("run_instance.log")).expect("log");
-    assert!(lc.contains("Failed to apply patch to container: git apply --verbose\n"), "{lc}");
-    assert!(lc.contains("Failed to apply patch to container: patch --batch --fuzz=5 -p1 -i"), "{lc}");
+    assert!(
+        lc.contains("Failed to apply patch to container: git apply --verbose\n"),
+        "{lc}"
+    );
+    assert!(
+        lc.contains("Failed to apply patch to container: patch --batch --fuzz=5 -p1 -i"),
+        "{lc}"
+    );
     assert!(lc.contains(">>>>> Patch Apply Failed"), "{lc}");
     assert!(!logs.join(c).join("report.json").exists());
     // Escaping: refused before any container existed.
     let ld = std::fs::read_to_string(logs.join(d).join("run_instance.log")).expect("log");
-    assert!(ld.contains("patch refused") && ld.contains("../../etc/agentless"), "{ld}");
+    assert!(
+        ld.contains("patch refused") && ld.contains("../../etc/agentless"),
+        "{ld}"
+    );
     assert!(!ld.contains("Creating container"), "{ld}");
     assert!(!logs.join(d).join("report.json").exists());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("patch refused"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("patch refused"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(containers_of(&run), Vec::<String>::new());
 }
 
 /// A patch that makes `count_words` loop forever (the fixture's tests then hang).
 fn hanging_patch() -> String {
     let inst = &load_dataset(&mini().join("instances.jsonl")).expect("mini")[0];
-    let patch = inst.patch.replace("+    return len(text.split())", "+    while True:\n+        pass").replace("@@ -2,7 +2,7 @@", "@@ -2,7 +2,8 @@");
-    assert!(patch.contains("while True") && patch.contains("+2,8 @@"), "the fixture's gold patch changed: {patch}");
+    let patch = inst
+        .patch
+        .replace("+    return len(text.split())", "+    while True:\n+        pass")
+        .replace("@@ -2,7 +2,7 @@", "@@ -2,7 +2,8 @@");
+    assert!(
+        patch.contains("while True") && patch.contains("+2,8 @@"),
+        "the fixture's gold patch changed: {patch}"
+    );
     patch
 }
 
@@ -224,19 +333,36 @@ fn a_hanging_test_is_killed_at_the_timeout() {
     let t = Instant::now();
     let o = evaluate(
         tmp.path(),
-        &["--dataset", dataset.to_str().expect("utf8"), "--predictions", preds.to_str().expect("utf8"), "--run-id", &run, "--timeout", "4"],
+        &[
+            "--dataset",
+            dataset.to_str().expect("utf8"),
+            "--predictions",
+            preds.to_str().expect("utf8"),
+            "--run-id",
+            &run,
+            "--timeout",
+            "4",
+        ],
     );
     let took = t.elapsed();
     assert!(o.status.success(), "{}", text(&o));
     assert!(took < Duration::from_secs(40), "{took:?}");
-    let dir = tmp.path().join("logs/run_evaluation").join(&run).join("m/agentless-demo__textkit-1");
+    let dir = tmp
+        .path()
+        .join("logs/run_evaluation")
+        .join(&run)
+        .join("m/agentless-demo__textkit-1");
     let out = std::fs::read_to_string(dir.join("test_output.txt")).expect("test output");
     assert!(out.contains(">>>>> Start Test Output"), "{out}");
     assert!(out.ends_with("\n\nTimeout error: 4 seconds exceeded."), "{out}");
     assert!(!dir.join("report.json").exists());
     let report = read_json(&tmp.path().join(format!("m.{run}.json")));
     assert_eq!(ids(&report, "error_ids"), vec!["agentless-demo__textkit-1".to_owned()]);
-    assert_eq!(containers_of(&run), Vec::<String>::new(), "the container is really gone");
+    assert_eq!(
+        containers_of(&run),
+        Vec::<String>::new(),
+        "the container is really gone"
+    );
 }
 
 #[test]
@@ -247,12 +373,25 @@ fn sigterm_mid_run_removes_containers_and_a_rerun_finishes_only_the_rest() {
     let (first, second) = (&mini_ds[0], &mini_ds[1]);
     let hang = hanging_patch();
     // The second instance hangs (its tests call count_words through the patched module).
-    let preds = write_predictions(tmp.path(), "m", &[(&first.instance_id, Some(&first.patch)), (&second.instance_id, Some(&hang))]);
+    let preds = write_predictions(
+        tmp.path(),
+        "m",
+        &[
+            (&first.instance_id, Some(&first.patch)),
+            (&second.instance_id, Some(&hang)),
+        ],
+    );
     let dataset = mini().join("instances.jsonl");
     let run = unique("sigterm");
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .current_dir(tmp.path())
-        .args(["evaluate", "--dataset", dataset.to_str().expect("utf8"), "--predictions", preds.to_str().expect("utf8")])
+        .args([
+            "evaluate",
+            "--dataset",
+            dataset.to_str().expect("utf8"),
+            "--predictions",
+            preds.to_str().expect("utf8"),
+        ])
         .args(["--run-id", &run, "--workers", "1", "--timeout", "600"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -264,43 +403,97 @@ fn sigterm_mid_run_removes_containers_and_a_rerun_finishes_only_the_rest() {
     // Wait until the first instance is finished and the second one's container runs.
     loop {
         assert!(Instant::now() < deadline, "the run did not reach the second instance");
-        if first_report.exists() && containers_of(&run).len() == 1 && logs.join(&second.instance_id).join("eval.sh").exists() {
+        if first_report.exists()
+            && containers_of(&run).len() == 1
+            && logs.join(&second.instance_id).join("eval.sh").exists()
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let t = Instant::now();
     let out = child.wait_with_output().expect("wait");
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    assert_eq!(containers_of(&run), Vec::<String>::new(), "SIGTERM left containers behind");
-    assert!(!tmp.path().join(format!("m.{run}.json")).exists(), "no run report for an interrupted run");
+    assert_eq!(
+        containers_of(&run),
+        Vec::<String>::new(),
+        "SIGTERM left containers behind"
+    );
+    assert!(
+        !tmp.path().join(format!("m.{run}.json")).exists(),
+        "no run report for an interrupted run"
+    );
     assert!(first_report.exists());
     assert!(!logs.join(&second.instance_id).join("report.json").exists());
 
     // Re-run: the first instance (same inputs) is skipped; the second (now a fixing patch:
     // changed inputs) runs.
-    let log_first = std::fs::metadata(logs.join(&first.instance_id).join("run_instance.log")).and_then(|m| m.modified()).expect("mtime");
-    let preds = write_predictions(tmp.path(), "m", &[(&first.instance_id, Some(&first.patch)), (&second.instance_id, Some(&second.patch))]);
+    let log_first = std::fs::metadata(logs.join(&first.instance_id).join("run_instance.log"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let preds = write_predictions(
+        tmp.path(),
+        "m",
+        &[
+            (&first.instance_id, Some(&first.patch)),
+            (&second.instance_id, Some(&second.patch)),
+        ],
+    );
     let o = evaluate(
         tmp.path(),
-        &["--dataset", dataset.to_str().expect("utf8"), "--predictions", preds.to_str().expect("utf8"), "--run-id", &run, "--workers", "1"],
+        &[
+            "--dataset",
+            dataset.to_str().expect("utf8"),
+            "--predictions",
+            preds.to_str().expect("utf8"),
+            "--run-id",
+            &run,
+            "--workers",
+            "1",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("(1 resumed"), "{}", text(&o));
-    let after = std::fs::metadata(logs.join(&first.instance_id).join("run_instance.log")).and_then(|m| m.modified()).expect("mtime");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("(1 resumed"),
+        "{}",
+        text(&o)
+    );
+    let after = std::fs::metadata(logs.join(&first.instance_id).join("run_instance.log"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
     assert_eq!(log_first, after, "the finished instance was run again");
     let report = read_json(&tmp.path().join(format!("m.{run}.json")));
-    assert_eq!(ids(&report, "resolved_ids"), vec![first.instance_id.clone(), second.instance_id.clone()]);
+    assert_eq!(
+        ids(&report, "resolved_ids"),
+        vec![first.instance_id.clone(), second.instance_id.clone()]
+    );
 
     // A changed patch for a finished instance is re-run, not resumed.
-    let wrong = write_predictions(tmp.path(), "m", &[(&first.instance_id, Some(NEW_FILE_PATCH)), (&second.instance_id, Some(&second.patch))]);
+    let wrong = write_predictions(
+        tmp.path(),
+        "m",
+        &[
+            (&first.instance_id, Some(NEW_FILE_PATCH)),
+            (&second.instance_id, Some(&second.patch)),
+        ],
+    );
     let o = evaluate(
         tmp.path(),
-        &["--dataset", dataset.to_str().expect("utf8"), "--predictions", wrong.to_str().expect("utf8"), "--run-id", &run],
+        &[
+            "--dataset",
+            dataset.to_str().expect("utf8"),
+            "--predictions",
+            wrong.to_str().expect("utf8"),
+            "--run-id",
+            &run,
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     let report = read_json(&tmp.path().join(format!("m.{run}.json")));
@@ -313,29 +506,57 @@ fn sigterm_mid_run_removes_containers_and_a_rerun_finishes_only_the_rest() {
 fn ctrl_c_removes_the_running_container() {
     prepare_images();
     let tmp = tempfile::tempdir().expect("tmp");
-    let preds = write_predictions(tmp.path(), "m", &[("agentless-demo__textkit-1", Some(&hanging_patch()))]);
+    let preds = write_predictions(
+        tmp.path(),
+        "m",
+        &[("agentless-demo__textkit-1", Some(&hanging_patch()))],
+    );
     let dataset = mini().join("instances.jsonl");
     let run = unique("sigint");
     let child = Command::new(bin())
         .current_dir(tmp.path())
-        .args(["evaluate", "--dataset", dataset.to_str().expect("utf8"), "--predictions", preds.to_str().expect("utf8")])
+        .args([
+            "evaluate",
+            "--dataset",
+            dataset.to_str().expect("utf8"),
+            "--predictions",
+            preds.to_str().expect("utf8"),
+        ])
         .args(["--run-id", &run, "--timeout", "600"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let eval_sh = tmp.path().join("logs/run_evaluation").join(&run).join("m/agentless-demo__textkit-1/eval.sh");
+    let eval_sh = tmp
+        .path()
+        .join("logs/run_evaluation")
+        .join(&run)
+        .join("m/agentless-demo__textkit-1/eval.sh");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !(eval_sh.exists() && containers_of(&run).len() == 1) {
         assert!(Instant::now() < deadline, "the tests never started");
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted"), "{}", text(&out));
-    assert_eq!(containers_of(&run), Vec::<String>::new(), "Ctrl-C left containers behind");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("interrupted"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        containers_of(&run),
+        Vec::<String>::new(),
+        "Ctrl-C left containers behind"
+    );
 }
 
 #[test]
@@ -344,16 +565,27 @@ fn clean_removes_containers_left_by_a_crash() {
     let run = unique("crash");
     runtime().block_on(async {
         let env = DockerEnv::connect().await.expect("docker");
-        let sb = agentless_harness::sandbox::Sandbox::start(&env, images::DEMO_BASE_IMAGE, &agentless_harness::sandbox::SandboxOptions::new(&run))
-            .await
-            .expect("start");
+        let sb = agentless_harness::sandbox::Sandbox::start(
+            &env,
+            images::DEMO_BASE_IMAGE,
+            &agentless_harness::sandbox::SandboxOptions::new(&run),
+        )
+        .await
+        .expect("start");
         // A crash: the process goes away without removing its container.
         std::mem::forget(sb);
     });
     assert_eq!(containers_of(&run).len(), 1);
-    let o = Command::new(bin()).args(["clean", "--run-id", &run]).output().expect("clean");
+    let o = Command::new(bin())
+        .args(["clean", "--run-id", &run])
+        .output()
+        .expect("clean");
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("removed 1 container(s)"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("removed 1 container(s)"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(containers_of(&run), Vec::<String>::new());
 }
 
@@ -368,7 +600,10 @@ fn an_unreachable_engine_is_a_clear_error_naming_docker_host() {
         .expect("run");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("DOCKER_HOST") && err.contains("unix:///nonexistent/docker.sock"), "{err}");
+    assert!(
+        err.contains("DOCKER_HOST") && err.contains("unix:///nonexistent/docker.sock"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -380,7 +615,14 @@ fn bad_predictions_are_errors_before_anything_runs() {
     let run = |preds: &Path| {
         Command::new(bin())
             .current_dir(tmp.path())
-            .args(["evaluate", "--dataset", dataset.to_str().expect("utf8"), "--run-id", "r", "--predictions"])
+            .args([
+                "evaluate",
+                "--dataset",
+                dataset.to_str().expect("utf8"),
+                "--run-id",
+                "r",
+                "--predictions",
+            ])
             .arg(preds)
             .output()
             .expect("run")
@@ -391,10 +633,22 @@ fn bad_predictions_are_errors_before_anything_runs() {
     let unknown = write_predictions(tmp.path(), "m", &[("nope__nope-1", Some("x"))]);
     let o = run(&unknown);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nope__nope-1"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nope__nope-1"),
+        "{}",
+        text(&o)
+    );
     let o = Command::new(bin())
         .current_dir(tmp.path())
-        .args(["evaluate", "--dataset", dataset.to_str().expect("utf8"), "--predictions", "gold", "--run-id", "../escape"])
+        .args([
+            "evaluate",
+            "--dataset",
+            dataset.to_str().expect("utf8"),
+            "--predictions",
+            "gold",
+            "--run-id",
+            "../escape",
+        ])
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

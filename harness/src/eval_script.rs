@@ -23,12 +23,20 @@ pub const ENV_NAME: &str = "testbed";
 
 /// Extensions of test-patch targets that are not test files (`NON_TEST_EXTS`; `csv` really
 /// has no dot upstream).
-const NON_TEST_EXTS: [&str; 11] = [".json", ".png", "csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml"];
+const NON_TEST_EXTS: [&str; 11] = [
+    ".json", ".png", "csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalScriptError {
-    #[error("{instance}: no eval_script in the dataset and no environment specs for {repo} {version} (pass --specs FILE)")]
-    NoSpecs { instance: String, repo: String, version: String },
+    #[error(
+        "{instance}: no eval_script in the dataset and no environment specs for {repo} {version} (pass --specs FILE)"
+    )]
+    NoSpecs {
+        instance: String,
+        repo: String,
+        version: String,
+    },
 }
 
 /// The script to run for `instance`: its `eval_script` column, else generated from `specs`.
@@ -36,11 +44,13 @@ pub fn eval_script_for(instance: &Instance, specs: Option<&EnvSpecs>) -> Result<
     if let Some(script) = instance.eval_script.as_deref().filter(|s| !s.trim().is_empty()) {
         return Ok(script.to_owned());
     }
-    let spec = specs.and_then(|s| s.get(&instance.repo, &instance.version)).ok_or_else(|| EvalScriptError::NoSpecs {
-        instance: instance.instance_id.clone(),
-        repo: instance.repo.clone(),
-        version: instance.version.clone(),
-    })?;
+    let spec = specs
+        .and_then(|s| s.get(&instance.repo, &instance.version))
+        .ok_or_else(|| EvalScriptError::NoSpecs {
+            instance: instance.instance_id.clone(),
+            repo: instance.repo.clone(),
+            version: instance.version.clone(),
+        })?;
     Ok(generate_eval_script(instance, spec))
 }
 
@@ -122,7 +132,10 @@ fn patch_files(patch: &str) -> Vec<PatchFile> {
         i += 1;
         let header = DIFF_GIT_A_B.captures(line).or_else(|| DIFF_GIT_ANY.captures(line));
         if let Some(c) = header {
-            files.push(PatchFile { source: c[1].to_owned(), target: c[2].to_owned() });
+            files.push(PatchFile {
+                source: c[1].to_owned(),
+                target: c[2].to_owned(),
+            });
             in_git_header = true;
             continue;
         }
@@ -146,7 +159,10 @@ fn patch_files(patch: &str) -> Vec<PatchFile> {
         }
         if let Some(rest) = line.strip_prefix("+++ ") {
             if !in_git_header && let Some(source) = pending_source.take() {
-                files.push(PatchFile { source, target: rest.split('\t').next().unwrap_or("").to_owned() });
+                files.push(PatchFile {
+                    source,
+                    target: rest.split('\t').next().unwrap_or("").to_owned(),
+                });
             }
             continue;
         }
@@ -222,7 +238,10 @@ mod tests {
     #[test]
     fn modified_files_skip_new_files_and_hunk_bodies() {
         assert_eq!(modified_files(MODIFY_AND_ADD), vec!["tests/test_a.py", "data/f.json"]);
-        assert_eq!(target_files(MODIFY_AND_ADD), vec!["data/f.json", "tests/new.py", "tests/test_a.py"]);
+        assert_eq!(
+            target_files(MODIFY_AND_ADD),
+            vec!["data/f.json", "tests/new.py", "tests/test_a.py"]
+        );
     }
 
     #[test]

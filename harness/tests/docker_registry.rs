@@ -36,7 +36,10 @@ impl Drop for Registry {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 async fn start_registry() -> Registry {
@@ -52,7 +55,13 @@ async fn start_registry() -> Registry {
     );
     let config_path = dir.path().join("config.yml");
     std::fs::write(&config_path, config).expect("config");
-    let child = Command::new(bin).arg("serve").arg(&config_path).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start registry");
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start registry");
     let reg = Registry { child, port, _dir: dir };
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -83,7 +92,9 @@ fn renamed(inst: &Instance, id: &str) -> Instance {
 }
 
 async fn remove_image(env: &DockerEnv, name: &str) {
-    let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default().force(true).build();
+    let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+        .force(true)
+        .build();
     match env.docker().remove_image(name, Some(opts), None).await {
         Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
         Err(e) => panic!("removing {name}: {e}"),
@@ -92,7 +103,9 @@ async fn remove_image(env: &DockerEnv, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn images_are_pulled_from_the_namespace_registry_and_failures_name_the_image() {
-    let env = DockerEnv::connect().await.expect("the Docker engine must be reachable (DOCKER_HOST)");
+    let env = DockerEnv::connect()
+        .await
+        .expect("the Docker engine must be reachable (DOCKER_HOST)");
     let registry = start_registry().await;
     let ns = format!("127.0.0.1:{}/agentless", registry.port);
     let base = load_dataset(&fixture().join("instances.jsonl")).expect("fixture");
@@ -101,17 +114,47 @@ async fn images_are_pulled_from_the_namespace_registry_and_failures_name_the_ima
     let missing = renamed(&base[1], "agentless-demo__textkit-pull2");
 
     // Build the image locally, push it under the namespace name, then remove every local copy.
-    let local_opts = ImageOptions { demo_repos: Some(fixture().join("repos")), ..Default::default() };
-    let local = images::ensure_instance_image(&env, &pushed, &local_opts, &NoImageProgress).await.expect("build");
-    let remote_opts = ImageOptions { namespace: Namespace::Remote(ns.clone()), ..Default::default() };
+    let local_opts = ImageOptions {
+        demo_repos: Some(fixture().join("repos")),
+        ..Default::default()
+    };
+    let local = images::ensure_instance_image(&env, &pushed, &local_opts, &NoImageProgress)
+        .await
+        .expect("build");
+    let remote_opts = ImageOptions {
+        namespace: Namespace::Remote(ns.clone()),
+        ..Default::default()
+    };
     let remote = images::plan_image(&pushed, &remote_opts).name;
-    assert_eq!(remote, format!("{ns}/sweb.eval.{}.agentless-demo_1776_textkit-pull1:latest", images::Arch::host().as_str()));
+    assert_eq!(
+        remote,
+        format!(
+            "{ns}/sweb.eval.{}.agentless-demo_1776_textkit-pull1:latest",
+            images::Arch::host().as_str()
+        )
+    );
     let (repo, tag) = images::naming::split_tag(&remote);
     env.docker()
-        .tag_image(&local, Some(bollard::query_parameters::TagImageOptionsBuilder::default().repo(repo).tag(tag).build()))
+        .tag_image(
+            &local,
+            Some(
+                bollard::query_parameters::TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(tag)
+                    .build(),
+            ),
+        )
         .await
         .expect("tag");
-    let mut push = env.docker().push_image(repo, Some(bollard::query_parameters::PushImageOptionsBuilder::default().tag(tag).build()), None);
+    let mut push = env.docker().push_image(
+        repo,
+        Some(
+            bollard::query_parameters::PushImageOptionsBuilder::default()
+                .tag(tag)
+                .build(),
+        ),
+        None,
+    );
     while let Some(item) = push.next().await {
         item.expect("push");
     }
@@ -129,14 +172,44 @@ async fn images_are_pulled_from_the_namespace_registry_and_failures_name_the_ima
     let dataset = vec![pushed.clone(), missing.clone()];
     let preds = gold_predictions(&dataset);
     let seen = Seen::default();
-    let summary = run_evaluation(&env, &dataset, &preds, &cfg, logs.path(), &seen, &CancellationToken::new()).await.expect("run");
-    assert_eq!(summary.results[0].outcome, EvalOutcome::Resolved, "{:?}", summary.results[0]);
-    assert!(images::image_exists(&env, &remote).await.expect("inspect"), "the image was pulled");
-    assert!(seen.0.lock().expect("lock").iter().any(|s| s.starts_with(&remote) && s.contains("pulling")));
+    let summary = run_evaluation(
+        &env,
+        &dataset,
+        &preds,
+        &cfg,
+        logs.path(),
+        &seen,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        summary.results[0].outcome,
+        EvalOutcome::Resolved,
+        "{:?}",
+        summary.results[0]
+    );
+    assert!(
+        images::image_exists(&env, &remote).await.expect("inspect"),
+        "the image was pulled"
+    );
+    assert!(
+        seen.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|s| s.starts_with(&remote) && s.contains("pulling"))
+    );
     // Never pushed: a clear error for that instance only.
     match &summary.results[1].outcome {
-        EvalOutcome::Error(EvalError::Infra { stage: InfraStage::Image, message }) => {
-            assert!(message.contains("agentless-demo_1776_textkit-pull2") && message.contains("pulling it failed"), "{message}");
+        EvalOutcome::Error(EvalError::Infra {
+            stage: InfraStage::Image,
+            message,
+        }) => {
+            assert!(
+                message.contains("agentless-demo_1776_textkit-pull2") && message.contains("pulling it failed"),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -148,8 +221,13 @@ async fn images_are_pulled_from_the_namespace_registry_and_failures_name_the_ima
     let port = registry.port;
     drop(registry);
     remove_image(&env, &remote).await;
-    let err = images::ensure_instance_image(&env, &pushed, &remote_opts, &NoImageProgress).await.expect_err("registry down");
+    let err = images::ensure_instance_image(&env, &pushed, &remote_opts, &NoImageProgress)
+        .await
+        .expect_err("registry down");
     let msg = err.to_string();
-    assert!(msg.contains(&remote) && msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(
+        msg.contains(&remote) && msg.contains(&format!("127.0.0.1:{port}")),
+        "{msg}"
+    );
     assert!(env.list_labelled(Some(&run_id)).await.expect("list").is_empty());
 }

@@ -17,11 +17,15 @@ fn fixture() -> std::path::PathBuf {
 }
 
 async fn env() -> DockerEnv {
-    DockerEnv::connect().await.expect("the Docker engine must be reachable for these tests (DOCKER_HOST)")
+    DockerEnv::connect()
+        .await
+        .expect("the Docker engine must be reachable for these tests (DOCKER_HOST)")
 }
 
 async fn base(env: &DockerEnv) -> String {
-    images::ensure_base_image(env, &NoImageProgress).await.expect("demo base image")
+    images::ensure_base_image(env, &NoImageProgress)
+        .await
+        .expect("demo base image")
 }
 
 fn opts(run_id: &str) -> SandboxOptions {
@@ -38,7 +42,10 @@ async fn assert_no_containers(env: &DockerEnv, run_id: &str) {
 }
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
@@ -54,7 +61,10 @@ async fn sandbox_runs_commands_with_labels_limits_and_no_network() {
     let info = env.docker().inspect_container(sb.id(), None).await.expect("inspect");
     let labels = info.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
     assert_eq!(labels.get("agentless-mini.run-id"), Some(&run));
-    assert_eq!(labels.get("agentless-mini.instance-id").map(String::as_str), Some("x__y-1"));
+    assert_eq!(
+        labels.get("agentless-mini.instance-id").map(String::as_str),
+        Some("x__y-1")
+    );
     let host = info.host_config.expect("host config");
     assert_eq!(host.network_mode.as_deref(), Some("none"));
     assert_eq!(host.memory, Some(512 << 20));
@@ -63,21 +73,46 @@ async fn sandbox_runs_commands_with_labels_limits_and_no_network() {
     assert_eq!(host.privileged, Some(false));
     assert_eq!(host.init, Some(true));
 
-    let out = sb.exec(&["sh", "-c", "echo out; echo err >&2; exit 3"], Duration::from_secs(30)).await.expect("exec");
+    let out = sb
+        .exec(&["sh", "-c", "echo out; echo err >&2; exit 3"], Duration::from_secs(30))
+        .await
+        .expect("exec");
     assert_eq!(out.exit_code, Some(3));
     assert!(!out.timed_out && !out.truncated);
     let text = out.text();
     assert!(text.contains("out\n") && text.contains("err\n"), "{text:?}");
 
     // Only the loopback interface: no network.
-    let net = sb.exec(&["ls", "/sys/class/net"], Duration::from_secs(30)).await.expect("exec");
+    let net = sb
+        .exec(&["ls", "/sys/class/net"], Duration::from_secs(30))
+        .await
+        .expect("exec");
     assert_eq!(net.text().split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
 
-    sb.write_file("/testbed/dir/hello.txt", b"hello\nworld\n").await.expect("write");
-    assert_eq!(sb.read_file("/testbed/dir/hello.txt").await.expect("read"), b"hello\nworld\n");
-    let cat = sb.exec(&["cat", "dir/hello.txt"], Duration::from_secs(30)).await.expect("exec");
+    sb.write_file("/testbed/dir/hello.txt", b"hello\nworld\n")
+        .await
+        .expect("write");
+    assert_eq!(
+        sb.read_file("/testbed/dir/hello.txt").await.expect("read"),
+        b"hello\nworld\n"
+    );
+    let cat = sb
+        .exec(&["cat", "dir/hello.txt"], Duration::from_secs(30))
+        .await
+        .expect("exec");
     assert_eq!(cat.text(), "hello\nworld\n", "the working directory is /testbed");
-    assert!(matches!(sb.write_file("relative", b"x").await, Err(SandboxError::Invalid(_))));
+    assert!(matches!(
+        sb.write_file("relative", b"x").await,
+        Err(SandboxError::Invalid(_))
+    ));
+
+    // An image without `timeout` cannot bound commands: a clear error, not a wrong verdict.
+    let rm = sb.exec(&["rm", "/usr/bin/timeout"], Duration::from_secs(10)).await.expect("rm");
+    assert_eq!(rm.exit_code, Some(0));
+    match sb.exec(&["true"], Duration::from_secs(10)).await {
+        Err(SandboxError::Invalid(msg)) => assert!(msg.contains("no `timeout` command"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
 
     sb.remove().await.expect("remove");
     assert_no_containers(&env, &run).await;
@@ -89,13 +124,25 @@ async fn a_timeout_kills_the_command_inside_the_container() {
     let image = base(&env).await;
     let run = unique("t-timeout");
     let sb = Sandbox::start(&env, &image, &opts(&run)).await.expect("start");
-    let out = sb.exec(&["sh", "-c", "echo started; sleep 60; echo never"], Duration::from_secs(2)).await.expect("exec");
+    let out = sb
+        .exec(
+            &["sh", "-c", "echo started; sleep 60; echo never"],
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("exec");
     assert!(out.timed_out, "{out:?}");
     assert_eq!(out.exit_code, Some(137));
     assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
     assert_eq!(out.text(), "started\n");
     // The sleep is really gone, and the sandbox still works.
-    let ps = sb.exec(&["sh", "-c", "ps -eo comm 2>/dev/null || ls /proc | grep -c '^[0-9]'"], Duration::from_secs(10)).await.expect("ps");
+    let ps = sb
+        .exec(
+            &["sh", "-c", "ps -eo comm 2>/dev/null || ls /proc | grep -c '^[0-9]'"],
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("ps");
     assert!(!ps.text().contains("sleep"), "{}", ps.text());
     let ok = sb.exec(&["true"], Duration::from_secs(10)).await.expect("exec");
     assert_eq!(ok.exit_code, Some(0));
@@ -111,16 +158,27 @@ async fn a_process_escaping_the_timeout_is_stopped_by_removing_the_container() {
     let sb = Sandbox::start(&env, &image, &opts(&run)).await.expect("start");
     // An image whose `timeout` does not enforce anything (broken, or a stub): the in-container
     // kill never comes, so the host timer must stop the command by removing the container.
-    sb.write_file("/usr/local/bin/timeout", b"#!/bin/sh\nshift 3\nexec \"$@\"\n").await.expect("write");
-    let chmod = sb.exec(&["chmod", "+x", "/usr/local/bin/timeout"], Duration::from_secs(10)).await.expect("chmod");
+    sb.write_file("/usr/local/bin/timeout", b"#!/bin/sh\nshift 3\nexec \"$@\"\n")
+        .await
+        .expect("write");
+    let chmod = sb
+        .exec(&["chmod", "+x", "/usr/local/bin/timeout"], Duration::from_secs(10))
+        .await
+        .expect("chmod");
     assert_eq!(chmod.exit_code, Some(0));
-    let out = sb.exec(&["sh", "-c", "echo started; sleep 300"], Duration::from_secs(1)).await.expect("exec");
+    let out = sb
+        .exec(&["sh", "-c", "echo started; sleep 300"], Duration::from_secs(1))
+        .await
+        .expect("exec");
     assert!(out.timed_out, "{out:?}");
     assert_eq!(out.exit_code, None, "the host timer fired");
     assert!(out.elapsed < Duration::from_secs(30), "{:?}", out.elapsed);
     assert_eq!(out.text(), "started\n");
     assert_no_containers(&env, &run).await;
-    assert!(matches!(sb.exec(&["true"], Duration::from_secs(5)).await, Err(SandboxError::Gone { .. })));
+    assert!(matches!(
+        sb.exec(&["true"], Duration::from_secs(5)).await,
+        Err(SandboxError::Gone { .. })
+    ));
     sb.remove().await.expect("remove after the host kill is fine");
 }
 
@@ -155,7 +213,14 @@ async fn output_is_capped_keeping_head_and_tail() {
     o.output_limit = 1 << 20;
     let sb = Sandbox::start(&env, &image, &o).await.expect("start");
     let out = sb
-        .exec(&["sh", "-c", "echo FIRST; head -c 50000000 /dev/zero | tr '\\0' x; echo; echo LAST"], Duration::from_secs(60))
+        .exec(
+            &[
+                "sh",
+                "-c",
+                "echo FIRST; head -c 50000000 /dev/zero | tr '\\0' x; echo; echo LAST",
+            ],
+            Duration::from_secs(60),
+        )
         .await
         .expect("exec");
     assert_eq!(out.exit_code, Some(0));
@@ -174,7 +239,14 @@ async fn repo_sandbox(env: &DockerEnv, run: &str) -> Sandbox {
     let lines: String = (1..=10).map(|i| format!("line {i}\n")).collect();
     sb.write_file("/testbed/f.txt", lines.as_bytes()).await.expect("write");
     let init = sb
-        .exec(&["sh", "-c", "git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm base"], Duration::from_secs(30))
+        .exec(
+            &[
+                "sh",
+                "-c",
+                "git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm base",
+            ],
+            Duration::from_secs(30),
+        )
         .await
         .expect("git");
     assert_eq!(init.exit_code, Some(0), "{}", init.text());
@@ -187,9 +259,14 @@ async fn patches_apply_with_the_official_cascade() {
     let run = unique("t-apply");
     let sb = repo_sandbox(&env, &run).await;
 
-    let clean = "diff --git a/f.txt b/f.txt\n--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,3 @@\n line 1\n-line 2\n+line two\n line 3\n";
+    let clean =
+        "diff --git a/f.txt b/f.txt\n--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,3 @@\n line 1\n-line 2\n+line two\n line 3\n";
     match sb.apply_patch(clean).await.expect("apply") {
-        ApplyOutcome::Applied { strategy, output, failed } => {
+        ApplyOutcome::Applied {
+            strategy,
+            output,
+            failed,
+        } => {
             assert_eq!(strategy, ApplyStrategy::GitApply);
             assert!(failed.is_empty());
             assert!(output.contains("Applied patch f.txt cleanly"), "{output}");
@@ -201,7 +278,10 @@ async fn patches_apply_with_the_official_cascade() {
     match sb.apply_patch(fuzzy).await.expect("apply") {
         ApplyOutcome::Applied { strategy, failed, .. } => {
             assert_eq!(strategy, ApplyStrategy::PatchFuzz);
-            assert_eq!(failed.iter().map(|f| f.strategy).collect::<Vec<_>>(), vec![ApplyStrategy::GitApply, ApplyStrategy::GitApplyReject]);
+            assert_eq!(
+                failed.iter().map(|f| f.strategy).collect::<Vec<_>>(),
+                vec![ApplyStrategy::GitApply, ApplyStrategy::GitApplyReject]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -220,7 +300,13 @@ async fn patches_apply_with_the_official_cascade() {
         ApplyOutcome::Refused(r) => assert_eq!(r.reason, RefusalReason::ParentTraversal),
         other => panic!("{other:?}"),
     }
-    let check = sb.exec(&["sh", "-c", "test -e /tmp/pwned && echo yes || echo no"], Duration::from_secs(10)).await.expect("exec");
+    let check = sb
+        .exec(
+            &["sh", "-c", "test -e /tmp/pwned && echo yes || echo no"],
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("exec");
     assert_eq!(check.text().trim(), "no");
     sb.remove().await.expect("remove");
     assert_no_containers(&env, &run).await;
@@ -234,21 +320,49 @@ fn mini_instances() -> Vec<Instance> {
 async fn demo_instance_images_build_offline_at_the_dataset_base_commit() {
     let env = env().await;
     let inst = mini_instances().remove(0);
-    let opts = ImageOptions { demo_repos: Some(fixture().join("repos")), ..Default::default() };
-    let image = images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress).await.expect("build");
-    assert_eq!(image, format!("sweb.eval.{}.{}:latest", images::Arch::host().as_str(), inst.instance_id));
+    let opts = ImageOptions {
+        demo_repos: Some(fixture().join("repos")),
+        ..Default::default()
+    };
+    let image = images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress)
+        .await
+        .expect("build");
+    assert_eq!(
+        image,
+        format!(
+            "sweb.eval.{}.{}:latest",
+            images::Arch::host().as_str(),
+            inst.instance_id
+        )
+    );
     let run = unique("t-demo");
-    let sb = Sandbox::start(&env, &image, &SandboxOptions::new(&run)).await.expect("start");
-    let head = sb.exec(&["git", "rev-parse", "HEAD"], Duration::from_secs(10)).await.expect("exec");
+    let sb = Sandbox::start(&env, &image, &SandboxOptions::new(&run))
+        .await
+        .expect("start");
+    let head = sb
+        .exec(&["git", "rev-parse", "HEAD"], Duration::from_secs(10))
+        .await
+        .expect("exec");
     assert_eq!(head.text().trim(), inst.base_commit);
-    let status = sb.exec(&["git", "status", "--porcelain"], Duration::from_secs(10)).await.expect("exec");
+    let status = sb
+        .exec(&["git", "status", "--porcelain"], Duration::from_secs(10))
+        .await
+        .expect("exec");
     assert_eq!(status.text(), "", "clean tree");
-    let pytest = sb.exec(&["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"], Duration::from_secs(60)).await.expect("exec");
+    let pytest = sb
+        .exec(
+            &["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("exec");
     assert_eq!(pytest.exit_code, Some(0), "{}", pytest.text());
     sb.remove().await.expect("remove");
     // Cached: the second call builds nothing (same source label) and is fast.
     let t = std::time::Instant::now();
-    images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress).await.expect("cached");
+    images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress)
+        .await
+        .expect("cached");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 
     // A dataset base_commit the tree does not commit to fails the build, naming both.
@@ -258,7 +372,10 @@ async fn demo_instance_images_build_offline_at_the_dataset_base_commit() {
     match images::ensure_instance_image(&env, &wrong, &opts, &NoImageProgress).await {
         Err(ImageError::BuildFailed { message, log_tail, .. }) => {
             let all = format!("{message}\n{log_tail}");
-            assert!(all.contains("base commit mismatch") && all.contains(&inst.base_commit), "{all}");
+            assert!(
+                all.contains("base commit mismatch") && all.contains(&inst.base_commit),
+                "{all}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -270,8 +387,13 @@ async fn pulling_a_missing_image_is_a_clear_error() {
     let mut inst = mini_instances().remove(0);
     // A registry on a closed loopback port: the pull fails, naming the image.
     inst.image = Some("127.0.0.1:9/agentless-mini/does-not-exist:latest".into());
-    let err = images::ensure_instance_image(&env, &inst, &ImageOptions::default(), &NoImageProgress).await.expect_err("no registry");
+    let err = images::ensure_instance_image(&env, &inst, &ImageOptions::default(), &NoImageProgress)
+        .await
+        .expect_err("no registry");
     let msg = err.to_string();
     assert!(matches!(err, ImageError::PullFailed { .. }), "{err:?}");
-    assert!(msg.contains("127.0.0.1:9/agentless-mini/does-not-exist:latest"), "{msg}");
+    assert!(
+        msg.contains("127.0.0.1:9/agentless-mini/does-not-exist:latest"),
+        "{msg}"
+    );
 }

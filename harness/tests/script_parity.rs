@@ -23,7 +23,10 @@ use agentless_harness::images::specs::EnvSpecs;
 use agentless_harness::images::swebench::{env_image_key, env_script_lines, repo_script_lines};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 fn data() -> PathBuf {
     workspace().join("../shared/data")
@@ -36,9 +39,16 @@ fn specs() -> EnvSpecs {
 }
 
 fn python() -> String {
-    let py = std::env::var("SWEBENCH4_PYTHON")
-        .unwrap_or_else(|_| workspace().join("target/parity/swebench4/bin/python").to_string_lossy().into_owned());
-    assert!(Path::new(&py).exists(), "{py} missing: run scripts/setup-parity-env.sh (or set SWEBENCH4_PYTHON)");
+    let py = std::env::var("SWEBENCH4_PYTHON").unwrap_or_else(|_| {
+        workspace()
+            .join("target/parity/swebench4/bin/python")
+            .to_string_lossy()
+            .into_owned()
+    });
+    assert!(
+        Path::new(&py).exists(),
+        "{py} missing: run scripts/setup-parity-env.sh (or set SWEBENCH4_PYTHON)"
+    );
     py
 }
 
@@ -63,7 +73,11 @@ fn official(raw: &str, ids: &[String]) -> BTreeMap<String, Official> {
 }
 
 /// The three Verified instances whose test patch only adds files.
-const BARE_CHECKOUT: [&str; 3] = ["django__django-16877", "sphinx-doc__sphinx-8595", "sphinx-doc__sphinx-9711"];
+const BARE_CHECKOUT: [&str; 3] = [
+    "django__django-16877",
+    "sphinx-doc__sphinx-8595",
+    "sphinx-doc__sphinx-9711",
+];
 
 #[test]
 fn eval_and_repo_scripts_match_the_official_generator_on_all_of_verified() {
@@ -83,21 +97,43 @@ fn eval_and_repo_scripts_match_the_official_generator_on_all_of_verified() {
         let ours = generate_eval_script(inst, spec);
         if BARE_CHECKOUT.contains(&inst.instance_id.as_str()) {
             let bare = format!("git checkout {} \n", inst.base_commit);
-            assert!(want.eval.contains(&bare), "4.1.0 should emit the bare checkout for {}", inst.instance_id);
+            assert!(
+                want.eval.contains(&bare),
+                "4.1.0 should emit the bare checkout for {}",
+                inst.instance_id
+            );
             assert!(!ours.contains(&bare), "{}", inst.instance_id);
-            assert_eq!(Some(&ours), fixed[&inst.instance_id].eval_script.as_ref(), "{}: ours should equal the fixed 5.x script", inst.instance_id);
+            assert_eq!(
+                Some(&ours),
+                fixed[&inst.instance_id].eval_script.as_ref(),
+                "{}: ours should equal the fixed 5.x script",
+                inst.instance_id
+            );
         } else {
             assert_eq!(ours, want.eval, "eval.sh differs for {}", inst.instance_id);
             same_eval += 1;
         }
-        assert_eq!(repo_script_lines(inst, spec), want.repo, "setup_repo.sh differs for {}", inst.instance_id);
+        assert_eq!(
+            repo_script_lines(inst, spec),
+            want.repo,
+            "setup_repo.sh differs for {}",
+            inst.instance_id
+        );
         if let (Some(env), Some(key)) = (&want.env, &want.env_key) {
             let lines = tokio::runtime::Runtime::new()
                 .expect("rt")
-                .block_on(env_script_lines(&reqwest::Client::new(), "http://127.0.0.1:9/", inst, spec))
+                .block_on(env_script_lines(
+                    &reqwest::Client::new(),
+                    "http://127.0.0.1:9/",
+                    inst,
+                    spec,
+                ))
                 .expect("no download needed");
             assert_eq!(&lines, env, "setup_env.sh differs for {}", inst.instance_id);
-            assert_eq!(env_image_key(Arch::X86_64, &lines), format!("sweb.env.py.x86_64.{key}:latest"));
+            assert_eq!(
+                env_image_key(Arch::X86_64, &lines),
+                format!("sweb.env.py.x86_64.{key}:latest")
+            );
             same_env += 1;
         }
     }
@@ -107,20 +143,31 @@ fn eval_and_repo_scripts_match_the_official_generator_on_all_of_verified() {
 
 #[test]
 fn the_oracle_eval_scripts_are_reproduced() {
-    let instances: HashMap<String, Instance> =
-        load_dataset(&verified()).expect("verified").into_iter().map(|i| (i.instance_id.clone(), i)).collect();
+    let instances: HashMap<String, Instance> = load_dataset(&verified())
+        .expect("verified")
+        .into_iter()
+        .map(|i| (i.instance_id.clone(), i))
+        .collect();
     let specs = specs();
     let mut checked = 0;
     for entry in std::fs::read_dir(data().join("oracle-logs")).expect("oracle") {
         let dir = entry.expect("entry").path();
-        let Some(id) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
-        let Ok(real) = std::fs::read_to_string(dir.join("eval.sh")) else { continue };
+        let Some(id) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        let Ok(real) = std::fs::read_to_string(dir.join("eval.sh")) else {
+            continue;
+        };
         let inst = &instances[&id];
         let ours = generate_eval_script(inst, specs.get(&inst.repo, &inst.version).expect("spec"));
         if BARE_CHECKOUT.contains(&id.as_str()) {
             // The one deliberate difference: the reset names the test patch's files.
             let bare = format!("git checkout {} \n", inst.base_commit);
-            let fixed = format!("git checkout {} {}\n", inst.base_commit, target_files(&inst.test_patch).join(" "));
+            let fixed = format!(
+                "git checkout {} {}\n",
+                inst.base_commit,
+                target_files(&inst.test_patch).join(" ")
+            );
             assert!(ours.contains(&fixed), "{id}");
             assert_eq!(ours.replace(&fixed, &bare), real, "{id}");
         } else {
@@ -155,7 +202,10 @@ fn downloaded_requirement_files_give_the_official_env_scripts_and_keys() {
     // One instance per (repository, packages kind) that downloads.
     let mut picked: BTreeMap<(String, String), &Instance> = BTreeMap::new();
     for inst in &instances {
-        let kind = specs.get(&inst.repo, &inst.version).and_then(|s| s.packages.clone()).unwrap_or_default();
+        let kind = specs
+            .get(&inst.repo, &inst.version)
+            .and_then(|s| s.packages.clone())
+            .unwrap_or_default();
         if kind == "requirements.txt" || kind == "environment.yml" {
             picked.entry((inst.repo.clone(), kind)).or_insert(inst);
         }
@@ -186,10 +236,20 @@ fn downloaded_requirement_files_give_the_official_env_scripts_and_keys() {
             other => panic!("no fixture for {other:?}"),
         }
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
     let _server = Server(
         Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
             .arg(mirror.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -209,11 +269,19 @@ fn downloaded_requirement_files_give_the_official_env_scripts_and_keys() {
     let client = reqwest::Client::new();
     for inst in picked.values() {
         let spec = specs.get(&inst.repo, &inst.version).expect("spec");
-        let ours = rt.block_on(env_script_lines(&client, &raw, inst, spec)).expect("env script");
+        let ours = rt
+            .block_on(env_script_lines(&client, &raw, inst, spec))
+            .expect("env script");
         let want = &theirs[&inst.instance_id];
         assert_eq!(Some(&ours), want.env.as_ref(), "{}", inst.instance_id);
-        assert_eq!(env_image_key(Arch::X86_64, &ours), format!("sweb.env.py.x86_64.{}:latest", want.env_key.as_deref().expect("key")));
+        assert_eq!(
+            env_image_key(Arch::X86_64, &ours),
+            format!("sweb.env.py.x86_64.{}:latest", want.env_key.as_deref().expect("key"))
+        );
         let text = ours.join("\n");
-        assert!(text.contains("types-setuptools") && !text.contains("types-pkg_resources"), "{text}");
+        assert!(
+            text.contains("types-setuptools") && !text.contains("types-pkg_resources"),
+            "{text}"
+        );
     }
 }

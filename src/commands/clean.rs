@@ -27,7 +27,10 @@ pub async fn run(args: &CleanArgs, global: &GlobalArgs) -> anyhow::Result<ExitSt
     for c in &removed {
         printer.note(&format!("removed container {} (run {}, {})", c.name, c.run_id, c.state));
     }
-    let scope = args.run_id.as_deref().map_or_else(|| "all runs".to_owned(), |r| format!("run {r}"));
+    let scope = args
+        .run_id
+        .as_deref()
+        .map_or_else(|| "all runs".to_owned(), |r| format!("run {r}"));
     printer.summary(&format!("removed {} container(s) of {scope}", removed.len()));
     if args.images {
         let images = remove_managed_images(&env).await?;

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agentless_harness::dataset::{self as ds, Instance};
-use agentless_harness::evaluate::{EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, RunSummary, run_evaluation};
+use agentless_harness::evaluate::{
+    EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, RunSummary, run_evaluation,
+};
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
 use agentless_harness::predictions::{Prediction, gold_predictions, load_predictions};
@@ -96,7 +98,10 @@ fn parse_size(s: &str) -> Result<u64, String> {
         Some('g') => (&t[..t.len() - 1], 1 << 30),
         _ => (t, 1),
     };
-    let n: f64 = num.trim().parse().map_err(|_| format!("not a size: {s:?} (e.g. 8g, 512m)"))?;
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (e.g. 8g, 512m)"))?;
     if n <= 0.0 {
         return Err(format!("size must be positive: {s:?}"));
     }
@@ -141,7 +146,12 @@ impl Bars {
         main.enable_steady_tick(Duration::from_millis(200));
         let images = multi.add(ProgressBar::new_spinner());
         images.set_style(ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
-        Bars { main, images, counts: Counts::default(), printer: Printer::new(global) }
+        Bars {
+            main,
+            images,
+            counts: Counts::default(),
+            printer: Printer::new(global),
+        }
     }
 
     fn refresh(&self) {
@@ -162,7 +172,11 @@ impl Bars {
 
 fn short(s: &str, n: usize) -> String {
     let s = s.trim();
-    if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
 }
 
 impl RunProgress for Bars {
@@ -288,12 +302,23 @@ pub async fn run(args: &EvaluateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
         load_predictions(Path::new(&args.predictions))?
     };
     let known: std::collections::HashSet<&str> = full.iter().map(|i| i.instance_id.as_str()).collect();
-    let unknown: Vec<&str> = predictions.iter().map(|p| p.instance_id.as_str()).filter(|id| !known.contains(id)).collect();
+    let unknown: Vec<&str> = predictions
+        .iter()
+        .map(|p| p.instance_id.as_str())
+        .filter(|id| !known.contains(id))
+        .collect();
     if !unknown.is_empty() {
-        anyhow::bail!("{} prediction(s) name instances not in the dataset: {}", unknown.len(), unknown.join(", "));
+        anyhow::bail!(
+            "{} prediction(s) name instances not in the dataset: {}",
+            unknown.len(),
+            unknown.join(", ")
+        );
     }
     let predicted: std::collections::HashSet<&str> = predictions.iter().map(|p| p.instance_id.as_str()).collect();
-    let runnable = selected.iter().filter(|i| predicted.contains(i.instance_id.as_str())).count();
+    let runnable = selected
+        .iter()
+        .filter(|i| predicted.contains(i.instance_id.as_str()))
+        .count();
     if runnable == 0 {
         printer.warn("no selected instance has a prediction: nothing to evaluate");
         return Ok(ExitStatus::NothingSelected);
@@ -347,7 +372,11 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
             summary.leftover_containers.join(", ")
         ));
     }
-    let empty = summary.results.iter().filter(|r| r.outcome == EvalOutcome::EmptyPatch).count();
+    let empty = summary
+        .results
+        .iter()
+        .filter(|r| r.outcome == EvalOutcome::EmptyPatch)
+        .count();
     let resumed = counts.resumed.load(Ordering::Relaxed);
     let line = format!(
         "{} resolved, {} unresolved, {} errors, {} empty patches{}",
@@ -355,7 +384,11 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
         counts.unresolved.load(Ordering::Relaxed),
         counts.errors.load(Ordering::Relaxed),
         empty,
-        if resumed > 0 { format!(" ({resumed} resumed from an earlier run)") } else { String::new() },
+        if resumed > 0 {
+            format!(" ({resumed} resumed from an earlier run)")
+        } else {
+            String::new()
+        },
     );
     if summary.interrupted {
         printer.summary(&format!(
@@ -372,7 +405,11 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
         )),
         _ => printer.summary(&line),
     }
-    if infra > 0 { ExitStatus::PartialErrors } else { ExitStatus::Success }
+    if infra > 0 {
+        ExitStatus::PartialErrors
+    } else {
+        ExitStatus::Success
+    }
 }
 
 #[cfg(test)]

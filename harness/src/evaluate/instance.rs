@@ -46,11 +46,25 @@ pub async fn evaluate_instance(
         return result;
     }
     let patch = prediction.model_patch.clone().unwrap_or_default();
-    let dir = logs::instance_log_dir(&cfg.log_root, &cfg.run_id, &prediction.model_name_or_path, &instance.instance_id);
+    let dir = logs::instance_log_dir(
+        &cfg.log_root,
+        &cfg.run_id,
+        &prediction.model_name_or_path,
+        &instance.instance_id,
+    );
     result.log_dir = Some(dir.clone());
-    let outcome = Run { env, instance, cfg, progress, cancel, dir: &dir, patch: &patch, timings: &mut result.timings }
-        .go(&mut result.report, &mut result.resumed)
-        .await;
+    let outcome = Run {
+        env,
+        instance,
+        cfg,
+        progress,
+        cancel,
+        dir: &dir,
+        patch: &patch,
+        timings: &mut result.timings,
+    }
+    .go(&mut result.report, &mut result.resumed)
+    .await;
     result.outcome = outcome;
     result.timings.total = started.elapsed();
     result
@@ -68,7 +82,10 @@ struct Run<'a> {
 }
 
 fn infra(stage: InfraStage, e: impl std::fmt::Display) -> EvalError {
-    EvalError::Infra { stage, message: e.to_string() }
+    EvalError::Infra {
+        stage,
+        message: e.to_string(),
+    }
 }
 
 fn from_sandbox(stage: InfraStage, e: SandboxError) -> EvalError {
@@ -90,7 +107,11 @@ impl Run<'_> {
             *resumed = true;
             let resolved = done.report.resolved;
             *report_out = Some(done.report);
-            return if resolved { EvalOutcome::Resolved } else { EvalOutcome::Unresolved };
+            return if resolved {
+                EvalOutcome::Resolved
+            } else {
+                EvalOutcome::Unresolved
+            };
         }
         if self.cancel.is_cancelled() {
             return EvalOutcome::Error(EvalError::Cancelled);
@@ -99,10 +120,13 @@ impl Run<'_> {
         if let Err(e) = prepare_dir(self.dir) {
             return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", self.dir.display())));
         }
-        let mut log = InstanceLog::create(&self.dir.join(logs::INSTANCE_LOG_FILE)).unwrap_or_else(|_| InstanceLog::none());
+        let mut log =
+            InstanceLog::create(&self.dir.join(logs::INSTANCE_LOG_FILE)).unwrap_or_else(|_| InstanceLog::none());
         let outcome = self.evaluate(&mut log, &script, &key, report_out).await;
         match &outcome {
-            EvalOutcome::Error(e @ (EvalError::Infra { .. } | EvalError::Cancelled)) => log.error(&format!("Error in evaluating model for {id}: {e}")),
+            EvalOutcome::Error(e @ (EvalError::Infra { .. } | EvalError::Cancelled)) => {
+                log.error(&format!("Error in evaluating model for {id}: {e}"))
+            }
             EvalOutcome::Error(e) => log.info(&format!("EvaluationError {id}: {e}")),
             _ => {}
         }
@@ -211,7 +235,10 @@ impl Run<'_> {
         if let Err(e) = logs::write_atomic(&eval_file, script.as_bytes()) {
             return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", eval_file.display())));
         }
-        log.info(&format!("Eval script for {id} written to {}; copying to container...", eval_file.display()));
+        log.info(&format!(
+            "Eval script for {id} written to {}; copying to container...",
+            eval_file.display()
+        ));
         if let Err(e) = sandbox.write_file("/eval.sh", script.as_bytes()).await {
             return EvalOutcome::Error(from_sandbox(InfraStage::Container, e));
         }
@@ -226,7 +253,10 @@ impl Run<'_> {
             Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
         };
         self.timings.tests = ran.elapsed;
-        log.info(&format!("Test runtime: {} seconds", logs::python_underscore_2f(ran.elapsed.as_secs_f64())));
+        log.info(&format!(
+            "Test runtime: {} seconds",
+            logs::python_underscore_2f(ran.elapsed.as_secs_f64())
+        ));
         let mut test_output = ran.text();
         let seconds = self.cfg.timeout.as_secs();
         if ran.timed_out {
@@ -256,14 +286,20 @@ impl Run<'_> {
         let Some(parser) = parser_for(self.instance) else {
             return EvalOutcome::Error(infra(
                 InfraStage::Grading,
-                format!("no log parser for repository {} (and no log_parser column)", self.instance.repo),
+                format!(
+                    "no log parser for repository {} (and no log_parser column)",
+                    self.instance.repo
+                ),
             ));
         };
         let verdict = grade_instance(self.instance, parser, &test_output, true, self.cfg.grading);
         let report = verdict.report();
         let json = instance_report_json(id, &report);
         let one_line = serde_json::to_string(&std::collections::BTreeMap::from([(id, &report)])).unwrap_or_default();
-        log.info(&format!("report: {one_line}\nResult for {id}: resolved: {}", if report.resolved { "True" } else { "False" }));
+        log.info(&format!(
+            "report: {one_line}\nResult for {id}: resolved: {}",
+            if report.resolved { "True" } else { "False" }
+        ));
         if let Err(e) = key.write(dir) {
             return EvalOutcome::Error(infra(InfraStage::Logs, e));
         }
@@ -272,20 +308,31 @@ impl Run<'_> {
         }
         let resolved = report.resolved;
         *report_out = Some(report);
-        if resolved { EvalOutcome::Resolved } else { EvalOutcome::Unresolved }
+        if resolved {
+            EvalOutcome::Resolved
+        } else {
+            EvalOutcome::Unresolved
+        }
     }
 }
 
 /// `git -c core.fileMode=false diff`, stripped (as recorded officially).
 async fn git_diff(sandbox: &Sandbox) -> Result<String, SandboxError> {
-    let out = sandbox.exec(&["git", "-c", "core.fileMode=false", "diff"], DIFF_TIMEOUT).await?;
+    let out = sandbox
+        .exec(&["git", "-c", "core.fileMode=false", "diff"], DIFF_TIMEOUT)
+        .await?;
     Ok(out.text().trim().to_owned())
 }
 
 /// Create the folder, and remove what a previous attempt left (its verdict is stale).
 fn prepare_dir(dir: &Path) -> std::io::Result<()> {
     fs_err::create_dir_all(dir)?;
-    for name in [logs::REPORT_FILE, logs::KEY_FILE, logs::TEST_OUTPUT_FILE, logs::EVAL_FILE] {
+    for name in [
+        logs::REPORT_FILE,
+        logs::KEY_FILE,
+        logs::TEST_OUTPUT_FILE,
+        logs::EVAL_FILE,
+    ] {
         match fs_err::remove_file(dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}

@@ -37,7 +37,9 @@ pub struct InstanceLog {
 
 impl InstanceLog {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(InstanceLog { file: Some(fs_err::File::create(path)?) })
+        Ok(InstanceLog {
+            file: Some(fs_err::File::create(path)?),
+        })
     }
 
     /// A log that goes nowhere (when the folder could not be created).
@@ -67,11 +69,19 @@ impl InstanceLog {
 
 /// `YYYY-MM-DD HH:MM:SS,mmm` (UTC), Python logging's default `asctime` layout.
 pub fn timestamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02},{:03}", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_millis())
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02},{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
 }
 
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).

@@ -4,9 +4,9 @@
 //! ([`evaluate_instance`]); over a run, with workers, resume and the final run report
 //! ([`run_evaluation`]).
 
+mod instance;
 pub mod logs;
 pub mod resume;
-mod instance;
 mod run;
 
 use std::path::PathBuf;
@@ -89,7 +89,10 @@ impl std::fmt::Display for EvalError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EvalError::PatchRefused(r) => write!(f, "{r}"),
-            EvalError::ApplyFailed { .. } => write!(f, "the patch does not apply (git apply, git apply --reject, patch --fuzz=5 all failed)"),
+            EvalError::ApplyFailed { .. } => write!(
+                f,
+                "the patch does not apply (git apply, git apply --reject, patch --fuzz=5 all failed)"
+            ),
             EvalError::Timeout { seconds } => write!(f, "tests timed out after {seconds} s"),
             EvalError::Cancelled => write!(f, "interrupted"),
             EvalError::Infra { stage, message } => write!(f, "{stage:?} failure: {message}"),

@@ -59,7 +59,9 @@ pub fn finished_with(dir: &Path, instance_id: &str, key: &InputKey) -> Option<Fi
     }
     let text = fs_err::read_to_string(dir.join(REPORT_FILE)).ok()?;
     let mut map: std::collections::BTreeMap<String, InstanceReport> = serde_json::from_str(&text).ok()?;
-    Some(Finished { report: map.remove(instance_id)? })
+    Some(Finished {
+        report: map.remove(instance_id)?,
+    })
 }
 
 #[cfg(test)]

@@ -44,7 +44,9 @@ pub enum RunError {
 
 /// `<report_dir>/<model with / → __>.<run_id>.json` (the model of the first prediction).
 pub fn run_report_path(report_dir: &Path, predictions: &[Prediction], run_id: &str) -> PathBuf {
-    let model = predictions.first().map_or_else(|| "None".to_owned(), Prediction::model_dir_name);
+    let model = predictions
+        .first()
+        .map_or_else(|| "None".to_owned(), Prediction::model_dir_name);
     report_dir.join(format!("{model}.{run_id}.json"))
 }
 
@@ -65,8 +67,10 @@ pub async fn run_evaluation(
         super::logs::check_component("instance id", &p.instance_id).map_err(RunError::Invalid)?;
     }
     let by_id: HashMap<&str, &Prediction> = predictions.iter().map(|p| (p.instance_id.as_str(), p)).collect();
-    let jobs: Vec<(&Instance, &Prediction)> =
-        selected.iter().filter_map(|i| by_id.get(i.instance_id.as_str()).map(|p| (i, *p))).collect();
+    let jobs: Vec<(&Instance, &Prediction)> = selected
+        .iter()
+        .filter_map(|i| by_id.get(i.instance_id.as_str()).map(|p| (i, *p)))
+        .collect();
     let to_run = jobs.iter().filter(|(_, p)| !p.is_empty()).count();
     progress.planned(to_run);
     let workers = cfg.workers.max(1);
@@ -80,7 +84,11 @@ pub async fn run_evaluation(
         .collect()
         .await;
     // Dataset order.
-    let order: HashMap<&str, usize> = selected.iter().enumerate().map(|(i, x)| (x.instance_id.as_str(), i)).collect();
+    let order: HashMap<&str, usize> = selected
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.instance_id.as_str(), i))
+        .collect();
     results.sort_by_key(|r| order.get(r.instance_id.as_str()).copied().unwrap_or(usize::MAX));
     // Whatever a worker could not remove (a crash inside a task, a cancel mid-call).
     let (_, errors) = env.remove_tracked().await;
@@ -94,9 +102,18 @@ pub async fn run_evaluation(
             Vec::new()
         }
     };
-    let interrupted = cancel.is_cancelled() || results.iter().any(|r| r.outcome == EvalOutcome::Error(EvalError::Cancelled));
+    let interrupted = cancel.is_cancelled()
+        || results
+            .iter()
+            .any(|r| r.outcome == EvalOutcome::Error(EvalError::Cancelled));
     if interrupted {
-        return Ok(RunSummary { results, report: None, report_path: None, interrupted, leftover_containers });
+        return Ok(RunSummary {
+            results,
+            report: None,
+            report_path: None,
+            interrupted,
+            leftover_containers,
+        });
     }
     let mut outcomes: BTreeMap<String, InstanceOutcome> = BTreeMap::new();
     for p in predictions {
@@ -115,6 +132,15 @@ pub async fn run_evaluation(
     let text = to_python_json(&report) + "\n";
     fs_err::create_dir_all(report_dir)
         .and_then(|()| super::logs::write_atomic(&path, text.as_bytes()))
-        .map_err(|source| RunError::Report { path: path.clone(), source })?;
-    Ok(RunSummary { results, report: Some(report), report_path: Some(path), interrupted, leftover_containers })
+        .map_err(|source| RunError::Report {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(RunSummary {
+        results,
+        report: Some(report),
+        report_path: Some(path),
+        interrupted,
+        leftover_containers,
+    })
 }

@@ -62,7 +62,10 @@ pub fn debian_mirror() -> String {
             }
         }
     }
-    texts.iter().find_map(|t| mirror_from_sources(t)).unwrap_or_else(|| DEFAULT_MIRROR.to_owned())
+    texts
+        .iter()
+        .find_map(|t| mirror_from_sources(t))
+        .unwrap_or_else(|| DEFAULT_MIRROR.to_owned())
 }
 
 /// The first `deb` URI serving the `bookworm` suite, from one-line or deb822 apt sources.
@@ -109,11 +112,17 @@ fn mirror_from_sources(text: &str) -> Option<String> {
 }
 
 /// Whether an image exists locally, and its labels.
-pub(crate) async fn inspect_labels(env: &DockerEnv, image: &str) -> Result<Option<std::collections::HashMap<String, String>>, ImageError> {
+pub(crate) async fn inspect_labels(
+    env: &DockerEnv,
+    image: &str,
+) -> Result<Option<std::collections::HashMap<String, String>>, ImageError> {
     match env.docker().inspect_image(image).await {
         Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
-        Err(e) => Err(ImageError::Docker { action: format!("inspecting image {image}"), message: e.to_string() }),
+        Err(e) => Err(ImageError::Docker {
+            action: format!("inspecting image {image}"),
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -137,14 +146,21 @@ pub async fn ensure_base_image(env: &DockerEnv, progress: &dyn ImageProgress) ->
 fn running_as_root() -> bool {
     fs_err::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
         .unwrap_or(false)
 }
 
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     let extra = [PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")];
-    std::env::split_paths(&path).chain(extra).map(|d| d.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .chain(extra)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 async fn build_base_image(env: &DockerEnv, progress: &dyn ImageProgress) -> Result<(), ImageError> {
@@ -182,7 +198,12 @@ async fn build_base_image(env: &DockerEnv, progress: &dyn ImageProgress) -> Resu
     Ok(())
 }
 
-async fn run_debootstrap(debootstrap: &Path, rootfs: &Path, mirror: &str, progress: &dyn ImageProgress) -> Result<(), ImageError> {
+async fn run_debootstrap(
+    debootstrap: &Path,
+    rootfs: &Path,
+    mirror: &str,
+    progress: &dyn ImageProgress,
+) -> Result<(), ImageError> {
     let mut child = tokio::process::Command::new(debootstrap)
         .arg("--variant=minbase")
         .arg(format!("--include={PACKAGES}"))
@@ -228,11 +249,19 @@ async fn run_debootstrap(debootstrap: &Path, rootfs: &Path, mirror: &str, progre
     };
     let status = tokio::time::timeout(DEBOOTSTRAP_TIMEOUT, read)
         .await
-        .map_err(|_| ImageError::BaseImage(format!("debootstrap did not finish within {} s", DEBOOTSTRAP_TIMEOUT.as_secs())))?
+        .map_err(|_| {
+            ImageError::BaseImage(format!(
+                "debootstrap did not finish within {} s",
+                DEBOOTSTRAP_TIMEOUT.as_secs()
+            ))
+        })?
         .map_err(|e| ImageError::BaseImage(format!("waiting for debootstrap: {e}")))?;
     if !status.success() {
         let n = tail.len().saturating_sub(12);
-        return Err(ImageError::BaseImage(format!("debootstrap failed ({status}):\n{}", tail[n..].join("\n"))));
+        return Err(ImageError::BaseImage(format!(
+            "debootstrap failed ({status}):\n{}",
+            tail[n..].join("\n")
+        )));
     }
     Ok(())
 }
@@ -245,7 +274,11 @@ fn trim_rootfs(rootfs: &Path) -> Result<(), ImageError> {
         for e in entries.filter_map(Result::ok) {
             let p = e.path();
             let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-            let res = if is_dir { fs_err::remove_dir_all(&p) } else { fs_err::remove_file(&p) };
+            let res = if is_dir {
+                fs_err::remove_dir_all(&p)
+            } else {
+                fs_err::remove_file(&p)
+            };
             res.map_err(|e| ImageError::BaseImage(format!("trimming the root file system: {e}")))?;
         }
     }
@@ -274,7 +307,12 @@ async fn import_rootfs(env: &DockerEnv, tar_path: &Path, progress: &dyn ImagePro
     for (k, v) in image_labels(&[(RECIPE_LABEL, &recipe_hash())]) {
         changes.push(format!("LABEL {k}={v}"));
     }
-    let opts = CreateImageOptionsBuilder::default().from_src("-").repo(repo).tag(tag).changes(changes).build();
+    let opts = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(changes)
+        .build();
     let file = tokio::fs::File::open(tar_path)
         .await
         .map_err(|e| ImageError::BaseImage(format!("opening {}: {e}", tar_path.display())))?;
@@ -290,11 +328,16 @@ async fn import_rootfs(env: &DockerEnv, tar_path: &Path, progress: &dyn ImagePro
         }
         Ok::<(), ImageError>(())
     };
-    tokio::time::timeout(IMPORT_TIMEOUT, run)
-        .await
-        .map_err(|_| ImageError::BaseImage(format!("the import did not finish within {} s", IMPORT_TIMEOUT.as_secs())))??;
+    tokio::time::timeout(IMPORT_TIMEOUT, run).await.map_err(|_| {
+        ImageError::BaseImage(format!(
+            "the import did not finish within {} s",
+            IMPORT_TIMEOUT.as_secs()
+        ))
+    })??;
     if inspect_labels(env, DEMO_BASE_IMAGE).await?.is_none() {
-        return Err(ImageError::BaseImage(format!("the import finished but {DEMO_BASE_IMAGE} does not exist")));
+        return Err(ImageError::BaseImage(format!(
+            "the import finished but {DEMO_BASE_IMAGE} does not exist"
+        )));
     }
     Ok(())
 }
@@ -306,9 +349,18 @@ mod tests {
     #[test]
     fn mirrors_from_both_apt_formats() {
         let deb822 = "Types: deb\n# comment\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n";
-        assert_eq!(mirror_from_sources(deb822).as_deref(), Some("http://deb.debian.org/debian"));
+        assert_eq!(
+            mirror_from_sources(deb822).as_deref(),
+            Some("http://deb.debian.org/debian")
+        );
         let one_line = "# x\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n";
-        assert_eq!(mirror_from_sources(one_line).as_deref(), Some("http://mirror.example/debian"));
-        assert_eq!(mirror_from_sources("deb http://archive.ubuntu.com/ubuntu jammy main\n"), None);
+        assert_eq!(
+            mirror_from_sources(one_line).as_deref(),
+            Some("http://mirror.example/debian")
+        );
+        assert_eq!(
+            mirror_from_sources("deb http://archive.ubuntu.com/ubuntu jammy main\n"),
+            None
+        );
     }
 }

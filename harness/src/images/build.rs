@@ -32,7 +32,9 @@ impl BuildContext {
         header.set_mode(mode);
         header.set_mtime(0);
         header.set_cksum();
-        self.builder.append_data(&mut header, path, contents).map_err(|e| ImageError::Context(format!("adding {path}: {e}")))
+        self.builder
+            .append_data(&mut header, path, contents)
+            .map_err(|e| ImageError::Context(format!("adding {path}: {e}")))
     }
 
     /// Add a directory tree from disk under `prefix`, skipping `.git`, `__pycache__`,
@@ -47,7 +49,8 @@ impl BuildContext {
             entries.sort_by_key(|e| e.file_name());
             for entry in entries {
                 let file_name = entry.file_name().to_string_lossy().into_owned();
-                if matches!(file_name.as_str(), ".git" | "__pycache__" | ".pytest_cache") || file_name.ends_with(".pyc") {
+                if matches!(file_name.as_str(), ".git" | "__pycache__" | ".pytest_cache") || file_name.ends_with(".pyc")
+                {
                     continue;
                 }
                 let child = entry.path();
@@ -66,7 +69,9 @@ impl BuildContext {
     }
 
     pub fn into_tar(self) -> Result<Vec<u8>, ImageError> {
-        self.builder.into_inner().map_err(|e| ImageError::Context(e.to_string()))
+        self.builder
+            .into_inner()
+            .map_err(|e| ImageError::Context(e.to_string()))
     }
 }
 
@@ -82,8 +87,17 @@ pub struct BuildRequest<'a> {
 }
 
 /// Build and tag an image. The last lines of the build log are in the error on failure.
-pub async fn build_image(env: &DockerEnv, req: BuildRequest<'_>, progress: &dyn ImageProgress) -> Result<(), ImageError> {
-    let mut opts = BuildImageOptionsBuilder::default().dockerfile("Dockerfile").t(req.tag).rm(true).forcerm(true).labels(&req.labels);
+pub async fn build_image(
+    env: &DockerEnv,
+    req: BuildRequest<'_>,
+    progress: &dyn ImageProgress,
+) -> Result<(), ImageError> {
+    let mut opts = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(req.tag)
+        .rm(true)
+        .forcerm(true)
+        .labels(&req.labels);
     if let Some(n) = req.network {
         opts = opts.networkmode(n);
     }
@@ -120,7 +134,11 @@ pub async fn build_image(env: &DockerEnv, req: BuildRequest<'_>, progress: &dyn 
             message: format!("no result within {} s", req.timeout.as_secs()),
             log_tail: tail.join("\n"),
         }),
-        Ok(Err(message)) => Err(ImageError::BuildFailed { image: req.tag.to_owned(), message, log_tail: tail.join("\n") }),
+        Ok(Err(message)) => Err(ImageError::BuildFailed {
+            image: req.tag.to_owned(),
+            message,
+            log_tail: tail.join("\n"),
+        }),
         Ok(Ok(())) => Ok(()),
     }
 }

@@ -21,12 +21,17 @@ const INSTANCE_DOCKERFILE: &str = include_str!("../../../docker/demo/instance.Do
 
 /// The demo repository name of an instance (`agentless-demo/<name>` → `<name>`).
 pub fn demo_repo_name(instance: &Instance) -> Option<&str> {
-    instance.repo.strip_prefix(DEMO_OWNER).filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != "..")
+    instance
+        .repo
+        .strip_prefix(DEMO_OWNER)
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != "..")
 }
 
 /// The instance Dockerfile for a demo instance.
 pub fn demo_dockerfile(base_image: &str, base_commit: &str) -> String {
-    INSTANCE_DOCKERFILE.replace("{base_image}", base_image).replace("{base_commit}", base_commit)
+    INSTANCE_DOCKERFILE
+        .replace("{base_image}", base_image)
+        .replace("{base_commit}", base_commit)
 }
 
 /// A fingerprint of the files under `dir` (path, executable bit, content), sorted.
@@ -89,7 +94,10 @@ pub async fn ensure_demo_image(
     if !tree.is_dir() {
         return Err(ImageError::NotAvailable {
             image: image.to_owned(),
-            hint: format!("the demo repository tree {} does not exist (set --demo-repos)", tree.display()),
+            hint: format!(
+                "the demo repository tree {} does not exist (set --demo-repos)",
+                tree.display()
+            ),
         });
     }
     let base = ensure_base_image(env, progress).await?;
@@ -110,7 +118,10 @@ pub async fn ensure_demo_image(
     let mut ctx = BuildContext::default();
     ctx.add_file("Dockerfile", dockerfile.as_bytes(), 0o644)?;
     ctx.add_tree("repo", &tree)?;
-    let labels: HashMap<String, String> = image_labels(&[(SOURCE_LABEL, &source), ("agentless-mini.instance-id", &instance.instance_id)]);
+    let labels: HashMap<String, String> = image_labels(&[
+        (SOURCE_LABEL, &source),
+        ("agentless-mini.instance-id", &instance.instance_id),
+    ]);
     build_image(
         env,
         BuildRequest {

@@ -52,7 +52,11 @@ pub enum ImageError {
     #[error("image {image} is not available: {hint}")]
     NotAvailable { image: String, hint: String },
     #[error("building image {image} failed: {message}{}", if log_tail.is_empty() { String::new() } else { format!("\n{log_tail}") })]
-    BuildFailed { image: String, message: String, log_tail: String },
+    BuildFailed {
+        image: String,
+        message: String,
+        log_tail: String,
+    },
     #[error("demo base image: {0}")]
     BaseImage(String),
     #[error("build context: {0}")]
@@ -139,14 +143,24 @@ pub fn plan_image(instance: &Instance, opts: &ImageOptions) -> ImagePlan {
             (Namespace::Local, false) => Acquire::BuildSwebench,
             _ => Acquire::Pull,
         };
-        return ImagePlan { name: image.to_owned(), acquire };
+        return ImagePlan {
+            name: image.to_owned(),
+            acquire,
+        };
     }
     match (&opts.namespace, is_demo) {
-        (Namespace::Remote(ns), _) => {
-            ImagePlan { name: instance_image_name(&instance.instance_id, opts.arch, Some(ns), &opts.tag), acquire: Acquire::Pull }
-        }
-        (Namespace::Default | Namespace::Local, true) => ImagePlan { name: local_name(), acquire: Acquire::BuildDemo },
-        (Namespace::Local, false) => ImagePlan { name: local_name(), acquire: Acquire::BuildSwebench },
+        (Namespace::Remote(ns), _) => ImagePlan {
+            name: instance_image_name(&instance.instance_id, opts.arch, Some(ns), &opts.tag),
+            acquire: Acquire::Pull,
+        },
+        (Namespace::Default | Namespace::Local, true) => ImagePlan {
+            name: local_name(),
+            acquire: Acquire::BuildDemo,
+        },
+        (Namespace::Local, false) => ImagePlan {
+            name: local_name(),
+            acquire: Acquire::BuildSwebench,
+        },
         (Namespace::Default, false) => ImagePlan {
             name: instance_image_name(&instance.instance_id, opts.arch, Some("swebench"), &opts.tag),
             acquire: Acquire::Pull,
@@ -176,7 +190,10 @@ pub async fn ensure_instance_image(
             if !image_exists(env, &plan.name).await? {
                 pull::pull_image(env, &plan.name, progress).await?;
                 if !image_exists(env, &plan.name).await? {
-                    return Err(ImageError::PullFailed { image: plan.name.clone(), message: "the pull ended without the image".into() });
+                    return Err(ImageError::PullFailed {
+                        image: plan.name.clone(),
+                        message: "the pull ended without the image".into(),
+                    });
                 }
             }
         }
@@ -203,17 +220,39 @@ pub async fn remove_managed_images(env: &DockerEnv) -> Result<Vec<String>, Image
         .docker()
         .list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build()))
         .await
-        .map_err(|e| ImageError::Docker { action: "listing images".into(), message: e.to_string() })?;
+        .map_err(|e| ImageError::Docker {
+            action: "listing images".into(),
+            message: e.to_string(),
+        })?;
     let mut removed = Vec::new();
     // Children (instance images) before their parents (the base).
     let mut list = list;
     list.sort_by_key(|i| std::cmp::Reverse(i.created));
     for img in list {
-        let names = if img.repo_tags.is_empty() { vec![img.id.clone()] } else { img.repo_tags.clone() };
+        let names = if img.repo_tags.is_empty() {
+            vec![img.id.clone()]
+        } else {
+            img.repo_tags.clone()
+        };
         for name in names {
-            match env.docker().remove_image(&name, Some(RemoveImageOptionsBuilder::default().force(true).build()), None).await {
-                Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => removed.push(name),
-                Err(e) => return Err(ImageError::Docker { action: format!("removing image {name}"), message: e.to_string() }),
+            match env
+                .docker()
+                .remove_image(
+                    &name,
+                    Some(RemoveImageOptionsBuilder::default().force(true).build()),
+                    None,
+                )
+                .await
+            {
+                Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                    removed.push(name)
+                }
+                Err(e) => {
+                    return Err(ImageError::Docker {
+                        action: format!("removing image {name}"),
+                        message: e.to_string(),
+                    });
+                }
             }
         }
     }
@@ -257,20 +296,44 @@ mod tests {
 
     #[test]
     fn plans_follow_the_table() {
-        let mut o = ImageOptions { arch: Arch::X86_64, ..Default::default() };
+        let mut o = ImageOptions {
+            arch: Arch::X86_64,
+            ..Default::default()
+        };
         let sweb = inst("django__django-1", "django/django", None);
         let demo = inst("agentless-demo__calc-1", "agentless-demo/calc", None);
         let col = inst("x__y-1", "x/y", Some("reg/img:v1"));
-        assert_eq!(plan_image(&sweb, &o), ImagePlan { name: "swebench/sweb.eval.x86_64.django_1776_django-1:latest".into(), acquire: Acquire::Pull });
-        assert_eq!(plan_image(&demo, &o), ImagePlan { name: "sweb.eval.x86_64.agentless-demo__calc-1:latest".into(), acquire: Acquire::BuildDemo });
+        assert_eq!(
+            plan_image(&sweb, &o),
+            ImagePlan {
+                name: "swebench/sweb.eval.x86_64.django_1776_django-1:latest".into(),
+                acquire: Acquire::Pull
+            }
+        );
+        assert_eq!(
+            plan_image(&demo, &o),
+            ImagePlan {
+                name: "sweb.eval.x86_64.agentless-demo__calc-1:latest".into(),
+                acquire: Acquire::BuildDemo
+            }
+        );
         assert_eq!(plan_image(&col, &o).name, "reg/img:v1");
         o.namespace = Namespace::from_arg(Some(""));
-        assert_eq!(plan_image(&sweb, &o), ImagePlan { name: "sweb.eval.x86_64.django__django-1:latest".into(), acquire: Acquire::BuildSwebench });
+        assert_eq!(
+            plan_image(&sweb, &o),
+            ImagePlan {
+                name: "sweb.eval.x86_64.django__django-1:latest".into(),
+                acquire: Acquire::BuildSwebench
+            }
+        );
         assert_eq!(plan_image(&col, &o).acquire, Acquire::BuildSwebench);
         o.namespace = Namespace::from_arg(Some("localhost:5000/mirror/"));
         assert_eq!(
             plan_image(&demo, &o),
-            ImagePlan { name: "localhost:5000/mirror/sweb.eval.x86_64.agentless-demo_1776_calc-1:latest".into(), acquire: Acquire::Pull }
+            ImagePlan {
+                name: "localhost:5000/mirror/sweb.eval.x86_64.agentless-demo_1776_calc-1:latest".into(),
+                acquire: Acquire::Pull
+            }
         );
         assert_eq!(Namespace::from_arg(Some("none")), Namespace::Local);
     }

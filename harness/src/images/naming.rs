@@ -11,7 +11,11 @@ pub enum Arch {
 impl Arch {
     /// The host's architecture (arm64 on aarch64 hosts, else x86_64).
     pub fn host() -> Self {
-        if std::env::consts::ARCH == "aarch64" { Arch::Arm64 } else { Arch::X86_64 }
+        if std::env::consts::ARCH == "aarch64" {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        }
     }
 
     /// The name part: `x86_64` or `arm64`.
@@ -64,7 +68,15 @@ pub fn instance_image_name(instance_id: &str, arch: Arch, namespace: Option<&str
 /// character Docker does not allow in names replaced by `-`.
 pub fn container_name(instance_id: &str, run_id: &str) -> String {
     let raw = format!("sweb.eval.{}.{run_id}", instance_id.to_lowercase());
-    raw.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect()
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// Split `repo[:tag]` (a registry host may carry a port: `host:5000/x:tag`).
@@ -90,8 +102,14 @@ mod tests {
             instance_image_name("Foo__Bar-1", Arch::Arm64, None, "v2"),
             "sweb.eval.arm64.foo__bar-1:v2"
         );
-        assert_eq!(instance_image_name("a__b-1", Arch::X86_64, Some(""), "latest"), "sweb.eval.x86_64.a__b-1:latest");
-        assert_eq!(container_name("Django__django-1", "run 1/x"), "sweb.eval.django__django-1.run-1-x");
+        assert_eq!(
+            instance_image_name("a__b-1", Arch::X86_64, Some(""), "latest"),
+            "sweb.eval.x86_64.a__b-1:latest"
+        );
+        assert_eq!(
+            container_name("Django__django-1", "run 1/x"),
+            "sweb.eval.django__django-1.run-1-x"
+        );
     }
 
     #[test]

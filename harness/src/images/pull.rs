@@ -31,7 +31,10 @@ pub async fn pull_image(env: &DockerEnv, image: &str, progress: &dyn ImageProgre
             Ok(None) => break,
             Ok(Some(item)) => item,
         };
-        let info = next.map_err(|e| ImageError::PullFailed { image: image.to_owned(), message: pull_message(&e) })?;
+        let info = next.map_err(|e| ImageError::PullFailed {
+            image: image.to_owned(),
+            message: pull_message(&e),
+        })?;
         if let (Some(id), Some(detail)) = (&info.id, &info.progress_detail)
             && let (Some(cur), Some(total)) = (detail.current, detail.total)
             && info.status.as_deref() == Some("Downloading")
@@ -48,7 +51,9 @@ pub async fn pull_image(env: &DockerEnv, image: &str, progress: &dyn ImageProgre
 
 fn pull_message(e: &bollard::errors::Error) -> String {
     match e {
-        bollard::errors::Error::DockerResponseServerError { status_code, message } => format!("{message} (HTTP {status_code})"),
+        bollard::errors::Error::DockerResponseServerError { status_code, message } => {
+            format!("{message} (HTTP {status_code})")
+        }
         other => other.to_string(),
     }
 }

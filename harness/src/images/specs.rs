@@ -68,8 +68,14 @@ pub enum SpecsError {
 impl EnvSpecs {
     /// Load a specs file (`--specs FILE`).
     pub fn load(path: &Path) -> Result<Self, SpecsError> {
-        let text = fs_err::read_to_string(path).map_err(|source| SpecsError::Io { path: path.to_path_buf(), source })?;
-        serde_json::from_str(&text).map_err(|e| SpecsError::Invalid { path: path.to_path_buf(), message: e.to_string() })
+        let text = fs_err::read_to_string(path).map_err(|source| SpecsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| SpecsError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 
     /// The spec of one repository version.

@@ -34,7 +34,10 @@ const HEREDOC_ENV: &str = "EOF_59812759871";
 fn reqs_paths(repo: &str) -> &'static [&'static str] {
     match repo {
         "django/django" => &["tests/requirements/py3.txt"],
-        "matplotlib/matplotlib" => &["requirements/dev/dev-requirements.txt", "requirements/testing/travis_all.txt"],
+        "matplotlib/matplotlib" => &[
+            "requirements/dev/dev-requirements.txt",
+            "requirements/testing/travis_all.txt",
+        ],
         "pallets/flask" => &["requirements/dev.txt"],
         "pylint-dev/pylint" => &["requirements_test.txt"],
         "pyvista/pyvista" => &["requirements_test.txt", "requirements.txt"],
@@ -68,7 +71,9 @@ pub fn repo_script_lines(instance: &Instance, spec: &RepoSpec) -> Vec<String> {
     let repo = &instance.repo;
     let base = &instance.base_commit;
     let dir = crate::eval_script::REPO_DIR;
-    let branch = base_commit_branch(repo, base).map(|b| format!("--branch {b}")).unwrap_or_default();
+    let branch = base_commit_branch(repo, base)
+        .map(|b| format!("--branch {b}"))
+        .unwrap_or_default();
     let mut lines = vec![
         format!("git clone -o origin {branch} --single-branch https://github.com/{repo} {dir}"),
         format!("chmod -R 777 {dir}"),
@@ -112,11 +117,17 @@ pub fn raw_base_url() -> String {
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<Option<String>, ImageError> {
-    let resp = client.get(url).send().await.map_err(|e| ImageError::Fetch { url: url.into(), message: e.to_string() })?;
+    let resp = client.get(url).send().await.map_err(|e| ImageError::Fetch {
+        url: url.into(),
+        message: e.to_string(),
+    })?;
     if resp.status() != reqwest::StatusCode::OK {
         return Ok(None);
     }
-    resp.text().await.map(Some).map_err(|e| ImageError::Fetch { url: url.into(), message: e.to_string() })
+    resp.text().await.map(Some).map_err(|e| ImageError::Fetch {
+        url: url.into(),
+        message: e.to_string(),
+    })
 }
 
 /// Python's `os.path.join` for URL pieces: an empty piece adds nothing, an absolute one restarts.
@@ -179,13 +190,18 @@ pub async fn requirements(client: &reqwest::Client, raw: &str, instance: &Instan
 
 /// `types-pkg_resources` was yanked from PyPI: the official harness swaps in `types-setuptools`.
 fn clean_requirements(text: &str) -> String {
-    static RE: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"(?m)^types-pkg_resources(?:[<>=!~]=?.*|$)").expect("static regex"));
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?m)^types-pkg_resources(?:[<>=!~]=?.*|$)").expect("static regex")
+    });
     RE.replace_all(text, "types-setuptools").into_owned()
 }
 
 fn setup_commit(instance: &Instance) -> &str {
-    if instance.environment_setup_commit.is_empty() { &instance.base_commit } else { &instance.environment_setup_commit }
+    if instance.environment_setup_commit.is_empty() {
+        &instance.base_commit
+    } else {
+        &instance.environment_setup_commit
+    }
 }
 
 /// `get_environment_yml` (name rewritten to the env name; yanked pip packages swapped).
@@ -196,7 +212,13 @@ pub async fn environment_yml(client: &reqwest::Client, raw: &str, instance: &Ins
         if let Some(text) = fetch(client, &url).await? {
             let lines: Vec<String> = text
                 .split('\n')
-                .map(|l| if l.starts_with("name:") { format!("name: {}", crate::eval_script::ENV_NAME) } else { l.to_owned() })
+                .map(|l| {
+                    if l.starts_with("name:") {
+                        format!("name: {}", crate::eval_script::ENV_NAME)
+                    } else {
+                        l.to_owned()
+                    }
+                })
                 .collect();
             return Ok(clean_environment_yml(&lines.join("\n")));
         }
@@ -211,8 +233,9 @@ pub async fn environment_yml(client: &reqwest::Client, raw: &str, instance: &Ins
 fn clean_environment_yml(yml: &str) -> String {
     static PIP: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?m)^(\s*-\s*pip\s*:\s*\n)").expect("static regex"));
-    static PKG: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"(?m)^(\s*-\s*)types-pkg_resources(?:[<>=!~]=?.*|$)").expect("static regex"));
+    static PKG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?m)^(\s*-\s*)types-pkg_resources(?:[<>=!~]=?.*|$)").expect("static regex")
+    });
     let Some(m) = PIP.captures(yml).and_then(|c| c.get(1)) else {
         return yml.to_owned();
     };
@@ -236,7 +259,12 @@ fn clean_environment_yml(yml: &str) -> String {
 
 /// `make_env_script_list_py`: the lines of `setup_env.sh` (fetches requirement files when
 /// the spec says `requirements.txt` or `environment.yml`).
-pub async fn env_script_lines(client: &reqwest::Client, raw: &str, instance: &Instance, spec: &RepoSpec) -> Result<Vec<String>, ImageError> {
+pub async fn env_script_lines(
+    client: &reqwest::Client,
+    raw: &str,
+    instance: &Instance,
+    spec: &RepoSpec,
+) -> Result<Vec<String>, ImageError> {
     let env = crate::eval_script::ENV_NAME;
     let mut lines = vec!["source /opt/miniconda3/bin/activate".to_owned()];
     let pkgs = spec.packages.as_deref().unwrap_or("");
@@ -254,11 +282,17 @@ pub async fn env_script_lines(client: &reqwest::Client, raw: &str, instance: &In
             let path = "environment.yml";
             lines.push(format!("cat <<'{HEREDOC_ENV}' > {path}\n{yml}\n{HEREDOC_ENV}"));
             if spec.no_use_env == Some(true) {
-                lines.push(format!("conda create -c conda-forge -n {env} python={} -y", spec.python));
+                lines.push(format!(
+                    "conda create -c conda-forge -n {env} python={} -y",
+                    spec.python
+                ));
                 lines.push(format!("conda env update -f {path}"));
             } else {
                 lines.push(format!("conda env create --file {path}"));
-                lines.push(format!("conda activate {env} && conda install python={} -y", spec.python));
+                lines.push(format!(
+                    "conda activate {env} && conda install python={} -y",
+                    spec.python
+                ));
             }
             lines.push(format!("rm {path}"));
         }
@@ -273,7 +307,11 @@ pub async fn env_script_lines(client: &reqwest::Client, raw: &str, instance: &In
 
 /// Python's `repr()` of a str (the quoting `str(list)` uses).
 fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -325,7 +363,15 @@ fn render(template: &str, vars: &[(&str, &str)]) -> String {
 pub fn dockerfiles(arch: Arch, base_key: &str, env_key: &str) -> (String, String, String) {
     let platform = arch.platform();
     (
-        render(BASE_DOCKERFILE, &[("platform", platform), ("ubuntu_version", UBUNTU_VERSION), ("conda_version", CONDA_VERSION), ("conda_arch", arch.conda_arch())]),
+        render(
+            BASE_DOCKERFILE,
+            &[
+                ("platform", platform),
+                ("ubuntu_version", UBUNTU_VERSION),
+                ("conda_version", CONDA_VERSION),
+                ("conda_arch", arch.conda_arch()),
+            ],
+        ),
         render(ENV_DOCKERFILE, &[("platform", platform), ("base_image", base_key)]),
         render(INSTANCE_DOCKERFILE, &[("platform", platform), ("env_image", env_key)]),
     )
@@ -353,7 +399,10 @@ pub async fn ensure_swebench_image(
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
-        .map_err(|e| ImageError::Fetch { url: String::new(), message: e.to_string() })?;
+        .map_err(|e| ImageError::Fetch {
+            url: String::new(),
+            message: e.to_string(),
+        })?;
     let env_lines = env_script_lines(&client, &raw_base_url(), instance, spec).await?;
     let repo_lines = repo_script_lines(instance, spec);
     let base_key = base_image_key(opts.arch);
@@ -367,13 +416,32 @@ pub async fn ensure_swebench_image(
         shared: bool,
     }
     let layers = [
-        Layer { tag: &base_key, dockerfile: base_df, script: None, shared: true },
-        Layer { tag: &env_key, dockerfile: env_df, script: Some(("setup_env.sh", script(&env_lines))), shared: true },
-        Layer { tag: image, dockerfile: inst_df, script: Some(("setup_repo.sh", script(&repo_lines))), shared: false },
+        Layer {
+            tag: &base_key,
+            dockerfile: base_df,
+            script: None,
+            shared: true,
+        },
+        Layer {
+            tag: &env_key,
+            dockerfile: env_df,
+            script: Some(("setup_env.sh", script(&env_lines))),
+            shared: true,
+        },
+        Layer {
+            tag: image,
+            dockerfile: inst_df,
+            script: Some(("setup_repo.sh", script(&repo_lines))),
+            shared: false,
+        },
     ];
     for layer in layers {
         // Base and env layers are shared between instances: lock them, build them once.
-        let _layer_guard = if layer.shared { Some(lock_image(layer.tag).await) } else { None };
+        let _layer_guard = if layer.shared {
+            Some(lock_image(layer.tag).await)
+        } else {
+            None
+        };
         if layer.shared && !opts.force_rebuild && image_exists(env, layer.tag).await? {
             continue;
         }
@@ -411,14 +479,26 @@ mod tests {
 
     #[test]
     fn url_joins_like_os_path_join() {
-        assert_eq!(path_join(&["https://r/", "a/b", "c", "", "f.txt"]), "https://r/a/b/c/f.txt");
-        assert_eq!(path_join(&["https://r/", "a/b", "c", "req", "f.txt"]), "https://r/a/b/c/req/f.txt");
+        assert_eq!(
+            path_join(&["https://r/", "a/b", "c", "", "f.txt"]),
+            "https://r/a/b/c/f.txt"
+        );
+        assert_eq!(
+            path_join(&["https://r/", "a/b", "c", "req", "f.txt"]),
+            "https://r/a/b/c/req/f.txt"
+        );
     }
 
     #[test]
     fn yanked_packages_are_swapped() {
-        assert_eq!(clean_requirements("a\ntypes-pkg_resources==1\nb"), "a\ntypes-setuptools\nb");
+        assert_eq!(
+            clean_requirements("a\ntypes-pkg_resources==1\nb"),
+            "a\ntypes-setuptools\nb"
+        );
         let yml = "deps:\n  - pip:\n    - types-pkg_resources>=1\n    - x\n  - y\n";
-        assert_eq!(clean_environment_yml(yml), "deps:\n  - pip:\n    - types-setuptools\n    - x\n  - y\n");
+        assert_eq!(
+            clean_environment_yml(yml),
+            "deps:\n  - pip:\n    - types-setuptools\n    - x\n  - y\n"
+        );
     }
 }

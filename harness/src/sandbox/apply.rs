@@ -34,8 +34,11 @@ impl ApplyStrategy {
 }
 
 /// The official order.
-pub const APPLY_CASCADE: [ApplyStrategy; 3] =
-    [ApplyStrategy::GitApply, ApplyStrategy::GitApplyReject, ApplyStrategy::PatchFuzz];
+pub const APPLY_CASCADE: [ApplyStrategy; 3] = [
+    ApplyStrategy::GitApply,
+    ApplyStrategy::GitApplyReject,
+    ApplyStrategy::PatchFuzz,
+];
 
 /// One failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +52,11 @@ pub struct ApplyAttempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyOutcome {
     /// Applied by `strategy`; `output` is that command's output; `failed` the attempts before.
-    Applied { strategy: ApplyStrategy, output: String, failed: Vec<ApplyAttempt> },
+    Applied {
+        strategy: ApplyStrategy,
+        output: String,
+        failed: Vec<ApplyAttempt>,
+    },
     /// Every command of the cascade failed (the official "Patch Apply Failed").
     Failed { attempts: Vec<ApplyAttempt> },
     /// The patch names a path outside the repository; nothing ran.
@@ -76,9 +83,17 @@ impl Sandbox {
             let out = self.exec(&argv, APPLY_TIMEOUT).await?;
             let output = String::from_utf8_lossy(&out.output).into_owned();
             if out.exit_code == Some(0) && !out.timed_out {
-                return Ok(ApplyOutcome::Applied { strategy, output, failed });
+                return Ok(ApplyOutcome::Applied {
+                    strategy,
+                    output,
+                    failed,
+                });
             }
-            failed.push(ApplyAttempt { strategy, exit_code: out.exit_code, output });
+            failed.push(ApplyAttempt {
+                strategy,
+                exit_code: out.exit_code,
+                output,
+            });
         }
         Ok(ApplyOutcome::Failed { attempts: failed })
     }

@@ -14,9 +14,9 @@ use bollard::query_parameters::{
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
+use super::SandboxError;
 use super::env::{DockerEnv, INSTANCE_LABEL, RUN_ID_LABEL};
 use super::output::CappedOutput;
-use super::SandboxError;
 
 /// Default cap on captured output per exec (64 MiB).
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 << 20;
@@ -120,7 +120,10 @@ pub struct Sandbox {
 }
 
 fn stalled(action: &str) -> SandboxError {
-    SandboxError::Stalled { action: action.to_owned(), seconds: CALL_TIMEOUT.as_secs() }
+    SandboxError::Stalled {
+        action: action.to_owned(),
+        seconds: CALL_TIMEOUT.as_secs(),
+    }
 }
 
 impl Sandbox {
@@ -164,12 +167,18 @@ impl Sandbox {
             host_config: Some(host),
             ..Default::default()
         };
-        let create_opts = opts.name.as_ref().map(|n| CreateContainerOptionsBuilder::default().name(n).build());
+        let create_opts = opts
+            .name
+            .as_ref()
+            .map(|n| CreateContainerOptionsBuilder::default().name(n).build());
         let created = tokio::time::timeout(CALL_TIMEOUT, docker.create_container(create_opts, body))
             .await
             .map_err(|_| stalled("creating a container"))?
             .map_err(|e| SandboxError::docker(format!("creating a container from {image}"), e))?;
-        let name = opts.name.clone().unwrap_or_else(|| created.id.chars().take(12).collect());
+        let name = opts
+            .name
+            .clone()
+            .unwrap_or_else(|| created.id.chars().take(12).collect());
         env.track(&created.id, &name);
         let sandbox = Sandbox {
             env: env.clone(),
@@ -180,7 +189,11 @@ impl Sandbox {
             cancel: opts.cancel.clone(),
             removed: false,
         };
-        let started = tokio::time::timeout(CALL_TIMEOUT, docker.start_container(&sandbox.id, None::<StartContainerOptions>)).await;
+        let started = tokio::time::timeout(
+            CALL_TIMEOUT,
+            docker.start_container(&sandbox.id, None::<StartContainerOptions>),
+        )
+        .await;
         let started = match started {
             Err(_) => Err(stalled("starting a container")),
             Ok(r) => r.map_err(|e| SandboxError::docker(format!("starting container {}", sandbox.name), e)),
@@ -205,22 +218,32 @@ impl Sandbox {
     pub async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
         self.check_alive()?;
         let Some(rel) = path.strip_prefix('/') else {
-            return Err(SandboxError::Invalid(format!("write_file needs an absolute path, got {path:?}")));
+            return Err(SandboxError::Invalid(format!(
+                "write_file needs an absolute path, got {path:?}"
+            )));
         };
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
         header.set_size(contents.len() as u64);
         header.set_mode(0o644);
-        header.set_mtime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+        header.set_mtime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
         header.set_cksum();
         builder
             .append_data(&mut header, rel, contents)
             .map_err(|e| SandboxError::Invalid(format!("packing {path}: {e}")))?;
-        let tar = builder.into_inner().map_err(|e| SandboxError::Invalid(format!("packing {path}: {e}")))?;
+        let tar = builder
+            .into_inner()
+            .map_err(|e| SandboxError::Invalid(format!("packing {path}: {e}")))?;
         let opts = UploadToContainerOptionsBuilder::default().path("/").build();
         tokio::time::timeout(
             CALL_TIMEOUT,
-            self.env.docker().upload_to_container(&self.id, Some(opts), bollard::body_full(tar.into())),
+            self.env
+                .docker()
+                .upload_to_container(&self.id, Some(opts), bollard::body_full(tar.into())),
         )
         .await
         .map_err(|_| stalled("copying a file into the container"))?
@@ -238,14 +261,20 @@ impl Sandbox {
                 let chunk = chunk.map_err(|e| SandboxError::docker(format!("reading {path} in {}", self.name), e))?;
                 tar_bytes.extend_from_slice(&chunk);
                 if tar_bytes.len() > READ_LIMIT + (1 << 20) {
-                    return Err(SandboxError::Invalid(format!("{path} is larger than {READ_LIMIT} bytes")));
+                    return Err(SandboxError::Invalid(format!(
+                        "{path} is larger than {READ_LIMIT} bytes"
+                    )));
                 }
             }
             Ok(())
         };
-        tokio::time::timeout(CALL_TIMEOUT, collect).await.map_err(|_| stalled("reading a file"))??;
+        tokio::time::timeout(CALL_TIMEOUT, collect)
+            .await
+            .map_err(|_| stalled("reading a file"))??;
         let mut archive = tar::Archive::new(&tar_bytes[..]);
-        let entries = archive.entries().map_err(|e| SandboxError::Invalid(format!("reading {path}: {e}")))?;
+        let entries = archive
+            .entries()
+            .map_err(|e| SandboxError::Invalid(format!("reading {path}: {e}")))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| SandboxError::Invalid(format!("reading {path}: {e}")))?;
             if entry.header().entry_type().is_file() {
@@ -296,7 +325,11 @@ impl Sandbox {
             .await
             .map_err(|_| stalled("creating an exec"))?
             .map_err(|e| SandboxError::docker(format!("creating an exec in {}", self.name), e))?;
-        let start_opts = StartExecOptions { detach: false, tty: false, output_capacity: Some(64 * 1024) };
+        let start_opts = StartExecOptions {
+            detach: false,
+            tty: false,
+            output_capacity: Some(64 * 1024),
+        };
         let started = tokio::time::timeout(CALL_TIMEOUT, docker.start_exec(&exec.id, Some(start_opts)))
             .await
             .map_err(|_| stalled("starting an exec"))?
@@ -338,16 +371,37 @@ impl Sandbox {
         let elapsed = started_at.elapsed();
         if host_killed {
             let truncated = captured.truncated();
-            return Ok(ExecOutcome { exit_code: None, output: captured.into_bytes(), timed_out: true, truncated, elapsed });
+            return Ok(ExecOutcome {
+                exit_code: None,
+                output: captured.into_bytes(),
+                timed_out: true,
+                truncated,
+                elapsed,
+            });
         }
         if let Some(e) = stream_error {
             return Err(SandboxError::docker(format!("reading exec output in {}", self.name), e));
         }
         let exit_code = self.exit_code(&exec.id).await?;
+        if matches!(exit_code, Some(126 | 127)) && elapsed < Duration::from_secs(5) {
+            let head = String::from_utf8_lossy(&captured.clone().into_bytes()).into_owned();
+            if head.contains("\"timeout\": executable file not found") {
+                return Err(SandboxError::Invalid(format!(
+                    "the image of {} has no `timeout` command (coreutils), needed to bound commands",
+                    self.name
+                )));
+            }
+        }
         // `timeout -s KILL` exits 137 (or 124) once the limit is reached.
         let timed_out = matches!(exit_code, Some(124 | 137)) && elapsed + Duration::from_millis(250) >= spec.timeout;
         let truncated = captured.truncated();
-        Ok(ExecOutcome { exit_code, output: captured.into_bytes(), timed_out, truncated, elapsed })
+        Ok(ExecOutcome {
+            exit_code,
+            output: captured.into_bytes(),
+            timed_out,
+            truncated,
+            elapsed,
+        })
     }
 
     /// The exit code of a finished exec (polls briefly while Docker still reports it running).
@@ -376,7 +430,9 @@ impl Sandbox {
             return Err(SandboxError::Cancelled);
         }
         if self.removed || !self.env.is_live(&self.id) {
-            return Err(SandboxError::Gone { name: self.name.clone() });
+            return Err(SandboxError::Gone {
+                name: self.name.clone(),
+            });
         }
         Ok(())
     }

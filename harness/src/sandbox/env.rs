@@ -29,7 +29,10 @@ pub struct DockerEnv {
 
 impl std::fmt::Debug for DockerEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DockerEnv").field("host", &self.host).field("ncpu", &self.ncpu).finish()
+        f.debug_struct("DockerEnv")
+            .field("host", &self.host)
+            .field("ncpu", &self.ncpu)
+            .finish()
     }
 }
 
@@ -47,7 +50,10 @@ impl DockerEnv {
     /// that the engine answers. An unreachable engine is an error naming `DOCKER_HOST`.
     pub async fn connect() -> Result<Self, SandboxError> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
-        let unreachable = |message: String| SandboxError::Unreachable { host: host.clone(), message };
+        let unreachable = |message: String| SandboxError::Unreachable {
+            host: host.clone(),
+            message,
+        };
         let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
         let docker = docker.with_timeout(CALL_TIMEOUT);
         let info = match tokio::time::timeout(Duration::from_secs(15), docker.info()).await {
@@ -56,7 +62,12 @@ impl DockerEnv {
             Err(_) => return Err(unreachable("no answer within 15 s".into())),
         };
         let ncpu = info.ncpu.unwrap_or(1).max(1);
-        Ok(DockerEnv { docker, host, ncpu, live: Arc::default() })
+        Ok(DockerEnv {
+            docker,
+            host,
+            ncpu,
+            live: Arc::default(),
+        })
     }
 
     /// The bollard client (for callers that need an endpoint this module does not wrap).
@@ -92,7 +103,10 @@ impl DockerEnv {
 
     /// Containers started through this environment and not removed yet.
     pub fn tracked(&self) -> Vec<String> {
-        self.live.lock().map(|l| l.values().cloned().collect()).unwrap_or_default()
+        self.live
+            .lock()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Remove (force) one container by id or name. A container that is already gone is fine.
@@ -100,14 +114,20 @@ impl DockerEnv {
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         let res = tokio::time::timeout(CALL_TIMEOUT, self.docker.remove_container(id, Some(opts))).await;
         let out = match res {
-            Err(_) => Err(SandboxError::Stalled { action: format!("removing container {id}"), seconds: CALL_TIMEOUT.as_secs() }),
+            Err(_) => Err(SandboxError::Stalled {
+                action: format!("removing container {id}"),
+                seconds: CALL_TIMEOUT.as_secs(),
+            }),
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 let err = SandboxError::docker(format!("removing container {id}"), e);
                 // 404: already gone; 409: removal already in progress (it will finish).
                 match &err {
                     SandboxError::Docker {
-                        source: bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. },
+                        source:
+                            bollard::errors::Error::DockerResponseServerError {
+                                status_code: 404 | 409, ..
+                            },
                         ..
                     } => Ok(()),
                     _ => Err(err),
@@ -123,8 +143,11 @@ impl DockerEnv {
     /// Remove every container this process started and has not removed yet. Returns the
     /// names removed; failures are returned beside them.
     pub async fn remove_tracked(&self) -> (Vec<String>, Vec<SandboxError>) {
-        let live: Vec<(String, String)> =
-            self.live.lock().map(|l| l.iter().map(|(a, b)| (a.clone(), b.clone())).collect()).unwrap_or_default();
+        let live: Vec<(String, String)> = self
+            .live
+            .lock()
+            .map(|l| l.iter().map(|(a, b)| (a.clone(), b.clone())).collect())
+            .unwrap_or_default();
         let mut removed = Vec::new();
         let mut errors = Vec::new();
         for (id, name) in live {
@@ -143,10 +166,16 @@ impl DockerEnv {
             None => RUN_ID_LABEL.to_owned(),
         };
         let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", vec![label])]);
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
         let list = tokio::time::timeout(CALL_TIMEOUT, self.docker.list_containers(Some(opts)))
             .await
-            .map_err(|_| SandboxError::Stalled { action: "listing containers".into(), seconds: CALL_TIMEOUT.as_secs() })?
+            .map_err(|_| SandboxError::Stalled {
+                action: "listing containers".into(),
+                seconds: CALL_TIMEOUT.as_secs(),
+            })?
             .map_err(|e| SandboxError::docker("listing containers", e))?;
         Ok(list
             .into_iter()
@@ -154,7 +183,12 @@ impl DockerEnv {
                 let labels: BTreeMap<String, String> = c.labels.unwrap_or_default().into_iter().collect();
                 Some(LabelledContainer {
                     id: c.id?,
-                    name: c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').to_owned(),
+                    name: c
+                        .names
+                        .and_then(|n| n.first().cloned())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_owned(),
                     run_id: labels.get(RUN_ID_LABEL).cloned().unwrap_or_default(),
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 })

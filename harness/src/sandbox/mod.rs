@@ -15,8 +15,20 @@
 //! sb.remove().await?;                                      // also done (best effort) on drop
 //! ```
 //!
-//! Whole-instance evaluation is `crate::evaluate::evaluate_instance` (one instance) and
-//! `crate::evaluate::run_evaluation` (a run, with resume and reports).
+//! Names for the pipeline (stable API):
+//! - `sandbox::{DockerEnv, Sandbox, SandboxOptions, ExecSpec, ExecOutcome, ApplyOutcome,
+//!   ApplyStrategy, ApplyAttempt, PatchRefusal, CancellationToken, SandboxError}`;
+//!   `Sandbox::{start, write_file, read_file, exec, exec_spec, apply_patch, remove, id, name}`.
+//! - `images::ensure_instance_image(&DockerEnv, &Instance, &ImageOptions, &dyn ImageProgress)
+//!   -> Result<String /* image name */, ImageError>`; `images::plan_image` (name only, no I/O);
+//!   `images::{ImageOptions, Namespace, Arch, NoImageProgress, ensure_base_image}`.
+//! - `evaluate::evaluate_instance(&DockerEnv, &Instance, &Prediction, &EvalConfig,
+//!   &dyn RunProgress, &CancellationToken) -> InstanceResult` (one instance, official files
+//!   and verdict, container removed before it returns); `evaluate::run_evaluation(...)
+//!   -> RunSummary` (a run: workers, resume, run report); `evaluate::{EvalConfig, EvalOutcome,
+//!   EvalError, InfraStage, InstanceResult, RunProgress, NoRunProgress}`.
+//! - `eval_script::eval_script_for(&Instance, Option<&EnvSpecs>)` (the dataset's script, or
+//!   generated as 4.1.0 does).
 //!
 //! Guarantees:
 //! - Every container carries the label `agentless-mini.run-id=<ID>` (and
@@ -39,11 +51,11 @@ mod env;
 mod output;
 mod paths;
 
-pub use apply::{ApplyAttempt, ApplyOutcome, ApplyStrategy, APPLY_CASCADE};
+pub use apply::{APPLY_CASCADE, ApplyAttempt, ApplyOutcome, ApplyStrategy};
 pub use container::{ExecOutcome, ExecSpec, Sandbox, SandboxOptions};
-pub use env::{DockerEnv, LabelledContainer, INSTANCE_LABEL, RUN_ID_LABEL};
+pub use env::{DockerEnv, INSTANCE_LABEL, LabelledContainer, RUN_ID_LABEL};
 pub use output::CappedOutput;
-pub use paths::{check_patch_paths, patch_paths, PatchRefusal, RefusalReason};
+pub use paths::{PatchRefusal, RefusalReason, check_patch_paths, patch_paths};
 pub use tokio_util::sync::CancellationToken;
 
 /// Errors from the container runtime. Each names what was being done.
@@ -72,7 +84,10 @@ pub enum SandboxError {
 
 impl SandboxError {
     pub(crate) fn docker(action: impl Into<String>, source: bollard::errors::Error) -> Self {
-        SandboxError::Docker { action: action.into(), source }
+        SandboxError::Docker {
+            action: action.into(),
+            source,
+        }
     }
 
     /// True when Docker answered 404 (no such container / image).

@@ -19,7 +19,13 @@ impl CappedOutput {
     pub fn new(limit: usize) -> Self {
         let limit = limit.max(16);
         let head_limit = limit / 4;
-        CappedOutput { head: Vec::new(), tail: VecDeque::new(), head_limit, tail_limit: limit - head_limit, dropped: 0 }
+        CappedOutput {
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            head_limit,
+            tail_limit: limit - head_limit,
+            dropped: 0,
+        }
     }
 
     pub fn push(&mut self, mut bytes: &[u8]) {
@@ -60,7 +66,11 @@ impl CappedOutput {
         let mut out = self.head;
         if self.dropped > 0 {
             out.extend_from_slice(
-                format!("\n[agentless-mini: {} bytes of output omitted here (output limit)]\n", self.dropped).as_bytes(),
+                format!(
+                    "\n[agentless-mini: {} bytes of output omitted here (output limit)]\n",
+                    self.dropped
+                )
+                .as_bytes(),
             );
         }
         out.extend(self.tail);

@@ -101,7 +101,13 @@ pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
                 break;
             }
         }
-        for prefix in ["new file mode ", "deleted file mode ", "old mode ", "new mode ", "index "] {
+        for prefix in [
+            "new file mode ",
+            "deleted file mode ",
+            "old mode ",
+            "new mode ",
+            "index ",
+        ] {
             if let Some(rest) = line.strip_prefix(prefix)
                 && rest.trim_end().ends_with("120000")
             {
@@ -114,7 +120,10 @@ pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
 
 /// `a/x` → `x` (also `b/`); an absolute path is kept as is so it is refused.
 fn strip_git_prefix(p: &str) -> String {
-    p.strip_prefix("a/").or_else(|| p.strip_prefix("b/")).unwrap_or(p).to_owned()
+    p.strip_prefix("a/")
+        .or_else(|| p.strip_prefix("b/"))
+        .unwrap_or(p)
+        .to_owned()
 }
 
 /// Git's C-style quoting: `"a/x\ty"` → `a/x<TAB>y`.
@@ -146,7 +155,8 @@ fn unquote(s: &str) -> String {
                 continue;
             }
             if i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let v = (bytes[i + 1] - b'0') as u32 * 64 + (bytes[i + 2] - b'0') as u32 * 8 + (bytes[i + 3] - b'0') as u32;
+                let v =
+                    (bytes[i + 1] - b'0') as u32 * 64 + (bytes[i + 2] - b'0') as u32 * 8 + (bytes[i + 3] - b'0') as u32;
                 out.push(v as u8);
                 i += 4;
                 continue;
@@ -162,7 +172,12 @@ fn unquote(s: &str) -> String {
 pub fn check_patch_paths(patch: &str) -> Result<(), PatchRefusal> {
     let (paths, symlink) = patch_paths(patch);
     for p in &paths {
-        let refuse = |reason| Err(PatchRefusal { path: p.clone(), reason });
+        let refuse = |reason| {
+            Err(PatchRefusal {
+                path: p.clone(),
+                reason,
+            })
+        };
         if p.starts_with('/') || p.starts_with('~') || p.starts_with('\\') {
             return refuse(RefusalReason::AbsolutePath);
         }
@@ -171,14 +186,21 @@ pub fn check_patch_paths(patch: &str) -> Result<(), PatchRefusal> {
             return refuse(RefusalReason::ParentTraversal);
         }
         // GNU patch -p1 strips the first component; check what it would write too.
-        let effective: Vec<&str> = components.iter().copied().filter(|c| !c.is_empty() && *c != ".").collect();
+        let effective: Vec<&str> = components
+            .iter()
+            .copied()
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         if effective.first().is_some_and(|c| c.eq_ignore_ascii_case(".git")) {
             return refuse(RefusalReason::GitDirectory);
         }
     }
     if symlink {
         let path = paths.first().cloned().unwrap_or_default();
-        return Err(PatchRefusal { path, reason: RefusalReason::Symlink });
+        return Err(PatchRefusal {
+            path,
+            reason: RefusalReason::Symlink,
+        });
     }
     Ok(())
 }
@@ -208,11 +230,26 @@ mod tests {
     fn traversal_absolute_git_and_symlinks_are_refused() {
         let cases = [
             ("diff --git a/../evil b/../evil\n", RefusalReason::ParentTraversal),
-            ("--- a/x\n+++ b/sub/../../evil\n@@ -1 +1 @@\n-a\n+b\n", RefusalReason::ParentTraversal),
-            ("--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", RefusalReason::AbsolutePath),
-            ("diff --git a/x b/y\nrename from x\nrename to ../y\n", RefusalReason::ParentTraversal),
-            ("diff --git a/.git/hooks/post-checkout b/.git/hooks/post-checkout\n", RefusalReason::GitDirectory),
-            ("diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc\n", RefusalReason::Symlink),
+            (
+                "--- a/x\n+++ b/sub/../../evil\n@@ -1 +1 @@\n-a\n+b\n",
+                RefusalReason::ParentTraversal,
+            ),
+            (
+                "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n",
+                RefusalReason::AbsolutePath,
+            ),
+            (
+                "diff --git a/x b/y\nrename from x\nrename to ../y\n",
+                RefusalReason::ParentTraversal,
+            ),
+            (
+                "diff --git a/.git/hooks/post-checkout b/.git/hooks/post-checkout\n",
+                RefusalReason::GitDirectory,
+            ),
+            (
+                "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc\n",
+                RefusalReason::Symlink,
+            ),
             ("diff --git \"a/x\" \"b/..\\057evil\"\n", RefusalReason::ParentTraversal),
             ("Index: ../evil\n", RefusalReason::ParentTraversal),
         ];
