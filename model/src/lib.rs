@@ -1,10 +1,32 @@
 //! agentless-model: every way of asking a model for completions, behind one interface.
 //!
 //! A [`ChatRequest`] (messages, sampling parameters, `n` samples) goes to a [`Model`], which
-//! returns `n` completions with token usage and timings. Backends: OpenAI-compatible HTTP,
-//! local candle inference, and replay of recorded completions. This crate never prints.
+//! returns `n` completions with token usage and timings. Backends:
+//!
+//! - [`http`]: OpenAI-compatible chat completions (vLLM, SGLang, llama.cpp, hosted APIs), several
+//!   base URLs round-robin, bounded concurrency, retries with backoff, exactly `n` completions.
+//! - [`local`]: candle inference in-process: a `.gguf` file (quantized Llama / Qwen2, run by a
+//!   vectorized CPU engine) or a Hugging Face model folder (Qwen2 / Llama 3 safetensors).
+//! - [`replay`]: completions recorded earlier with [`replay::Recorder`] (`--record FILE`).
+//!
+//! [`open`] builds any of them from a [`ModelSpec`] (`--model`) and [`ModelOptions`];
+//! [`server`] exposes any backend over the same OpenAI-compatible API; [`fetch`] downloads and
+//! caches the default model. This crate never prints.
 
 use serde::{Deserialize, Serialize};
+
+pub mod fetch;
+pub mod http;
+pub mod local;
+pub mod openai;
+pub mod replay;
+pub mod retry;
+mod rng;
+pub mod server;
+mod spec;
+
+pub use fetch::{default_model_path, DEFAULT_MODEL_FILE};
+pub use spec::{open, ModelOptions, ModelSpec};
 
 /// A chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,11 +126,84 @@ pub enum ModelError {
     Local(String),
     #[error("model I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The endpoint refused the credentials (HTTP 401/403). The key itself is never shown.
+    #[error("the model endpoint refused the credentials: {0}")]
+    Unauthorized(String),
+    /// A bad `--model` spec or option (unknown scheme, missing file, bad value).
+    #[error("model configuration: {0}")]
+    Config(String),
+    /// The caller went away (the request future was dropped) before the answer was ready.
+    #[error("the request was cancelled")]
+    Cancelled,
 }
 
 impl ModelError {
     pub fn is_transient(&self) -> bool {
         matches!(self, ModelError::Unavailable(_))
+    }
+
+    /// A short, stable name of the error kind (for artifacts and replay files).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelError::BadRequest(_) => "bad_request",
+            ModelError::Unavailable(_) => "unavailable",
+            ModelError::Malformed(_) => "malformed",
+            ModelError::NotRecorded { .. } => "not_recorded",
+            ModelError::Local(_) => "local",
+            ModelError::Io(_) => "io",
+            ModelError::Unauthorized(_) => "unauthorized",
+            ModelError::Config(_) => "config",
+            ModelError::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl ChatRequest {
+    /// A request for `n` samples of `messages` with the given temperature (top_p 1, 1024 tokens).
+    pub fn new(messages: Vec<Message>, temperature: f64, n: u32) -> Self {
+        ChatRequest { messages, temperature, top_p: 1.0, max_tokens: 1024, stop: Vec::new(), seed: None, n }
+    }
+
+    /// The seed of sample `index`: `seed + index` (wrapping), or `None` when the request has none.
+    pub fn sample_seed(&self, index: u32) -> Option<u64> {
+        self.seed.map(|s| s.wrapping_add(u64::from(index)))
+    }
+
+    /// Check the parameters every backend relies on; the message says which one is wrong.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.messages.is_empty() {
+            return Err(ModelError::BadRequest("the request has no messages".into()));
+        }
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
+            return Err(ModelError::BadRequest(format!(
+                "temperature must be a finite number >= 0, got {}",
+                self.temperature
+            )));
+        }
+        if !self.top_p.is_finite() || self.top_p <= 0.0 || self.top_p > 1.0 {
+            return Err(ModelError::BadRequest(format!("top_p must be in (0, 1], got {}", self.top_p)));
+        }
+        if self.max_tokens == 0 {
+            return Err(ModelError::BadRequest("max_tokens must be at least 1".into()));
+        }
+        if self.n == 0 {
+            return Err(ModelError::BadRequest("n must be at least 1".into()));
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return Err(ModelError::BadRequest("stop strings must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+impl FinishReason {
+    /// The OpenAI wire name (`stop`, `length`, or anything else as `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::Other => "other",
+        }
     }
 }
 
