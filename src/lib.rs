@@ -5,11 +5,13 @@
 //! talks to models; `swerl-reward` scores patches. This crate holds the CLI, the pipeline
 //! stages and the reporters (the only code that prints). See ARCHITECTURE.md.
 
+pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod demo;
 pub mod logging;
+pub mod pipeline;
 pub mod printer;
 pub mod progress;
 pub mod reporting;

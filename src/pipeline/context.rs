@@ -1,0 +1,154 @@
+//! What every stage gets: the settings that shape its output (part of its key), the run
+//! directory, the model and the containers (each behind its own limit), the repository cache,
+//! the reporter and the cancel token.
+
+use std::sync::Arc;
+
+use agentless_harness::images::ImageOptions;
+use agentless_harness::sandbox::{DockerEnv, SandboxOptions};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use agentless_harness::sandbox::CancellationToken;
+
+use super::events::{Event, Reporter};
+use super::llm::{Llm, Thinking};
+use super::repo::{RepoCache, RepoError};
+use crate::artifact::{ArtifactError, RunDir, StageId};
+
+/// Sampling parameters of a model stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub samples: usize,
+    pub temperature: f64,
+    pub max_tokens: u32,
+}
+
+/// Everything that determines the pipeline's outputs (runtime limits are elsewhere).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Base seed of randomized prompts and of per-sample model seeds.
+    pub seed: u64,
+    pub thinking: Thinking,
+    pub localize: Sampling,
+    pub repair: Sampling,
+    /// Token budget of the repair prompt's file contents (upstream default 60,000).
+    pub max_input_tokens: usize,
+    /// Reproduction tests (`gen-tests`).
+    pub repro: ReproSettings,
+    /// Regression tests (`select-regression`).
+    pub regression: RegressionSettings,
+    /// Seconds allowed for each test run of a candidate.
+    pub execute_timeout_s: u64,
+    /// `model_name_or_path` of the predictions.
+    pub model_name: String,
+}
+
+/// Reproduction-test settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReproSettings {
+    pub enabled: bool,
+    /// Generated test samples (sample 0 greedy, the rest at the temperature, as Agentless).
+    pub sampling: Sampling,
+    /// Tests kept after voting (`--num-repro-tests`, 30 in the paper).
+    pub top_n: usize,
+    pub timeout_s: u64,
+}
+
+/// Regression-test settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionSettings {
+    pub enabled: bool,
+    /// Ask the model which passing tests the fix may legitimately change.
+    pub filter_with_model: bool,
+    pub max_tokens: u32,
+    pub timeout_s: u64,
+}
+
+impl Settings {
+    /// The paper's parameters (SWE-RL §3.1) and the reference's defaults.
+    pub fn paper_defaults() -> Settings {
+        Settings {
+            seed: 0,
+            thinking: Thinking::default(),
+            localize: Sampling { samples: 500, temperature: 1.0, max_tokens: 4096 },
+            repair: Sampling { samples: 500, temperature: 1.0, max_tokens: 4096 },
+            max_input_tokens: 60_000,
+            repro: ReproSettings {
+                enabled: true,
+                sampling: Sampling { samples: 40, temperature: 0.8, max_tokens: 4096 },
+                top_n: 30,
+                timeout_s: 600,
+            },
+            regression: RegressionSettings { enabled: true, filter_with_model: true, max_tokens: 4096, timeout_s: 1800 },
+            execute_timeout_s: 1800,
+            model_name: "agentless-mini".into(),
+        }
+    }
+}
+
+/// The container side: the engine, the limit on containers at once, and how to get images.
+#[derive(Clone)]
+pub struct Containers {
+    pub env: DockerEnv,
+    pub slots: Arc<Semaphore>,
+    pub images: ImageOptions,
+    /// Template for every sandbox (limits, network); run id and names are filled in.
+    pub sandbox: SandboxOptions,
+    pub run_id: String,
+}
+
+/// The stage context.
+#[derive(Clone)]
+pub struct Cx {
+    pub settings: Arc<Settings>,
+    pub run_dir: RunDir,
+    pub llm: Option<Llm>,
+    pub containers: Option<Containers>,
+    pub repos: RepoCache,
+    pub reporter: Arc<dyn Reporter>,
+    pub cancel: CancellationToken,
+}
+
+impl Cx {
+    pub fn emit(&self, event: Event) {
+        self.reporter.event(&event);
+    }
+
+    pub fn llm(&self) -> Result<&Llm, StageError> {
+        self.llm.as_ref().ok_or(StageError::NoModel)
+    }
+
+    pub fn containers(&self) -> Result<&Containers, StageError> {
+        self.containers.as_ref().ok_or(StageError::NoContainers)
+    }
+}
+
+/// Why a stage stopped for an instance. What it finished is on disk; a re-run resumes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StageError {
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("{failed} model request(s) failed and will be retried on the next run: {message}")]
+    ModelUnavailable { failed: usize, message: String },
+    #[error("this stage needs a model (--model)")]
+    NoModel,
+    #[error("this stage needs the Docker engine")]
+    NoContainers,
+    #[error("container: {0}")]
+    Container(String),
+    #[error("no finished `{stage}` artifact for this instance: run `agentless-mini {command}` first")]
+    MissingUpstream { stage: StageId, command: &'static str },
+    #[error("interrupted")]
+    Cancelled,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StageError {
+    pub fn missing(stage: StageId) -> StageError {
+        StageError::MissingUpstream { stage, command: stage.command() }
+    }
+}

@@ -1,0 +1,46 @@
+//! Typed progress events. Stages never print: they send [`Event`]s to a [`Reporter`], and the
+//! CLI renders them (progress bars per stage, notes).
+
+use agentless_model::Usage;
+
+use crate::artifact::StageId;
+
+/// Something that happened in the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A stage of an instance starts: `reused` units come from its artifact, `todo` will run.
+    StageStarted { stage: StageId, instance: String, reused: usize, todo: usize },
+    /// One unit (a sample, a test, a candidate) finished.
+    UnitDone { stage: StageId, instance: String },
+    /// A stage of an instance ended.
+    StageFinished { stage: StageId, instance: String, outcome: StageOutcome },
+    /// A model request finished (tokens of this request).
+    ModelCall { stage: StageId, instance: String, usage: Usage },
+    /// Something worth telling the user (an image build, a skipped step).
+    Note { instance: String, message: String },
+}
+
+/// How a stage ended for one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageOutcome {
+    /// Ran (maybe partly from a resumed artifact) and finished.
+    Finished,
+    /// Its artifact was already finished with the same key: nothing ran.
+    Reused,
+    /// Not run, on purpose (disabled, or nothing to do), with why.
+    Skipped(String),
+    /// Stopped by an error; what finished is kept for a re-run.
+    Failed(String),
+}
+
+/// Receives events. Implementations must be cheap and never block for long.
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: &Event);
+}
+
+/// A reporter that drops everything.
+pub struct NoReporter;
+
+impl Reporter for NoReporter {
+    fn event(&self, _event: &Event) {}
+}

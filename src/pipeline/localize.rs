@@ -1,0 +1,197 @@
+//! File-level localization (reference §2.3): N requests with the issue and the filtered
+//! repository structure (randomized when N > 1: 2–5 files asked, indentation 2 or 4, entries
+//! shuffled at every level), the paths read back from each answer (every line that exactly
+//! equals a file of the filtered structure), and the de-duplicated location sets.
+//!
+//! Differences: a path named twice in one answer counts once; samples are ordered by request,
+//! not by completion.
+
+use agentless_harness::dataset::Instance;
+use agentless_model::Usage;
+use serde::{Deserialize, Serialize};
+
+use super::context::{Cx, StageError};
+use super::llm::{Answer, ModelFailure, Thinking};
+use super::prompts;
+use super::repo::Snapshot;
+use super::rng::Rng;
+use super::sampling::{Job, SampleRecord, read_finished, run_samples};
+use super::structure::Tree;
+use crate::artifact::key::sha256_hex;
+use crate::artifact::{StageId, StageKey};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One localization sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalizeSample {
+    pub index: usize,
+    pub prompt_sha: String,
+    /// Files asked for in the prompt.
+    pub n_files: usize,
+    pub raw: String,
+    /// The paths read from the answer, in the model's order.
+    pub files: Vec<String>,
+    pub usage: Usage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<ModelFailure>,
+}
+
+impl SampleRecord for LocalizeSample {
+    fn index(&self) -> Option<usize> {
+        Some(self.index)
+    }
+    fn needs_retry(&self) -> bool {
+        self.failure.as_ref().is_some_and(|f| f.transient)
+    }
+}
+
+/// What localization gives the repair stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Localization {
+    pub key: StageKey,
+    pub samples: Vec<LocalizeSample>,
+}
+
+impl Localization {
+    /// The location sets: non-empty file lists, de-duplicated as ordered lists, in sample order.
+    pub fn location_sets(&self) -> Vec<Vec<String>> {
+        location_sets(self.samples.iter().map(|s| s.files.clone()))
+    }
+}
+
+/// Non-empty lists, first occurrence of each ordered list kept.
+pub fn location_sets(lists: impl IntoIterator<Item = Vec<String>>) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for l in lists {
+        if !l.is_empty() && !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// The paths of an answer (`correct_file_paths`): the answer stripped, split on `\n`, each line
+/// kept when it exactly equals a known file (lines are not trimmed), duplicates dropped.
+pub fn parse_files(answer: &str, known: &std::collections::HashSet<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in answer.split('\n') {
+        if known.contains(line) && !out.iter().any(|f| f == line) {
+            out.push(line.to_owned());
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct KeyParts<'a> {
+    stage: &'static str,
+    format_version: u32,
+    prompt_version: u32,
+    instance_id: &'a str,
+    repo: &'a str,
+    base_commit: &'a str,
+    problem_statement_sha: String,
+    model: &'a str,
+    temperature: f64,
+    max_tokens: u32,
+    randomize: bool,
+    seed: u64,
+    thinking: &'a Thinking,
+}
+
+/// The stage key for an instance under the current settings.
+pub fn key(cx: &Cx, inst: &Instance) -> Result<StageKey, StageError> {
+    let s = &cx.settings;
+    Ok(StageKey::of(&KeyParts {
+        stage: "localize",
+        format_version: FORMAT_VERSION,
+        prompt_version: prompts::PROMPT_VERSION,
+        instance_id: &inst.instance_id,
+        repo: &inst.repo,
+        base_commit: &inst.base_commit,
+        problem_statement_sha: sha256_hex(&inst.problem_statement),
+        model: cx.llm()?.id(),
+        temperature: s.localize.temperature,
+        max_tokens: s.localize.max_tokens,
+        randomize: s.localize.samples > 1,
+        seed: s.seed,
+        thinking: &s.thinking,
+    }))
+}
+
+/// Run (or resume) localization for one instance.
+pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<Localization, StageError> {
+    let key = key(cx, inst)?;
+    let s = cx.settings.clone();
+    let n = s.localize.samples.max(1);
+    let tree = Tree::from_paths(snapshot.paths()).localization_view(inst.instance_id.starts_with("pytest"));
+    let files = tree.files();
+    let known: std::collections::HashSet<&str> = files.iter().map(String::as_str).collect();
+    let randomize = n > 1;
+    let id = inst.instance_id.clone();
+    let prepare = |i: usize| {
+        let (n_files, indent, structure) = if randomize {
+            let mut rng = Rng::for_sample(s.seed, "localize", &id, i);
+            let n_files = rng.range_inclusive(2, 5);
+            let indent = if rng.below(2) == 0 { 2 } else { 4 };
+            (n_files, indent, tree.render(indent, Some(&mut rng)))
+        } else {
+            (5, 4, tree.render(4, None))
+        };
+        let _ = indent;
+        Job {
+            meta: n_files,
+            index: i,
+            prompt: prompts::localization(&inst.problem_statement, structure.trim(), n_files),
+            temperature: s.localize.temperature,
+            max_tokens: s.localize.max_tokens,
+            seed: Some(s.seed.wrapping_add(i as u64)),
+        }
+    };
+    let finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
+        let n_files = job.meta;
+        let (raw, usage, failure) = match answer {
+            Ok(a) => (a.text, a.usage, None),
+            Err(f) => (String::new(), Usage::default(), Some(f)),
+        };
+        let files = parse_files(s.thinking.answer(&raw), &known);
+        LocalizeSample { index: job.index, prompt_sha: sha256_hex(&job.prompt), n_files, raw, files, usage, failure }
+    };
+    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Localize)?;
+    let samples = run_samples(cx, &path, StageId::Localize, FORMAT_VERSION, &key, &inst.instance_id, n, prepare, finish)
+        .await?
+        .finish(cx, StageId::Localize, &inst.instance_id)?;
+    Ok(Localization { key, samples })
+}
+
+/// The finished localization on disk, whatever settings made it.
+pub fn load(cx: &Cx, inst: &Instance) -> Result<Localization, StageError> {
+    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Localize)?;
+    match read_finished::<LocalizeSample>(&path)? {
+        Some((key, samples, _)) => Ok(Localization { key, samples }),
+        None => Err(StageError::missing(StageId::Localize)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_read_exactly() {
+        let known: std::collections::HashSet<&str> = ["a/b.py", "c.py", "d/e.py"].into_iter().collect();
+        let answer = "Here:\n```\na/b.py\n c.py\nc.py\nx.py\nd/e.py\na/b.py\n```";
+        assert_eq!(parse_files(answer, &known), ["a/b.py", "c.py", "d/e.py"]);
+        assert!(parse_files("a/b.py, c.py", &known).is_empty());
+        // CRLF answers: lines keep their \r and do not match (as upstream).
+        assert!(parse_files("a/b.py\r\nc.py\r\n", &known).is_empty());
+    }
+
+    #[test]
+    fn location_sets_are_deduplicated_in_order() {
+        let v = |x: &[&str]| x.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let sets = location_sets([v(&["a", "b"]), v(&[]), v(&["b", "a"]), v(&["a", "b"]), v(&["c"])]);
+        assert_eq!(sets, [v(&["a", "b"]), v(&["b", "a"]), v(&["c"])]);
+    }
+}

@@ -1,0 +1,29 @@
+//! The Agentless Mini pipeline (SWE-RL, arXiv 2502.18449, App. B), stage by stage:
+//!
+//! ```text
+//! repository (git2, base_commit) ─► localize ─► repair ×N ───────────────┐
+//!                                 └► gen-tests (repro) ─┐                 │
+//!                  select-regression ───────────────────┴─► execute ─► rerank ─► predictions
+//! ```
+//!
+//! Pure pieces (parsing, applying, diffing, normalizing, the rerank rule) live in their own
+//! modules and never touch the network, Docker or the disk; stage modules combine them with a
+//! model and containers and persist through [`crate::artifact`]. Libraries never print:
+//! progress is reported as typed [`events::Event`]s.
+
+pub mod context;
+pub mod diff;
+pub mod edits;
+pub mod events;
+pub mod llm;
+pub mod localize;
+pub mod patch;
+pub mod prompts;
+pub mod python;
+pub mod repair;
+pub mod repo;
+pub mod rerank;
+pub mod rng;
+pub mod sampling;
+pub mod structure;
+
