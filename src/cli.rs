@@ -45,6 +45,9 @@ pub enum Command {
     Compare(commands::compare::CompareArgs),
     /// Submit predictions to the SWE-bench API (the sb-cli flow) and save the report.
     Submit(Box<commands::submit::SubmitArgs>),
+    /// The SWE-RL reward of JSONL requests (search/replace or unidiff), or of predictions
+    /// against the gold patches (--gold); bit-exact with swe-rl's reward.py.
+    Reward(commands::reward::RewardArgs),
 }
 
 /// Where the SWE-bench instances come from, and which of them to take.

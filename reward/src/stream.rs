@@ -54,7 +54,8 @@ pub struct StreamSummary {
 }
 
 impl StreamSummary {
-    fn add(&mut self, outcome: LineOutcome) {
+    /// Count one written line.
+    pub fn add(&mut self, outcome: LineOutcome) {
         self.lines += 1;
         match outcome {
             LineOutcome::Scored(r) => {
@@ -64,6 +65,13 @@ impl StreamSummary {
             LineOutcome::FormatError => self.format_errors += 1,
             LineOutcome::InputError => self.input_errors += 1,
         }
+    }
+
+    /// The mean reward over scored lines and format errors (each counting -1), as an RL
+    /// trainer would see it; `None` when there are none.
+    pub fn mean_reward(&self) -> Option<f64> {
+        let n = self.scored + self.format_errors;
+        (n > 0).then(|| (self.reward_sum + self.format_errors as f64 * crate::FormatError::REWARD) / n as f64)
     }
 }
 
@@ -77,6 +85,16 @@ enum Job {
 /// Read JSONL requests from `input`, write one result line per non-blank input line to
 /// `output`, in input order. Stops early only on an I/O error.
 pub fn score_stream<R: Read + Send, W: Write>(input: R, output: W, opts: StreamOptions) -> io::Result<StreamSummary> {
+    score_stream_with_progress(input, output, opts, |_| {})
+}
+
+/// [`score_stream`], calling `progress` with the running counts after each written line.
+pub fn score_stream_with_progress<R: Read + Send, W: Write>(
+    input: R,
+    output: W,
+    opts: StreamOptions,
+    mut progress: impl FnMut(&StreamSummary),
+) -> io::Result<StreamSummary> {
     let mut reader = BufReader::with_capacity(1 << 16, input);
     let max = opts.max_line_bytes;
     let mut line_no = 0usize;
@@ -107,6 +125,7 @@ pub fn score_stream<R: Read + Send, W: Write>(input: R, output: W, opts: StreamO
     let mut summary = StreamSummary::default();
     let result = parallel_ordered(jobs, opts.threads, opts.window, work, |(line, outcome), more_ready| {
         summary.add(outcome);
+        progress(&summary);
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
         if !more_ready {

@@ -162,7 +162,7 @@ fn text_pairs(rng: &mut Rng, gold: &[String]) -> Vec<(String, String)> {
             let mut s = String::new();
             for l in lines {
                 s.push_str(l);
-                s.push_str(*rng.pick(&breaks));
+                s.push_str(rng.pick(&breaks));
             }
             if rng.below(4) == 0 {
                 s.pop();

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod dataset;
 pub mod evaluate;
 pub mod grade;
+pub mod reward;
 pub mod submit;
 
 use anyhow::Context as _;
