@@ -45,6 +45,8 @@ pub enum Command {
     Compare(commands::compare::CompareArgs),
     /// Submit predictions to the SWE-bench API (the sb-cli flow) and save the report.
     Submit(Box<commands::submit::SubmitArgs>),
+    /// Write a run as a SWE-bench experiments submission folder (the leaderboard layout).
+    Export(Box<commands::export::ExportArgs>),
     /// The SWE-RL reward of JSONL requests (search/replace or unidiff), or of predictions
     /// against the gold patches (--gold); bit-exact with swe-rl's reward.py.
     Reward(commands::reward::RewardArgs),

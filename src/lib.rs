@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Clean(args) => commands::clean::run(&args, &global).await,
         Command::Compare(args) => commands::compare::run(&args, &global),
         Command::Submit(args) => commands::submit::run(&args, &global).await,
+        Command::Export(args) => commands::export::run(&args, &global).await,
         Command::Reward(args) => commands::reward::run(&args, &global).await,
     }
 }

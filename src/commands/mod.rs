@@ -5,6 +5,7 @@ pub mod clean;
 pub mod compare;
 pub mod dataset;
 pub mod evaluate;
+pub mod export;
 pub mod grade;
 pub mod reward;
 pub mod submit;

@@ -15,6 +15,7 @@
 //! Libraries never print: every function returns a typed value or a [`ReportingError`].
 
 pub mod compare;
+pub mod export;
 pub mod junit;
 pub mod runs;
 pub mod submit;
