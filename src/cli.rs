@@ -33,6 +33,20 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole Agentless Mini pipeline, write predictions.jsonl and evaluate them.
+    Eval(Box<commands::eval::EvalArgs>),
+    /// Pipeline stage: file-level localization.
+    Localize(Box<commands::localize::LocalizeArgs>),
+    /// Pipeline stage: repair samples (SEARCH/REPLACE edits to patches).
+    Repair(Box<commands::repair::RepairArgs>),
+    /// Pipeline stage: reproduction tests (generate, run on the original code, vote).
+    GenTests(Box<commands::gen_tests::GenTestsArgs>),
+    /// Pipeline stage: regression tests (passing on the original code, filtered by the model).
+    SelectRegression(Box<commands::select_regression::SelectRegressionArgs>),
+    /// Pipeline stage: run every distinct candidate patch against the tests in containers.
+    Execute(Box<commands::execute::ExecuteArgs>),
+    /// Pipeline stage: rerank the candidates and write predictions.jsonl.
+    Rerank(Box<commands::rerank::RerankArgs>),
     /// Grade SWE-bench test logs exactly as the official harness does.
     Grade(commands::grade::GradeArgs),
     /// Load a dataset (split or file) and print its instances, or a summary.

@@ -47,6 +47,13 @@ pub fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let global = cli.global;
     match cli.command {
+        Command::Eval(args) => commands::eval::run(&args, &global).await,
+        Command::Localize(args) => commands::localize::run(&args, &global).await,
+        Command::Repair(args) => commands::repair::run(&args, &global).await,
+        Command::GenTests(args) => commands::gen_tests::run(&args, &global).await,
+        Command::SelectRegression(args) => commands::select_regression::run(&args, &global).await,
+        Command::Execute(args) => commands::execute::run(&args, &global).await,
+        Command::Rerank(args) => commands::rerank::run(&args, &global).await,
         Command::Grade(args) => commands::grade::run(&args, &global),
         Command::Dataset(args) => commands::dataset::run(&args, &global).await,
         Command::Evaluate(args) => commands::evaluate::run(&args, &global).await,

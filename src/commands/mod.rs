@@ -4,10 +4,17 @@
 pub mod clean;
 pub mod compare;
 pub mod dataset;
+pub mod eval;
 pub mod evaluate;
+pub mod execute;
+pub mod gen_tests;
 pub mod export;
 pub mod grade;
+pub mod localize;
+pub mod repair;
+pub mod rerank;
 pub mod reward;
+pub mod select_regression;
 pub mod submit;
 
 use anyhow::Context as _;

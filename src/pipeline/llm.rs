@@ -108,6 +108,9 @@ impl Llm {
     }
 }
 
+/// A rejected request (bad request, no recording) is final: recorded as an empty answer, as
+/// upstream. Anything else (the backend down, a local model failing) is retried next run.
 fn failure(e: &ModelError) -> ModelFailure {
-    ModelFailure { message: e.to_string(), transient: e.is_transient() }
+    let fin = matches!(e, ModelError::BadRequest(_) | ModelError::NotRecorded { .. });
+    ModelFailure { message: e.to_string(), transient: !fin }
 }

@@ -11,19 +11,25 @@
 //! model and containers and persist through [`crate::artifact`]. Libraries never print:
 //! progress is reported as typed [`events::Event`]s.
 
+pub mod containers;
 pub mod context;
 pub mod diff;
 pub mod edits;
 pub mod events;
+pub mod execute;
 pub mod llm;
 pub mod localize;
 pub mod patch;
 pub mod prompts;
 pub mod python;
+pub mod regression;
 pub mod repair;
 pub mod repo;
+pub mod repro;
 pub mod rerank;
 pub mod rng;
+pub mod run;
 pub mod sampling;
+pub mod select;
 pub mod structure;
 

@@ -1,0 +1,255 @@
+//! Regression tests (`select-regression`, reference §2.6 and Agentless §5.3): run the tests of
+//! the files the instance's test patch touches on the original code (the eval script without
+//! the test patch, in the instance container), keep those that pass (`PASSED`; `XFAIL` is not
+//! kept), then — the optional step, on by default — ask the model which of them the fix may
+//! legitimately change, and drop those. The rest are the regression tests every candidate must
+//! keep passing.
+
+use agentless_harness::dataset::Instance;
+use agentless_harness::grade::{GradingMode, parse_log, parser_for};
+use agentless_harness::parse::TestStatus;
+use agentless_model::Usage;
+use serde::{Deserialize, Serialize};
+
+use super::containers::{self, regression_script, tail};
+use super::context::{Cx, StageError};
+use super::events::{Event, StageOutcome};
+use super::llm::{ModelFailure, Thinking};
+use super::prompts;
+use super::repair::estimate_tokens;
+use super::sampling::PromptRecord;
+use crate::artifact::jsonl::{Opened, open_stage};
+use crate::artifact::key::sha256_hex;
+use crate::artifact::{StageFile, StageId, StageKey};
+
+pub const FORMAT_VERSION: u32 = 1;
+/// The filter prompt's list is halved until the prompt is under this many tokens (Agentless).
+const FILTER_PROMPT_TOKENS: usize = 128_000;
+
+/// A record of the regression stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RegressionRecord {
+    Prompt(PromptRecord),
+    /// The run on the original code.
+    Run {
+        passing: Vec<String>,
+        /// Why the log could not be read (the list is then empty).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejected: Option<String>,
+        output_tail: String,
+    },
+    /// The model's filter.
+    Filter {
+        prompt_sha: String,
+        raw: String,
+        usage: Usage,
+        removed: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<ModelFailure>,
+    },
+}
+
+/// The regression tests of an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regression {
+    pub key: StageKey,
+    pub enabled: bool,
+    /// The selected tests (passing on the original code, minus the filtered ones).
+    pub tests: Vec<String>,
+    pub usage: Usage,
+}
+
+impl Regression {
+    fn from_records(key: StageKey, records: &[RegressionRecord]) -> Regression {
+        let mut passing = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
+        let mut usage = Usage::default();
+        for r in records {
+            match r {
+                RegressionRecord::Run { passing: p, .. } => passing = p.clone(),
+                RegressionRecord::Filter { removed: rm, usage: u, .. } => {
+                    removed = rm.clone();
+                    usage.prompt_tokens += u.prompt_tokens;
+                    usage.completion_tokens += u.completion_tokens;
+                }
+                RegressionRecord::Prompt(_) => {}
+            }
+        }
+        let tests = passing.into_iter().filter(|t| !removed.contains(t)).collect();
+        Regression { key, enabled: true, tests, usage }
+    }
+
+    /// The stage turned off (`--no-regression`).
+    pub fn disabled() -> Regression {
+        Regression { key: StageKey::of("regression-disabled"), enabled: false, tests: Vec::new(), usage: Usage::default() }
+    }
+}
+
+#[derive(Serialize)]
+struct KeyParts<'a> {
+    stage: &'static str,
+    format_version: u32,
+    prompt_version: u32,
+    instance_id: &'a str,
+    base_commit: &'a str,
+    image: &'a str,
+    script_sha: String,
+    timeout_s: u64,
+    filter_model: Option<&'a str>,
+    max_tokens: u32,
+    thinking: &'a Thinking,
+    problem_statement_sha: String,
+}
+
+/// The tests named in a filter answer that are in `tests`.
+pub fn parse_removed(answer: &str, tests: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in answer.lines() {
+        let l = line.trim();
+        if tests.iter().any(|t| t == l) && !out.iter().any(|o| o == l) {
+            out.push(l.to_owned());
+        }
+    }
+    out
+}
+
+/// Run (or resume) regression-test selection for one instance.
+pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
+    let s = cx.settings.clone();
+    let id = inst.instance_id.as_str();
+    let stage = StageId::Regression;
+    if !s.regression.enabled {
+        cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Skipped("--no-regression".into()) });
+        return Ok(Regression::disabled());
+    }
+    let script = regression_script(&containers::eval_script(cx, inst)?)?;
+    let image = containers::image(cx, inst).await?;
+    let filter_model = if s.regression.filter_with_model { Some(cx.llm()?.id()) } else { None };
+    let key = StageKey::of(&KeyParts {
+        stage: "regression",
+        format_version: FORMAT_VERSION,
+        prompt_version: prompts::PROMPT_VERSION,
+        instance_id: id,
+        base_commit: &inst.base_commit,
+        image: &image,
+        script_sha: sha256_hex(&script),
+        timeout_s: s.regression.timeout_s,
+        filter_model,
+        max_tokens: s.regression.max_tokens,
+        thinking: &s.thinking,
+        problem_statement_sha: sha256_hex(&inst.problem_statement),
+    });
+    let path = cx.run_dir.stage_file(id, stage)?;
+    let (mut records, mut writer) = match open_stage::<RegressionRecord>(&path, stage, FORMAT_VERSION, &key)? {
+        Opened::Done(records) => {
+            cx.emit(Event::StageStarted { stage, instance: id.into(), reused: 1, todo: 0 });
+            cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Reused });
+            return Ok(Regression::from_records(key, &records));
+        }
+        Opened::Open(records, writer) => (records, writer),
+    };
+    let has_run = records.iter().any(|r| matches!(r, RegressionRecord::Run { .. }));
+    let needs_filter = s.regression.filter_with_model
+        && !records.iter().any(|r| matches!(r, RegressionRecord::Filter { failure, .. } if failure.as_ref().is_none_or(|f| !f.transient)));
+    cx.emit(Event::StageStarted { stage, instance: id.into(), reused: usize::from(has_run), todo: usize::from(!has_run) + usize::from(needs_filter) });
+    if !has_run {
+        let slot = containers::start(cx, inst, &image).await?;
+        let ran = slot.run_script("regression.sh", &script, std::time::Duration::from_secs(s.regression.timeout_s)).await;
+        slot.remove().await;
+        let ran = ran?;
+        let text = ran.text();
+        let (passing, rejected) = if ran.timed_out {
+            (Vec::new(), Some(format!("timed out after {} s", s.regression.timeout_s)))
+        } else {
+            match parser_for(inst) {
+                None => (Vec::new(), Some(format!("no log parser for {}", inst.repo))),
+                Some(parser) => match parse_log(&text, parser, GradingMode::V4) {
+                    Ok(map) => (map.iter().filter(|(_, st)| **st == TestStatus::Passed).map(|(t, _)| t.clone()).collect(), None),
+                    Err(e) => (Vec::new(), Some(e.to_string())),
+                },
+            }
+        };
+        if let Some(r) = &rejected {
+            cx.emit(Event::Note { instance: id.into(), message: format!("regression run on the original code: {r}") });
+        }
+        let rec = RegressionRecord::Run { passing, rejected, output_tail: tail(&text, 4000) };
+        writer.record(&rec)?;
+        records.push(rec);
+        cx.emit(Event::UnitDone { stage, instance: id.into() });
+    }
+    let passing: Vec<String> = records
+        .iter()
+        .rev()
+        .find_map(|r| if let RegressionRecord::Run { passing, .. } = r { Some(passing.clone()) } else { None })
+        .unwrap_or_default();
+    if needs_filter {
+        let llm = cx.llm()?;
+        let mut listed: Vec<String> = passing.clone();
+        let mut prompt = prompts::regression_filter(&inst.problem_statement, &listed);
+        while estimate_tokens(&prompt) > FILTER_PROMPT_TOKENS && listed.len() > 1 {
+            listed.truncate(listed.len() / 2);
+            prompt = prompts::regression_filter(&inst.problem_statement, &listed);
+        }
+        let rec = if passing.is_empty() {
+            RegressionRecord::Filter { prompt_sha: String::new(), raw: String::new(), usage: Usage::default(), removed: Vec::new(), failure: None }
+        } else {
+            let answer = llm.ask(&prompt, 0.0, s.regression.max_tokens, Some(s.seed)).await;
+            if let Err(f) = &answer
+                && f.transient
+            {
+                return Err(StageError::ModelUnavailable { failed: 1, message: f.message.clone() });
+            }
+            let sha = sha256_hex(&prompt);
+            writer.record(&RegressionRecord::Prompt(PromptRecord { sha: sha.clone(), text: prompt.clone() }))?;
+            match answer {
+                Ok(a) => {
+                    cx.emit(Event::ModelCall { stage, instance: id.into(), usage: a.usage });
+                    let removed = parse_removed(s.thinking.answer(&a.text), &listed);
+                    RegressionRecord::Filter { prompt_sha: sha, raw: a.text, usage: a.usage, removed, failure: None }
+                }
+                Err(f) => RegressionRecord::Filter { prompt_sha: sha, raw: String::new(), usage: Usage::default(), removed: Vec::new(), failure: Some(f) },
+            }
+        };
+        writer.record(&rec)?;
+        records.push(rec);
+        cx.emit(Event::UnitDone { stage, instance: id.into() });
+    }
+    writer.finish()?;
+    cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Finished });
+    Ok(Regression::from_records(key, &records))
+}
+
+/// The finished regression selection on disk, whatever settings made it (None: never run, or
+/// turned off).
+pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<Regression>, StageError> {
+    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Regression)?;
+    let Some(file) = StageFile::<RegressionRecord>::read(&path)? else { return Ok(None) };
+    match (file.begin, file.end) {
+        (Some(b), Some(_)) => Ok(Some(Regression::from_records(b.key, &file.records))),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removed_tests_are_names_from_the_list() {
+        let tests = vec!["t::a".to_owned(), "t::b".to_owned()];
+        assert_eq!(parse_removed("```\nt::b\n  t::a  \nt::c\nt::b\n```", &tests), ["t::b", "t::a"]);
+        assert!(parse_removed("```\n```", &tests).is_empty());
+    }
+
+    #[test]
+    fn selection_subtracts_the_filter() {
+        let records = vec![
+            RegressionRecord::Run { passing: vec!["a".into(), "b".into(), "c".into()], rejected: None, output_tail: String::new() },
+            RegressionRecord::Filter { prompt_sha: "x".into(), raw: String::new(), usage: Usage { prompt_tokens: 5, completion_tokens: 1 }, removed: vec!["b".into()], failure: None },
+        ];
+        let r = Regression::from_records(StageKey("k".into()), &records);
+        assert_eq!(r.tests, ["a", "c"]);
+        assert_eq!(r.usage.prompt_tokens, 5);
+    }
+}

@@ -1,0 +1,379 @@
+//! Reproduction tests (`gen-tests`). The paper (App. B) gives the shape, not the code; the
+//! choices made here, after Agentless (reference §2.5, §5.3):
+//!
+//! 1. Test-file prediction: one greedy request with the issue and the repository's test files
+//!    (`keep_test_files` view); the first line naming one of them is the file the tests are
+//!    conditioned on (none: the tests are generated from the issue alone).
+//! 2. Generation: `--repro-samples` requests (sample 1 greedy, the others at
+//!    `--repro-temperature`, as Agentless's 1 greedy + 39 at 0.8), each asking for a standalone
+//!    script that prints `Issue reproduced` / `Issue resolved` / `Other issues`; the first
+//!    ```python block of the answer is the test.
+//! 3. Voting: tests are grouped by their normalized form (no comments, docstrings or formatting;
+//!    module-level functions renamed), a group's votes are its size.
+//! 4. Filtering: each group's first test runs on the original code in the instance container
+//!    (`python3 reproduce_bug_<id>.py` in the repository); it is kept when its output has
+//!    `Issue reproduced` and neither other marker.
+//! 5. The kept groups, by votes (ties: the earlier sample), are the top N (`--num-repro-tests`).
+//!    A test's id is `repro-<first 12 hex of its normalized hash>`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use agentless_harness::dataset::Instance;
+use agentless_model::Usage;
+use serde::{Deserialize, Serialize};
+
+use super::containers::{self, ReproVerdict, python_runner, repro_verdict, tail};
+use super::context::{Cx, StageError};
+use super::edits::extract_python_blocks;
+use super::events::{Event, StageOutcome};
+use super::llm::{Answer, ModelFailure, Thinking};
+use super::prompts;
+use super::python::normalize::{NormalizeOptions, normalize_with};
+use super::repo::Snapshot;
+use super::sampling::{Job, SampleRecord, run_samples};
+use super::structure::Tree;
+use crate::artifact::jsonl::reopen_finished;
+use crate::artifact::key::sha256_hex;
+use crate::artifact::{StageFile, StageId, StageKey};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A record of the reproduction-test stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum ReproRecord {
+    /// Sample 0: the test-file prediction.
+    TestFile {
+        index: usize,
+        prompt_sha: String,
+        raw: String,
+        usage: Usage,
+        path: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<ModelFailure>,
+    },
+    /// Samples 1..: a generated test.
+    Test {
+        index: usize,
+        prompt_sha: String,
+        raw: String,
+        usage: Usage,
+        code: Option<String>,
+        normalized_sha: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<ModelFailure>,
+    },
+    /// A distinct test run on the original code.
+    Verified { normalized_sha: String, verdict: ReproVerdict, exit_code: Option<i64>, timed_out: bool, output_tail: String },
+}
+
+impl SampleRecord for ReproRecord {
+    fn index(&self) -> Option<usize> {
+        match self {
+            ReproRecord::TestFile { index, .. } | ReproRecord::Test { index, .. } => Some(*index),
+            ReproRecord::Verified { .. } => None,
+        }
+    }
+    fn needs_retry(&self) -> bool {
+        match self {
+            ReproRecord::TestFile { failure, .. } | ReproRecord::Test { failure, .. } => failure.as_ref().is_some_and(|f| f.transient),
+            ReproRecord::Verified { .. } => false,
+        }
+    }
+}
+
+/// One selected reproduction test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReproTest {
+    pub id: String,
+    pub code: String,
+    pub votes: usize,
+}
+
+/// The selected reproduction tests of an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReproTests {
+    pub key: StageKey,
+    pub enabled: bool,
+    /// Kept tests by votes, at most `top_n`.
+    pub tests: Vec<ReproTest>,
+    pub usage: Usage,
+}
+
+impl ReproTests {
+    pub fn disabled() -> ReproTests {
+        ReproTests { key: StageKey::of("repro-disabled"), enabled: false, tests: Vec::new(), usage: Usage::default() }
+    }
+}
+
+/// A distinct generated test: its normalized hash, first code, votes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestGroup {
+    pub normalized_sha: String,
+    pub code: String,
+    pub votes: usize,
+    pub first_index: usize,
+}
+
+/// Group generated tests by normalized form, in order of first appearance.
+pub fn group_tests(records: &[ReproRecord]) -> Vec<TestGroup> {
+    let mut tests: Vec<(usize, &str, &str)> = records
+        .iter()
+        .filter_map(|r| match r {
+            ReproRecord::Test { index, code: Some(code), normalized_sha: Some(sha), .. } => Some((*index, code.as_str(), sha.as_str())),
+            _ => None,
+        })
+        .collect();
+    tests.sort_by_key(|t| t.0);
+    let mut groups: Vec<TestGroup> = Vec::new();
+    for (index, code, sha) in tests {
+        match groups.iter_mut().find(|g| g.normalized_sha == sha) {
+            Some(g) => g.votes += 1,
+            None => groups.push(TestGroup { normalized_sha: sha.to_owned(), code: code.to_owned(), votes: 1, first_index: index }),
+        }
+    }
+    groups
+}
+
+/// The top `n` groups whose test reproduced the issue, by votes then first sample.
+pub fn select_top(groups: &[TestGroup], verdicts: &HashMap<String, ReproVerdict>, n: usize) -> Vec<ReproTest> {
+    let mut kept: Vec<&TestGroup> =
+        groups.iter().filter(|g| verdicts.get(&g.normalized_sha) == Some(&ReproVerdict::Reproduced)).collect();
+    kept.sort_by(|a, b| b.votes.cmp(&a.votes).then(a.first_index.cmp(&b.first_index)));
+    kept.into_iter()
+        .take(n)
+        .map(|g| ReproTest { id: format!("repro-{}", &g.normalized_sha[..12.min(g.normalized_sha.len())]), code: g.code.clone(), votes: g.votes })
+        .collect()
+}
+
+fn summarize(key: StageKey, records: &[ReproRecord], top_n: usize) -> ReproTests {
+    let groups = group_tests(records);
+    let verdicts: HashMap<String, ReproVerdict> = records
+        .iter()
+        .filter_map(|r| if let ReproRecord::Verified { normalized_sha, verdict, .. } = r { Some((normalized_sha.clone(), *verdict)) } else { None })
+        .collect();
+    let mut usage = Usage::default();
+    for r in records {
+        if let ReproRecord::TestFile { usage: u, .. } | ReproRecord::Test { usage: u, .. } = r {
+            usage.prompt_tokens += u.prompt_tokens;
+            usage.completion_tokens += u.completion_tokens;
+        }
+    }
+    ReproTests { key, enabled: true, tests: select_top(&groups, &verdicts, top_n), usage }
+}
+
+/// The code of a generated test: the first ```python block.
+pub fn extract_test(answer: &str) -> Option<String> {
+    extract_python_blocks(answer).first().map(|c| format!("{c}\n")).filter(|c| !c.trim().is_empty())
+}
+
+fn normalized_sha(code: &str) -> String {
+    let norm = normalize_with(code, NormalizeOptions { rename_top_level_functions: true }).unwrap_or_else(|_| code.to_owned());
+    sha256_hex(&norm)
+}
+
+#[derive(Serialize)]
+struct KeyParts<'a> {
+    stage: &'static str,
+    format_version: u32,
+    prompt_version: u32,
+    instance_id: &'a str,
+    base_commit: &'a str,
+    problem_statement_sha: String,
+    model: &'a str,
+    temperature: f64,
+    max_tokens: u32,
+    seed: u64,
+    thinking: &'a Thinking,
+    image: &'a str,
+    runner_sha: String,
+    timeout_s: u64,
+}
+
+/// Run (or resume) reproduction-test generation and filtering for one instance.
+pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproTests, StageError> {
+    let s = cx.settings.clone();
+    let id = inst.instance_id.as_str();
+    let stage = StageId::Repro;
+    if !s.repro.enabled {
+        cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Skipped("--no-repro".into()) });
+        return Ok(ReproTests::disabled());
+    }
+    let eval = containers::eval_script(cx, inst)?;
+    let image = containers::image(cx, inst).await?;
+    let key = StageKey::of(&KeyParts {
+        stage: "repro",
+        format_version: FORMAT_VERSION,
+        prompt_version: prompts::PROMPT_VERSION,
+        instance_id: id,
+        base_commit: &inst.base_commit,
+        problem_statement_sha: sha256_hex(&inst.problem_statement),
+        model: cx.llm()?.id(),
+        temperature: s.repro.sampling.temperature,
+        max_tokens: s.repro.sampling.max_tokens,
+        seed: s.seed,
+        thinking: &s.thinking,
+        image: &image,
+        runner_sha: sha256_hex(&python_runner(&eval, "reproduce_bug.py")),
+        timeout_s: s.repro.timeout_s,
+    });
+    let path = cx.run_dir.stage_file(id, stage)?;
+    // 1. The test file.
+    let test_tree = Tree::from_paths(snapshot.paths()).test_view();
+    let test_files = test_tree.files();
+    let test_file_prompt = prompts::test_file(&inst.problem_statement, test_tree.render(4, None).trim());
+    let file_job = |i: usize| Job { index: i, prompt: test_file_prompt.clone(), temperature: 0.0, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed), meta: 0 };
+    let file_finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
+        let (raw, usage, failure) = match answer {
+            Ok(a) => (a.text, a.usage, None),
+            Err(f) => (String::new(), Usage::default(), Some(f)),
+        };
+        let path = s.thinking.answer(&raw).split('\n').map(str::trim).find(|l| test_files.iter().any(|f| f == l)).map(str::to_owned);
+        ReproRecord::TestFile { index: job.index, prompt_sha: sha256_hex(&job.prompt), raw, usage, path, failure }
+    };
+    let first = run_samples(cx, &path, stage, FORMAT_VERSION, &key, id, 1, file_job, file_finish).await?;
+    let chosen = first.samples.first().and_then(|r| if let ReproRecord::TestFile { path, .. } = r { path.clone() } else { None });
+    drop(first.writer);
+    let context = match &chosen {
+        Some(p) => snapshot.read(&[p.as_str()]).ok().map(|mut v| (p.clone(), v.remove(0))),
+        None => None,
+    };
+    // 2. The tests.
+    let test_prompt = prompts::reproduction_test(&inst.problem_statement, context.as_ref().map(|(p, c)| (p.as_str(), c.as_str())));
+    let n = 1 + s.repro.sampling.samples.max(1);
+    let job = |i: usize| {
+        if i == 0 {
+            return Job { index: 0, prompt: test_file_prompt.clone(), temperature: 0.0, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed), meta: 0 };
+        }
+        let temperature = if i == 1 { 0.0 } else { s.repro.sampling.temperature };
+        Job { index: i, prompt: test_prompt.clone(), temperature, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed.wrapping_add(i as u64)), meta: 1 }
+    };
+    let finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
+        if job.meta == 0 {
+            return file_finish(job, answer);
+        }
+        let (raw, usage, failure) = match answer {
+            Ok(a) => (a.text, a.usage, None),
+            Err(f) => (String::new(), Usage::default(), Some(f)),
+        };
+        let code = extract_test(s.thinking.answer(&raw));
+        let normalized_sha = code.as_deref().map(normalized_sha);
+        ReproRecord::Test { index: job.index, prompt_sha: sha256_hex(&job.prompt), raw, usage, code, normalized_sha, failure }
+    };
+    let sampled = run_samples(cx, &path, stage, FORMAT_VERSION, &key, id, n, job, finish).await?;
+    let mut records: Vec<ReproRecord> = sampled.samples.clone();
+    records.extend(sampled.others.iter().cloned());
+    let mut writer = sampled.writer;
+    // 3–4. Run each distinct test once on the original code.
+    let groups = group_tests(&records);
+    let verified: std::collections::HashSet<String> = records
+        .iter()
+        .filter_map(|r| if let ReproRecord::Verified { normalized_sha, .. } = r { Some(normalized_sha.clone()) } else { None })
+        .collect();
+    let todo: Vec<&TestGroup> = groups.iter().filter(|g| !verified.contains(&g.normalized_sha)).collect();
+    if !todo.is_empty() {
+        if writer.is_none() {
+            let (_, w) = reopen_finished::<super::sampling::Rec<ReproRecord>>(&path)?;
+            writer = Some(w);
+        }
+        cx.emit(Event::StageStarted { stage, instance: id.into(), reused: 0, todo: todo.len() });
+        let slot = containers::start(cx, inst, &image).await?;
+        let timeout = Duration::from_secs(s.repro.timeout_s);
+        let mut outcome = Ok(());
+        for g in todo {
+            let file = format!("reproduce_bug_{}.py", &g.normalized_sha[..12]);
+            let run = async {
+                slot.sandbox().write_file(&format!("{}/{file}", containers::REPO_DIR), g.code.as_bytes()).await.map_err(|e| StageError::Container(e.to_string()))?;
+                let out = slot.run_script("run_repro.sh", &python_runner(&eval, &file), timeout).await?;
+                slot.reset().await?;
+                Ok::<_, StageError>(out)
+            };
+            match run.await {
+                Ok(out) => {
+                    let text = out.text();
+                    let verdict = if out.timed_out { ReproVerdict::Other } else { repro_verdict(&text) };
+                    let rec = ReproRecord::Verified {
+                        normalized_sha: g.normalized_sha.clone(),
+                        verdict,
+                        exit_code: out.exit_code,
+                        timed_out: out.timed_out,
+                        output_tail: tail(&text, 2000),
+                    };
+                    if let Some(w) = writer.as_mut() {
+                        w.record(&super::sampling::Rec::Sample(rec.clone()))?;
+                    }
+                    records.push(rec);
+                    cx.emit(Event::UnitDone { stage, instance: id.into() });
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        slot.remove().await;
+        outcome?;
+    }
+    let outcome = match writer {
+        Some(w) => {
+            w.finish()?;
+            StageOutcome::Finished
+        }
+        None => StageOutcome::Reused,
+    };
+    cx.emit(Event::StageFinished { stage, instance: id.into(), outcome });
+    Ok(summarize(key, &records, s.repro.top_n))
+}
+
+/// The finished reproduction tests on disk, whatever settings made them (None: never run).
+pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<ReproTests>, StageError> {
+    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Repro)?;
+    let Some(file) = StageFile::<super::sampling::Rec<ReproRecord>>::read(&path)? else { return Ok(None) };
+    let (Some(b), Some(_)) = (file.begin, file.end) else { return Ok(None) };
+    let records: Vec<ReproRecord> =
+        file.records.into_iter().filter_map(|r| if let super::sampling::Rec::Sample(s) = r { Some(s) } else { None }).collect();
+    Ok(Some(summarize(b.key, &records, cx.settings.repro.top_n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test(index: usize, code: &str) -> ReproRecord {
+        ReproRecord::Test {
+            index,
+            prompt_sha: String::new(),
+            raw: String::new(),
+            usage: Usage::default(),
+            code: Some(code.into()),
+            normalized_sha: Some(normalized_sha(code)),
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn tests_vote_by_normalized_form_and_the_top_reproduced_are_kept() {
+        let a = "def test_a():\n    print('Issue reproduced')\ntest_a()\n";
+        let a2 = "# same test\ndef test_other():\n    print(\"Issue reproduced\")  # yes\n\ntest_other()\n";
+        let b = "print('Issue reproduced')\n";
+        let c = "print('Other issues')\n";
+        let records = vec![test(1, b), test(2, a), test(3, a2), test(4, c)];
+        let groups = group_tests(&records);
+        assert_eq!(groups.iter().map(|g| (g.first_index, g.votes)).collect::<Vec<_>>(), [(1, 1), (2, 2), (4, 1)]);
+        let verdicts: HashMap<String, ReproVerdict> = groups
+            .iter()
+            .map(|g| (g.normalized_sha.clone(), if g.first_index == 4 { ReproVerdict::Other } else { ReproVerdict::Reproduced }))
+            .collect();
+        let top = select_top(&groups, &verdicts, 30);
+        assert_eq!(top.iter().map(|t| t.votes).collect::<Vec<_>>(), [2, 1]);
+        assert!(top[0].code.contains("test_a"));
+        assert_eq!(select_top(&groups, &verdicts, 1).len(), 1);
+    }
+
+    #[test]
+    fn the_first_python_block_is_the_test() {
+        assert_eq!(extract_test("x\n```python\nprint(1)\n```\n```python\nprint(2)\n```"), Some("print(1)\n".into()));
+        assert_eq!(extract_test("no block"), None);
+    }
+}
