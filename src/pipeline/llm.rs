@@ -85,15 +85,7 @@ impl Llm {
             p = self.slots.acquire() => p.map_err(|_| cancelled())?,
             () = self.cancel.cancelled() => return Err(cancelled()),
         };
-        let request = ChatRequest {
-            messages: vec![Message::user(prompt)],
-            temperature,
-            top_p: 1.0,
-            max_tokens,
-            stop: Vec::new(),
-            seed,
-            n: 1,
-        };
+        let request = chat_request(prompt, temperature, max_tokens, seed);
         let result = tokio::select! {
             r = self.model.chat(&request) => r,
             () = self.cancel.cancelled() => return Err(cancelled()),
@@ -110,6 +102,11 @@ impl Llm {
 
 /// A rejected request (bad request, no recording) is final: recorded as an empty answer, as
 /// upstream. Anything else (the backend down, a local model failing) is retried next run.
+/// The request the pipeline sends for one sample: one user message, `n = 1`, `top_p = 1`.
+pub fn chat_request(prompt: &str, temperature: f64, max_tokens: u32, seed: Option<u64>) -> ChatRequest {
+    ChatRequest { messages: vec![Message::user(prompt)], temperature, top_p: 1.0, max_tokens, stop: Vec::new(), seed, n: 1 }
+}
+
 fn failure(e: &ModelError) -> ModelFailure {
     let fin = matches!(e, ModelError::BadRequest(_) | ModelError::NotRecorded { .. });
     ModelFailure { message: e.to_string(), transient: !fin }

@@ -10,7 +10,7 @@ use agentless_harness::dataset::Instance;
 use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
-use super::context::{Cx, StageError};
+use super::context::{Cx, Settings, StageError};
 use super::llm::{Answer, ModelFailure, Thinking};
 use super::prompts;
 use super::repo::Snapshot;
@@ -120,35 +120,40 @@ pub fn key(cx: &Cx, inst: &Instance) -> Result<StageKey, StageError> {
     }))
 }
 
+/// The filtered structure localization shows for an instance.
+pub fn tree_for(inst: &Instance, snapshot: &Snapshot) -> Tree {
+    Tree::from_paths(snapshot.paths()).localization_view(inst.instance_id.starts_with("pytest"))
+}
+
+/// The request of sample `i` of `n` (deterministic: resume and replay files rely on it).
+pub fn job(s: &Settings, inst: &Instance, tree: &Tree, n: usize, i: usize) -> Job {
+    let (n_files, structure) = if n > 1 {
+        let mut rng = Rng::for_sample(s.seed, "localize", &inst.instance_id, i);
+        let n_files = rng.range_inclusive(2, 5);
+        let indent = if rng.below(2) == 0 { 2 } else { 4 };
+        (n_files, tree.render(indent, Some(&mut rng)))
+    } else {
+        (5, tree.render(4, None))
+    };
+    Job {
+        meta: n_files,
+        index: i,
+        prompt: prompts::localization(&inst.problem_statement, structure.trim(), n_files),
+        temperature: s.localize.temperature,
+        max_tokens: s.localize.max_tokens,
+        seed: Some(s.seed.wrapping_add(i as u64)),
+    }
+}
+
 /// Run (or resume) localization for one instance.
 pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<Localization, StageError> {
     let key = key(cx, inst)?;
     let s = cx.settings.clone();
     let n = s.localize.samples.max(1);
-    let tree = Tree::from_paths(snapshot.paths()).localization_view(inst.instance_id.starts_with("pytest"));
+    let tree = tree_for(inst, snapshot);
     let files = tree.files();
     let known: std::collections::HashSet<&str> = files.iter().map(String::as_str).collect();
-    let randomize = n > 1;
-    let id = inst.instance_id.clone();
-    let prepare = |i: usize| {
-        let (n_files, indent, structure) = if randomize {
-            let mut rng = Rng::for_sample(s.seed, "localize", &id, i);
-            let n_files = rng.range_inclusive(2, 5);
-            let indent = if rng.below(2) == 0 { 2 } else { 4 };
-            (n_files, indent, tree.render(indent, Some(&mut rng)))
-        } else {
-            (5, 4, tree.render(4, None))
-        };
-        let _ = indent;
-        Job {
-            meta: n_files,
-            index: i,
-            prompt: prompts::localization(&inst.problem_statement, structure.trim(), n_files),
-            temperature: s.localize.temperature,
-            max_tokens: s.localize.max_tokens,
-            seed: Some(s.seed.wrapping_add(i as u64)),
-        }
-    };
+    let prepare = |i: usize| job(&s, inst, &tree, n, i);
     let finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
         let n_files = job.meta;
         let (raw, usage, failure) = match answer {

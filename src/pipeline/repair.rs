@@ -15,7 +15,7 @@ use agentless_harness::dataset::Instance;
 use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
-use super::context::{Cx, StageError};
+use super::context::{Cx, Settings, StageError};
 use super::diff::git_diff;
 use super::edits::{apply_commands, extract_python_blocks, split_edit_commands};
 use super::llm::{Answer, ModelFailure, Thinking};
@@ -265,6 +265,39 @@ pub fn key(cx: &Cx, inst: &Instance, sets: &[Vec<String>]) -> Result<StageKey, S
     }))
 }
 
+/// The contents of every file of every location set, read once (a file that cannot be read
+/// is left out of the context, with a log line).
+pub fn read_contents(inst: &Instance, snapshot: &Snapshot, sets: &[Vec<String>]) -> HashMap<String, String> {
+    let mut contents: HashMap<String, String> = HashMap::new();
+    for p in sets.iter().flatten() {
+        if contents.contains_key(p) {
+            continue;
+        }
+        match snapshot.read(&[p.as_str()]) {
+            Ok(mut v) => {
+                contents.insert(p.clone(), v.remove(0));
+            }
+            Err(e) => tracing::warn!(instance = %inst.instance_id, "{e}; left out of the repair context"),
+        }
+    }
+    contents
+}
+
+/// The request of sample `i` of `n` (deterministic: resume and replay files rely on it).
+pub fn job(s: &Settings, inst: &Instance, sets: &[Vec<String>], contents: &HashMap<String, String>, n: usize, i: usize) -> Job {
+    let set_idx = set_for_sample(i, sets.len(), n);
+    let mut rng = Rng::for_sample(s.seed, "repair", &inst.instance_id, i);
+    let ctx = file_context(&sets[set_idx], contents, s.max_input_tokens, (n > 1).then_some(&mut rng));
+    Job {
+        index: i,
+        prompt: prompts::repair(&inst.problem_statement, &ctx),
+        temperature: s.repair.temperature,
+        max_tokens: s.repair.max_tokens,
+        seed: Some(s.seed.wrapping_add(i as u64)),
+        meta: set_idx,
+    }
+}
+
 /// Run (or resume) repair for one instance. With no location set, there is nothing to
 /// repair: no samples (the instance gets an empty prediction).
 pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot, loc: &Localization) -> Result<Repairs, StageError> {
@@ -272,36 +305,8 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot, loc: &Localizati
     let key = key(cx, inst, &sets)?;
     let s = cx.settings.clone();
     let n = if sets.is_empty() { 0 } else { s.repair.samples.max(1) };
-    // Contents of every file of every set, read once.
-    let mut contents: HashMap<String, String> = HashMap::new();
-    for set in &sets {
-        for p in set {
-            if contents.contains_key(p) {
-                continue;
-            }
-            match snapshot.read(&[p.as_str()]) {
-                Ok(mut v) => {
-                    contents.insert(p.clone(), v.remove(0));
-                }
-                Err(e) => tracing::warn!(instance = %inst.instance_id, "{e}; left out of the repair context"),
-            }
-        }
-    }
-    let randomize = n > 1;
-    let id = inst.instance_id.clone();
-    let prepare = |i: usize| {
-        let set_idx = set_for_sample(i, sets.len(), n);
-        let mut rng = Rng::for_sample(s.seed, "repair", &id, i);
-        let ctx = file_context(&sets[set_idx], &contents, s.max_input_tokens, randomize.then_some(&mut rng));
-        Job {
-            index: i,
-            prompt: prompts::repair(&inst.problem_statement, &ctx),
-            temperature: s.repair.temperature,
-            max_tokens: s.repair.max_tokens,
-            seed: Some(s.seed.wrapping_add(i as u64)),
-            meta: set_idx,
-        }
-    };
+    let contents = read_contents(inst, snapshot, &sets);
+    let prepare = |i: usize| job(&s, inst, &sets, &contents, n, i);
     let finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
         let set = &sets[job.meta];
         let files: Vec<(String, String)> =

@@ -24,7 +24,7 @@ use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
 use super::containers::{self, ReproVerdict, python_runner, repro_verdict, tail};
-use super::context::{Cx, StageError};
+use super::context::{Cx, Settings, StageError};
 use super::edits::extract_python_blocks;
 use super::events::{Event, StageOutcome};
 use super::llm::{Answer, ModelFailure, Thinking};
@@ -191,6 +191,21 @@ struct KeyParts<'a> {
     timeout_s: u64,
 }
 
+/// The test-file prediction request (sample 0; greedy).
+pub fn test_file_job(s: &Settings, inst: &Instance, snapshot: &Snapshot) -> Job {
+    let tree = Tree::from_paths(snapshot.paths()).test_view();
+    let prompt = prompts::test_file(&inst.problem_statement, tree.render(4, None).trim());
+    Job { index: 0, prompt, temperature: 0.0, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed), meta: 0 }
+}
+
+/// The request of generated test `i` (1-based; sample 1 greedy), conditioned on `test_file`.
+pub fn test_job(s: &Settings, inst: &Instance, snapshot: &Snapshot, test_file: Option<&str>, i: usize) -> Job {
+    let context = test_file.and_then(|p| snapshot.read(&[p]).ok().map(|mut v| (p.to_owned(), v.remove(0))));
+    let prompt = prompts::reproduction_test(&inst.problem_statement, context.as_ref().map(|(p, c)| (p.as_str(), c.as_str())));
+    let temperature = if i <= 1 { 0.0 } else { s.repro.sampling.temperature };
+    Job { index: i, prompt, temperature, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed.wrapping_add(i as u64)), meta: 1 }
+}
+
 /// Run (or resume) reproduction-test generation and filtering for one instance.
 pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproTests, StageError> {
     let s = cx.settings.clone();
@@ -222,8 +237,7 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
     // 1. The test file.
     let test_tree = Tree::from_paths(snapshot.paths()).test_view();
     let test_files = test_tree.files();
-    let test_file_prompt = prompts::test_file(&inst.problem_statement, test_tree.render(4, None).trim());
-    let file_job = |i: usize| Job { index: i, prompt: test_file_prompt.clone(), temperature: 0.0, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed), meta: 0 };
+    let file_job = |_: usize| test_file_job(&s, inst, snapshot);
     let file_finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
         let (raw, usage, failure) = match answer {
             Ok(a) => (a.text, a.usage, None),
@@ -235,19 +249,15 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
     let first = run_samples(cx, &path, stage, FORMAT_VERSION, &key, id, 1, file_job, file_finish).await?;
     let chosen = first.samples.first().and_then(|r| if let ReproRecord::TestFile { path, .. } = r { path.clone() } else { None });
     drop(first.writer);
-    let context = match &chosen {
-        Some(p) => snapshot.read(&[p.as_str()]).ok().map(|mut v| (p.clone(), v.remove(0))),
-        None => None,
-    };
-    // 2. The tests.
-    let test_prompt = prompts::reproduction_test(&inst.problem_statement, context.as_ref().map(|(p, c)| (p.as_str(), c.as_str())));
     let n = 1 + s.repro.sampling.samples.max(1);
+    let test_prompt = test_job(&s, inst, snapshot, chosen.as_deref(), 1).prompt;
     let job = |i: usize| {
         if i == 0 {
-            return Job { index: 0, prompt: test_file_prompt.clone(), temperature: 0.0, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed), meta: 0 };
+            return test_file_job(&s, inst, snapshot);
         }
-        let temperature = if i == 1 { 0.0 } else { s.repro.sampling.temperature };
-        Job { index: i, prompt: test_prompt.clone(), temperature, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed.wrapping_add(i as u64)), meta: 1 }
+        let mut j = test_job(&s, inst, snapshot, None, i);
+        j.prompt = test_prompt.clone();
+        j
     };
     let finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
         if job.meta == 0 {
