@@ -1,0 +1,175 @@
+//! Resume: the pipeline against a real OpenAI-compatible HTTP server on loopback that counts
+//! requests (no Docker: `eval --no-repro --no-regression --no-evaluate` runs localize, repair
+//! and rerank). A finished run re-run asks nothing; a run killed (SIGKILL) mid-repair loses
+//! no finished sample — the re-run asks exactly for the missing ones; changing the repair
+//! temperature redoes repair only; asking for more samples asks only for the new ones.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Counts {
+    localize: AtomicUsize,
+    repair: AtomicUsize,
+    /// Repair requests beyond this many are never answered (0: no limit).
+    hang_after: AtomicUsize,
+}
+
+const REPAIR_ANSWER: &str = "Fix the week end.\n\n```python\n### datespan/parse.py\n<<<<<<< SEARCH\n    return DateSpan(monday, monday + timedelta(days=7))\n=======\n    return DateSpan(monday, monday + timedelta(days=6))\n>>>>>>> REPLACE\n```\n";
+
+async fn chat(State(c): State<Arc<Counts>>, Json(body): Json<Value>) -> Json<Value> {
+    let prompt = body["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
+    let text = if prompt.contains("### Repository Structure ###") {
+        c.localize.fetch_add(1, Ordering::SeqCst);
+        "```\ndatespan/parse.py\ndatespan/span.py\n```".to_owned()
+    } else {
+        let n = c.repair.fetch_add(1, Ordering::SeqCst) + 1;
+        let limit = c.hang_after.load(Ordering::SeqCst);
+        if limit > 0 && n > limit {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        REPAIR_ANSWER.to_owned()
+    };
+    Json(json!({
+        "id": "x", "object": "chat.completion", "model": "counting",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+    }))
+}
+
+async fn models() -> Json<Value> {
+    Json(json!({"object": "list", "data": [{"id": "counting", "object": "model"}]}))
+}
+
+fn serve(counts: Arc<Counts>) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let app = Router::new().route("/v1/chat/completions", post(chat)).route("/v1/models", get(models)).with_state(counts);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn cmd(addr: SocketAddr, run_dir: &Path, repos: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
+    c.args(["eval", "--split", "demo", "--instances", "agentless-demo__datespan-14", "--no-repro", "--no-regression", "--no-evaluate", "--no-progress"])
+        .args(["--model", &format!("http://{addr}/v1"), "--served-model-name", "counting"])
+        .args(["--loc-samples", "2"])
+        .args(if extra.contains(&"--num-samples") { &[][..] } else { &["--num-samples", "6"][..] })
+        .arg("--run-dir")
+        .arg(run_dir)
+        .arg("--repos-dir")
+        .arg(repos)
+        .args(extra)
+        .env("OPENAI_API_KEY", "unused");
+    c
+}
+
+fn run_ok(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{:?}\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Complete sample records in a stage file.
+fn samples_in(path: &Path) -> usize {
+    let text = fs_err::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "record" && v["data"]["kind"] == "sample")
+        .count()
+}
+
+fn stale_files(dir: &Path) -> Vec<PathBuf> {
+    fs_err::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains(".stale-")).collect()
+}
+
+fn counts(c: &Counts) -> (usize, usize) {
+    (c.localize.load(Ordering::SeqCst), c.repair.load(Ordering::SeqCst))
+}
+
+fn reset(c: &Counts) {
+    c.localize.store(0, Ordering::SeqCst);
+    c.repair.store(0, Ordering::SeqCst);
+}
+
+#[test]
+fn resume_reuses_finished_work_and_redoes_only_what_changed() {
+    let c = Arc::new(Counts::default());
+    let addr = serve(c.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let repos = tmp.path().join("repos");
+    let inst_dir = run_dir.join("instances/agentless-demo__datespan-14");
+
+    // A full run: 2 localization + 6 repair requests.
+    run_ok(cmd(addr, &run_dir, &repos, &[]));
+    assert_eq!(counts(&c), (2, 6));
+    let preds = fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap();
+    assert!(preds.contains("days=6"), "{preds}");
+
+    // The same again: nothing is asked, the same predictions.
+    reset(&c);
+    run_ok(cmd(addr, &run_dir, &repos, &[]));
+    assert_eq!(counts(&c), (0, 0));
+    assert_eq!(fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(), preds);
+
+    // One parameter changed (repair temperature): repair only, from scratch.
+    reset(&c);
+    run_ok(cmd(addr, &run_dir, &repos, &["--temperature", "0.5", "--loc-temperature", "1.0"]));
+    assert_eq!(counts(&c), (0, 6));
+    assert_eq!(stale_files(&inst_dir).len(), 2, "the old repair and rerank files are set aside");
+
+    // More samples with the same settings: only the new ones.
+    reset(&c);
+    run_ok(cmd(addr, &run_dir, &repos, &["--temperature", "0.5", "--loc-temperature", "1.0", "--num-samples", "9"]));
+    assert_eq!(counts(&c), (0, 3));
+}
+
+#[test]
+fn a_killed_run_loses_nothing_it_finished() {
+    let c = Arc::new(Counts::default());
+    let addr = serve(c.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let repos = tmp.path().join("repos");
+    let repair_file = run_dir.join("instances/agentless-demo__datespan-14/repair.jsonl");
+
+    // Answer 4 repair requests, then hang; kill the process once 4 samples are on disk.
+    c.hang_after.store(4, Ordering::SeqCst);
+    let mut child: Child = cmd(addr, &run_dir, &repos, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while samples_in(&repair_file) < 4 {
+        assert!(Instant::now() < deadline, "the run never wrote 4 samples");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = samples_in(&repair_file);
+    assert_eq!(done, 4);
+    assert_eq!(counts(&c).0, 2);
+
+    // Re-run: localization is reused, exactly the 2 missing repair samples are asked.
+    c.hang_after.store(0, Ordering::SeqCst);
+    reset(&c);
+    run_ok(cmd(addr, &run_dir, &repos, &[]));
+    assert_eq!(counts(&c), (0, 6 - done));
+    assert_eq!(samples_in(&repair_file), 6);
+    assert!(fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap().contains("days=6"));
+}
