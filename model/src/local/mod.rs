@@ -273,6 +273,21 @@ impl Runtime {
         rows.pop().ok_or_else(|| ModelError::Local("no logits".into()))
     }
 
+    /// `n` greedy tokens after `prompt` (EOS included if produced; no stop handling).
+    pub fn greedy_tokens(&mut self, prompt: &[u32], n: usize) -> Result<Vec<u32>, ModelError> {
+        let mut logits = self.forward.prefill(prompt, 1)?;
+        let mut sampler = sampler::Sampler::new(0, 0.0, 1.0);
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = sampler.sample(&logits[0]);
+            out.push(t);
+            if i + 1 < n {
+                logits = self.forward.step(&[t])?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Time a prefill of `prompt` and then `decode` greedy steps for `rows` rows (the first
     /// row's greedy token fed to every row). Returns (prefill seconds, decode seconds).
     pub fn time_prefill_decode(&mut self, prompt: &[u32], rows: usize, decode: usize) -> Result<(f64, f64), ModelError> {

@@ -218,15 +218,6 @@ impl TextTokenizer {
     pub(crate) fn contains_special(&self, text: &str) -> bool {
         self.special_texts.iter().any(|s| !s.is_empty() && text.contains(s.as_str()))
     }
-
-    pub(crate) fn vocab_size(&self) -> usize {
-        self.with_special.get_vocab_size(true)
-    }
-
-    /// The tokenizer itself (tests build and save tokenizers through it).
-    pub(crate) fn inner(&self) -> &Tokenizer {
-        &self.with_special
-    }
 }
 
 fn split_then_bytes(pattern: &str) -> Result<PreTokenizerWrapper, ModelError> {

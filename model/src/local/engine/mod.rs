@@ -21,8 +21,6 @@ pub(crate) mod quant;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd;
 
-use std::path::Path;
-
 use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_core::Device;
 use rayon::prelude::*;
@@ -228,14 +226,6 @@ impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
 }
 
 impl Engine {
-    /// Load a GGUF file. `threads`: size of the pool (default: the available cores).
-    pub(crate) fn load(path: &Path, threads: Option<usize>) -> Result<Self, ModelError> {
-        let mut file = std::io::BufReader::new(fs_err::File::open(path)?);
-        let content = gguf_file::Content::read(&mut file)
-            .map_err(|e| ModelError::Local(format!("{} is not a readable GGUF file: {e}", path.display())))?;
-        Self::from_content(&content, &mut file, threads)
-    }
-
     pub(crate) fn from_content<R: std::io::Read + std::io::Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
@@ -572,9 +562,6 @@ impl EngineForward {
         EngineForward { engine, seqs: Vec::new(), scratch: Scratch::default(), chunk: 512 }
     }
 
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
-    }
 }
 
 impl Forward for EngineForward {
@@ -636,10 +623,11 @@ impl Forward for EngineForward {
         #[cfg(not(target_arch = "x86_64"))]
         let kernels = "scalar";
         format!(
-            "engine {:?} {} layers, {} ({} kernels, {} threads)",
+            "engine {:?} {} layers, {} ({:.0} MB read per token, {} kernels, {} threads)",
             self.engine.cfg.arch,
             self.engine.cfg.n_layer,
             self.engine.formats(),
+            self.engine.weight_bytes as f64 / 1e6,
             kernels,
             self.engine.threads()
         )

@@ -184,10 +184,6 @@ pub(crate) struct QActs {
 }
 
 impl QActs {
-    pub(crate) fn blocks_per_row(&self) -> usize {
-        self.cols / QK
-    }
-
     /// Quantize `x` (`rows × cols`, row-major), reusing this buffer.
     pub(crate) fn quantize(&mut self, x: &[f32], rows: usize, cols: usize) {
         debug_assert_eq!(x.len(), rows * cols);

@@ -1,0 +1,63 @@
+//! `agentless-mini serve`: expose a model (typically `local:PATH`, loaded once) over the
+//! OpenAI-compatible API — `POST /v1/chat/completions` (with `n` and `usage`), `GET /v1/models`,
+//! `GET /health` — so that one machine with the model serves many harness processes
+//! (`--model http://HOST:PORT/v1` on their side). Runs until Ctrl-C or SIGTERM.
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::commands::model_args::ModelArgs;
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0: any free port; the address in use is printed).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// The model name clients see in /v1/models and answers (default: the file or folder name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+pub async fn run(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    let printer = Printer::new(global);
+    let model = args.model.open(global).await?;
+    let id = model.id();
+    let name = args.name.clone().unwrap_or_else(|| id.split_once(':').map(|(_, n)| n.to_string()).unwrap_or(id.clone()));
+    let addr = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr().context("the listening address")?;
+    printer.data(&format!("serving {name} ({id}) on http://{local}/v1"));
+    let router = agentless_model::server::router(model, &name);
+    agentless_model::server::serve(listener, router, shutdown_signal()).await.context("serving")?;
+    printer.note("server stopped");
+    Ok(ExitStatus::Success)
+}
