@@ -64,6 +64,10 @@ pub enum Command {
     /// The SWE-RL reward of JSONL requests (search/replace or unidiff), or of predictions
     /// against the gold patches (--gold); bit-exact with swe-rl's reward.py.
     Reward(commands::reward::RewardArgs),
+    /// Ask the model once and print the completions (check an endpoint, folder or GGUF file).
+    Chat(Box<commands::chat::ChatArgs>),
+    /// Serve a model over the OpenAI-compatible API (chat completions with n, model list).
+    Serve(Box<commands::serve::ServeArgs>),
 }
 
 /// Where the SWE-bench instances come from, and which of them to take.

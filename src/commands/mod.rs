@@ -1,6 +1,7 @@
 //! One module per subcommand: argument struct + `run`. Commands turn typed outcomes from the
 //! libraries into output; they are the only code that prints (through `crate::printer`).
 
+pub mod chat;
 pub mod clean;
 pub mod compare;
 pub mod dataset;
@@ -11,10 +12,12 @@ pub mod gen_tests;
 pub mod export;
 pub mod grade;
 pub mod localize;
+pub mod model_args;
 pub mod repair;
 pub mod rerank;
 pub mod reward;
 pub mod select_regression;
+pub mod serve;
 pub mod submit;
 
 use anyhow::Context as _;
