@@ -61,6 +61,8 @@ pub enum Command {
     Submit(Box<commands::submit::SubmitArgs>),
     /// Write a run as a SWE-bench experiments submission folder (the leaderboard layout).
     Export(Box<commands::export::ExportArgs>),
+    /// Write a self-contained HTML report of a run (rates, scaling curves, losses, cost, time).
+    Report(Box<commands::report::ReportArgs>),
     /// The SWE-RL reward of JSONL requests (search/replace or unidiff), or of predictions
     /// against the gold patches (--gold); bit-exact with swe-rl's reward.py.
     Reward(commands::reward::RewardArgs),

@@ -61,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Compare(args) => commands::compare::run(&args, &global),
         Command::Submit(args) => commands::submit::run(&args, &global).await,
         Command::Export(args) => commands::export::run(&args, &global).await,
+        Command::Report(args) => commands::report::run(&args, &global).await,
         Command::Reward(args) => commands::reward::run(&args, &global).await,
         Command::Chat(args) => commands::chat::run(&args, &global).await,
         Command::Serve(args) => commands::serve::run(&args, &global).await,

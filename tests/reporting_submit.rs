@@ -5,7 +5,11 @@
 //! whose echo by the server is masked; a server that is down (bounded retries, no hang);
 //! and the key never printed, logged or written, even at `-vvv`.
 
-#![allow(clippy::unwrap_used, clippy::result_large_err, reason = "test server handlers: a poisoned lock is a test bug")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::result_large_err,
+    reason = "test server handlers: a poisoned lock is a test bug"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

@@ -180,6 +180,9 @@ pub struct EvalArgs {
     /// Seconds allowed for the evaluation's eval script per instance.
     #[arg(long, default_value_t = 1800)]
     pub eval_timeout: u64,
+    /// Also write the results as JUnit XML (one test case per instance, class = repository).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 impl PipelineArgs {
@@ -564,6 +567,10 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     let evaluated: Vec<Instance> =
         prepared.instances.iter().filter(|i| predictions.iter().any(|p| p.instance_id == i.instance_id)).cloned().collect();
     let summary = run_evaluation(&env, &evaluated, &predictions, &cfg, prepared.cx.run_dir.root(), &NoRunProgress, &prepared.cx.cancel).await?;
+    if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
+        let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results);
+        crate::reporting::junit::write_junit(path, report, &details)?;
+    }
     let resolved = summary.results.iter().filter(|r| r.outcome == EvalOutcome::Resolved).count();
     let errors = summary.results.iter().filter(|r| matches!(r.outcome, EvalOutcome::Error(_))).count();
     for r in &summary.results {

@@ -86,6 +86,9 @@ pub struct EvaluateArgs {
     /// Where to write the run report `<model>.<run_id>.json`.
     #[arg(long, default_value = ".")]
     pub report_dir: PathBuf,
+    /// Also write the results as JUnit XML (one test case per instance, class = repository).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 /// `8g`, `512m`, `64k`, `100` (bytes); binary units.
@@ -351,6 +354,10 @@ pub async fn run(args: &EvaluateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
     let summary = run_evaluation(&env, &selected, &predictions, &cfg, &args.report_dir, &bars, &cancel).await;
     bars.finish();
     let summary = summary?;
+    if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
+        let details = crate::reporting::junit::JunitDetails::from_results(&args.run_id, &summary.results);
+        crate::reporting::junit::write_junit(path, report, &details)?;
+    }
     Ok(report(&printer, &bars.counts, &summary, &args.run_id))
 }
 

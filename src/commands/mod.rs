@@ -14,6 +14,7 @@ pub mod grade;
 pub mod localize;
 pub mod model_args;
 pub mod repair;
+pub mod report;
 pub mod rerank;
 pub mod reward;
 pub mod select_regression;

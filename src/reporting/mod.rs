@@ -6,18 +6,26 @@
 //! - [`summary`]: the short text summary printed at the end of `eval` / `evaluate`.
 //! - [`compare`]: two runs side by side and the regression gate (`compare --max-drop`).
 //! - [`junit`]: JUnit XML, one test case per instance.
+//! - [`artifacts`]: a run directory read into the report's typed view ([`rundata`]).
 //! - [`scaling`]: test-time scaling curves by sub-sampling recorded samples and re-running
-//!   the rerank rule (no model calls).
+//!   the pipeline's rerank rule (no model calls).
+//! - [`grading`]: official verdicts of the candidates a run did not submit (the oracle).
 //! - [`plots`], [`html`]: the self-contained HTML report with inline SVG plots.
 //! - [`export`]: the SWE-bench experiments submission layout.
 //! - [`submit`]: the sb-cli submission flow against the SWE-bench API.
 //!
 //! Libraries never print: every function returns a typed value or a [`ReportingError`].
 
+pub mod artifacts;
 pub mod compare;
 pub mod export;
+pub mod grading;
+pub mod html;
 pub mod junit;
+pub mod plots;
+pub mod rundata;
 pub mod runs;
+pub mod scaling;
 pub mod submit;
 pub mod summary;
 

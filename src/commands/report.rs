@@ -1,0 +1,184 @@
+//! `agentless-mini report --run-dir DIR [--out report.html]`: one self-contained HTML page
+//! for a run (resolve rates, test-time scaling curves from the recorded samples, where
+//! instances were lost, tokens and cost, time per stage), and optionally the run's JUnit XML
+//! and the computed numbers as JSON.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentless_harness::evaluate::{EvalConfig, NoRunProgress};
+use agentless_harness::images::{EnvSpecs, ImageOptions, Namespace};
+use agentless_harness::sandbox::{CancellationToken, DockerEnv};
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::cli::{DatasetArgs, GlobalArgs};
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+use crate::progress::DownloadBar;
+use crate::reporting::artifacts::load_run;
+use crate::reporting::grading::{grade, pending};
+use crate::reporting::html::render;
+use crate::reporting::junit::{InstanceDetail, JunitDetails, write_junit};
+use crate::reporting::rundata::ReportData;
+use crate::reporting::runs::EvalRun;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory (`eval --run-dir`), or a folder holding an evaluation's run report
+    /// and `logs/run_evaluation/` tree.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Where to write the page (default: `<run-dir>/report.html`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Random subsets per point of the samples curve.
+    #[arg(long, default_value_t = 16)]
+    pub draws: usize,
+    /// Seed of the subsets (the page is reproducible for a given seed).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also write the evaluation as JUnit XML (one test case per instance).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Also write the computed numbers as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// First evaluate, with the official tests and no model calls, every distinct candidate
+    /// patch the run did not submit (Docker), so the page knows the oracle and the rerank's
+    /// misses. Verdicts are kept in the run directory; graded candidates are not redone.
+    #[arg(long)]
+    pub grade_candidates: bool,
+    /// With --grade-candidates: the run's dataset.
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// With --grade-candidates: image namespace, as for `evaluate` (default: official images
+    /// for SWE-bench, local builds for the demo split).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// With --grade-candidates: the demo split's repository trees.
+    #[arg(long)]
+    pub demo_repos: Option<PathBuf>,
+    /// With --grade-candidates: environment specs for local SWE-bench image builds.
+    #[arg(long)]
+    pub specs: Option<PathBuf>,
+    /// With --grade-candidates: candidates evaluated at once.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// With --grade-candidates: seconds allowed for each eval script.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+}
+
+async fn grade_candidates(args: &ReportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<()> {
+    let todo = pending(&args.run_dir)?;
+    if todo.is_empty() {
+        printer.summary("every candidate already has a verdict");
+        return Ok(());
+    }
+    if args.dataset.split.is_none() && args.dataset.dataset.is_none() {
+        anyhow::bail!("--grade-candidates needs the run's dataset: --split NAME or --dataset FILE");
+    }
+    let mut all = args.dataset.clone();
+    all.instances.clear();
+    all.instances_file = None;
+    let dataset = super::load_instances(&all, &DownloadBar::new(global)).await?;
+    let env = DockerEnv::connect().await?;
+    let mut cfg = EvalConfig::new("candidates");
+    cfg.timeout = Duration::from_secs(args.timeout.max(1));
+    cfg.workers = args.workers.max(1);
+    cfg.sandbox.memory_bytes = Some(8 << 30);
+    cfg.sandbox.cpus = Some(2.0);
+    cfg.sandbox.pids_limit = Some(4096);
+    let specs = match &args.specs {
+        Some(p) => Some(Arc::new(EnvSpecs::load(p)?)),
+        None => None,
+    };
+    let demo_repos = args.demo_repos.clone().unwrap_or_else(|| {
+        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/repos");
+        if built_in.is_dir() {
+            built_in
+        } else {
+            PathBuf::from("datasets/demo/repos")
+        }
+    });
+    cfg.images = ImageOptions {
+        namespace: Namespace::from_arg(args.namespace.as_deref()),
+        specs,
+        demo_repos: Some(demo_repos),
+        ..ImageOptions::default()
+    };
+    let instances: std::collections::BTreeSet<&str> = todo.iter().map(|p| p.instance_id.as_str()).collect();
+    printer.summary(&format!(
+        "grading {} candidate patches of {} instances with the official tests",
+        todo.len(),
+        instances.len()
+    ));
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        c.cancel();
+    });
+    let verdicts = grade(&env, &dataset, &todo, cfg, &args.run_dir, &NoRunProgress, &cancel).await?;
+    let correct = verdicts.iter().filter(|v| v.resolved).count();
+    printer.summary(&format!(
+        "graded {} of {} candidates: {correct} resolve their issue{}",
+        verdicts.len(),
+        todo.len(),
+        if verdicts.len() < todo.len() {
+            " (the rest had no verdict: re-run to retry)"
+        } else {
+            ""
+        }
+    ));
+    Ok(())
+}
+
+pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    let printer = Printer::new(global);
+    if args.grade_candidates {
+        grade_candidates(args, global, &printer).await?;
+    }
+    let run = load_run(&args.run_dir)?;
+    for n in &run.notes {
+        printer.warn(n);
+    }
+    let data = ReportData::build(run, args.draws.max(1), args.seed);
+    let page = render(&data)?;
+    let out = args.out.clone().unwrap_or_else(|| args.run_dir.join("report.html"));
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs_err::create_dir_all(dir)?;
+    }
+    fs_err::write(&out, page)?;
+    if let Some(path) = &args.json {
+        fs_err::write(path, serde_json::to_string_pretty(&data)?)?;
+    }
+    if let Some(path) = &args.junit {
+        let eval = EvalRun::open(&args.run_dir, &[]).context("--junit needs the run's evaluation")?;
+        let mut details = JunitDetails::new(eval.run_id.clone().unwrap_or_default());
+        for (id, l) in eval.instance_logs() {
+            details.instances.insert(id, InstanceDetail::from_logs(&l));
+        }
+        write_junit(path, &eval.report, &details)?;
+        printer.note(&format!("JUnit XML: {}", path.display()));
+    }
+    let n = data.instances.len();
+    let mut line = format!("{} of {n} resolved", data.resolved);
+    if let Some(o) = data.oracle {
+        line.push_str(&format!(", oracle {o}"));
+    }
+    let lost: Vec<String> = data
+        .losses
+        .iter()
+        .filter(|(l, _)| *l != crate::reporting::rundata::Loss::Resolved)
+        .map(|(l, c)| format!("{} {c}", l.label()))
+        .collect();
+    if !lost.is_empty() {
+        line.push_str(&format!(" ({})", lost.join(", ")));
+    }
+    printer.summary(&line);
+    printer.summary(&format!("report: {}", out.display()));
+    Ok(ExitStatus::Success)
+}
