@@ -9,6 +9,7 @@
 
 use super::diff::file_diff;
 use super::python::normalize::normalize;
+use super::python::tokenize::TokenizeError;
 
 /// One edited file of a candidate.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -23,7 +24,7 @@ pub struct FileChange {
 pub fn normalized_patch(changes: &[FileChange]) -> String {
     let mut out = String::new();
     for ch in changes {
-        let (old, new) = match (normalize(&ch.old), normalize(&ch.new)) {
+        let (old, new) = match (normalize_original(&ch.old), normalize(&ch.new)) {
             (Ok(o), Ok(n)) => (o + "\n", n + "\n"),
             _ => (ch.old.clone(), ch.new.clone()),
         };
@@ -40,6 +41,27 @@ pub fn normalized_patch(changes: &[FileChange]) -> String {
         out.push_str(&diff);
     }
     out.trim().to_owned()
+}
+
+thread_local! {
+    /// Normalized originals: every sample of an instance edits the same few files.
+    static ORIGINALS: std::cell::RefCell<Vec<(std::sync::Arc<str>, Result<String, TokenizeError>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn normalize_original(src: &str) -> Result<String, TokenizeError> {
+    ORIGINALS.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if let Some((_, r)) = cache.iter().find(|(s, _)| &**s == src) {
+            return r.clone();
+        }
+        let r = normalize(src);
+        if cache.len() >= 8 {
+            cache.remove(0);
+        }
+        cache.push((std::sync::Arc::from(src), r.clone()));
+        r
+    })
 }
 
 /// Only insertions, and one of them defines a function.

@@ -169,7 +169,7 @@ pub fn process(answer: &str, files: &[(String, String)]) -> RepairOutcome {
         if c.new.trim().is_empty() {
             return RepairOutcome::Dropped { reason: DropReason::EmptyFile { file: c.path.clone() }, raw_patch };
         }
-        if let Err(e) = syntax::check(&c.new) {
+        if let Err(e) = syntax::check_edited(&c.old, &c.new) {
             return RepairOutcome::Dropped {
                 reason: DropReason::SyntaxError { file: c.path.clone(), line: e.line, message: e.message },
                 raw_patch,
