@@ -31,7 +31,7 @@ impl Default for StreamOptions {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         StreamOptions {
             threads,
-            window: 256 * threads,
+            window: 32 * threads,
             max_line_bytes: 1 << 30,
             per_file: false,
         }

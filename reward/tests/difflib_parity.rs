@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 use swerl_reward::difflib::{Opcode, SequenceMatcher, unified_diff};
 use swerl_reward::py::{splitlines, strip};
+use swerl_reward::search_replace::{ANSWER_END, ANSWER_START, THINK_END, THINK_START, parse_search_replace};
 
 /// splitmix64: a small deterministic generator, so a failure reproduces.
 struct Rng(u64);
@@ -162,7 +163,8 @@ fn text_pairs(rng: &mut Rng, gold: &[String]) -> Vec<(String, String)> {
             let mut s = String::new();
             for l in lines {
                 s.push_str(l);
-                s.push_str(rng.pick(&breaks));
+                let brk: &&str = rng.pick(&breaks);
+                s.push_str(brk);
             }
             if rng.below(4) == 0 {
                 s.pop();
@@ -216,6 +218,101 @@ fn gold_patches() -> Vec<String> {
     out
 }
 
+/// Model outputs built from the pieces the tag check and the edit regex look at.
+fn model_outputs(rng: &mut Rng) -> Vec<String> {
+    let pieces = [
+        "<think>",
+        "</think>",
+        "<solution>",
+        "</solution>",
+        "```",
+        "```python",
+        "```py thon\t",
+        "\n",
+        "\n",
+        "\n",
+        "\r\n",
+        "### ",
+        "### a.py",
+        "### a b.py\r",
+        "<<<<<<< SEARCH",
+        "=======",
+        "======",
+        ">>>>>>> REPLACE",
+        "x = 1",
+        "  y\u{2028}z",
+        " ",
+        "\u{3000}",
+        "\x1c",
+        "é😀",
+    ];
+    let block = |rng: &mut Rng| {
+        let mut s = String::from("```python\n### a.py\n<<<<<<< SEARCH\n");
+        for _ in 0..rng.below(3) {
+            s.push_str(pieces[rng.below(pieces.len())]);
+        }
+        s.push_str("\n=======\n");
+        for _ in 0..rng.below(3) {
+            s.push_str(pieces[rng.below(pieces.len())]);
+        }
+        s.push_str("\n>>>>>>> REPLACE\n```");
+        s
+    };
+    let mut out = Vec::new();
+    for _ in 0..600 {
+        let mut s = String::new();
+        if rng.below(3) > 0 {
+            s.push_str("<think>\nwhy\n</think>\n<solution>\n");
+            for _ in 0..1 + rng.below(3) {
+                s.push_str(&block(rng));
+                s.push('\n');
+            }
+            for _ in 0..rng.below(4) {
+                let at = (0..=s.len())
+                    .filter(|&i| s.is_char_boundary(i))
+                    .nth(rng.below(s.chars().count() + 1))
+                    .unwrap_or(0);
+                s.insert_str(at, pieces[rng.below(pieces.len())]);
+            }
+            s.push_str("</solution>");
+        } else {
+            for _ in 0..rng.below(40) {
+                s.push_str(pieces[rng.below(pieces.len())]);
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+fn output_json(text: &str) -> Value {
+    let counts: Vec<usize> = [THINK_START, THINK_END, ANSWER_START, ANSWER_END]
+        .iter()
+        .map(|t| text.matches(t).count())
+        .collect();
+    if counts != [1, 1, 1, 1] {
+        return json!({ "counts": counts });
+    }
+    let between = |a: &str, b: &str| {
+        let after = text.split_once(a).map_or("", |x| x.1);
+        strip(after.split_once(b).map_or(after, |x| x.0)).to_owned()
+    };
+    let answer = between(ANSWER_START, ANSWER_END);
+    // parse_search_replace groups by path; flatten back to findall's order to compare.
+    let mut edits = Vec::new();
+    let grouped = parse_search_replace(&answer);
+    let mut cursor: Vec<usize> = vec![0; grouped.len()];
+    let re = regex::Regex::new(swerl_reward::search_replace::SEARCH_REPLACE_REGEX).expect("regex");
+    for caps in re.captures_iter(&answer) {
+        let path = &caps[1];
+        let g = grouped.iter().position(|(p, _)| p == path).expect("grouped path");
+        let e = &grouped[g].1[cursor[g]];
+        cursor[g] += 1;
+        edits.push(json!([path, e.search, e.replace]));
+    }
+    json!({ "counts": counts, "thought": between(THINK_START, THINK_END), "answer": answer, "edits": edits })
+}
+
 fn ops_json(ops: &[Opcode]) -> Value {
     ops.iter()
         .map(|o| json!([o.tag.as_str(), o.i1, o.i2, o.j1, o.j2]))
@@ -261,7 +358,8 @@ fn difflib_port_matches_cpython() {
         }
     }
     let texts = text_pairs(&mut rng, &gold);
-    let cases = json!({ "chars": chars, "texts": texts });
+    let outputs = model_outputs(&mut rng);
+    let cases = json!({ "chars": chars, "texts": texts, "outputs": outputs });
     let want = cpython(&cases);
 
     let mut mismatches = Vec::new();
@@ -307,11 +405,25 @@ fn difflib_port_matches_cpython() {
             ));
         }
     }
+    let mut with_edits = 0;
+    for (n, text) in outputs.iter().enumerate() {
+        let got = output_json(text);
+        if got["edits"].as_array().is_some_and(|e| !e.is_empty()) {
+            with_edits += 1;
+        }
+        if got != want["outputs"][n] {
+            mismatches.push(format!(
+                "outputs #{n}: {text:?}\n  rust:    {got}\n  cpython: {}",
+                want["outputs"][n]
+            ));
+        }
+    }
+    assert!(with_edits > 100, "only {with_edits} outputs with edits");
     assert!(
         mismatches.is_empty(),
         "{} of {} cases differ from CPython:\n{}",
         mismatches.len(),
-        chars.len() + texts.len(),
+        chars.len() + texts.len() + outputs.len(),
         mismatches.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
     );
     // The batch must exercise the popular-element heuristic, or autojunk is untested.

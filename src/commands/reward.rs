@@ -54,7 +54,7 @@ pub async fn run(args: &RewardArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     };
     if let Some(t) = args.threads {
         opts.threads = usize::from(t);
-        opts.window = 256 * opts.threads;
+        opts.window = 32 * opts.threads;
     }
     let has_dataset = args.dataset.split.is_some()
         || args.dataset.dataset.is_some()

@@ -206,15 +206,22 @@ impl SequenceMatcher {
                 // Descending j so that cell j (the match ending at b[j - 1] on the previous
                 // row) is read before this row overwrites it. CPython walks ascending and keeps
                 // the first j reaching a new maximum; `>=` here keeps the smallest such j.
+                // Only lengths above the best so far can matter, which is rare: testing that
+                // first keeps the common path free of a dependency chain.
+                let threshold = to_u32(bestsize);
                 let (mut rowbest, mut rowj) = (0u32, 0u32);
-                let cells = &mut self.cells;
+                let cells = &mut self.cells[..=bhi];
                 for &j in list[lo..hi].iter().rev() {
-                    let before = cells[j as usize];
+                    let j = j as usize;
+                    if j >= bhi {
+                        break; // never: list[lo..hi] is below bhi (lets the compiler drop checks)
+                    }
+                    let before = cells[j];
                     let k = if before >> 32 == prev { (before as u32) + 1 } else { 1 };
-                    cells[j as usize + 1] = (cur << 32) | u64::from(k);
-                    if k >= rowbest {
+                    cells[j + 1] = (cur << 32) | u64::from(k);
+                    if k > threshold && k >= rowbest {
                         rowbest = k;
-                        rowj = j;
+                        rowj = to_u32(j);
                     }
                 }
                 if rowbest as usize > bestsize {
