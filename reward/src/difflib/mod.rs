@@ -178,12 +178,17 @@ impl SequenceMatcher {
         self.b.len()
     }
 
-    /// A stamp never used before for a row; the cells are reset when the counter wraps.
-    fn next_stamp(&mut self) -> u64 {
-        if self.stamp == u32::MAX {
+    /// Make sure `rows` more stamps fit before the counter wraps; if not, clear the cells and
+    /// start again (between calls only, so no run is cut in the middle of a call).
+    fn reserve_stamps(&mut self, rows: usize) {
+        if u64::from(self.stamp) + rows as u64 >= u64::from(u32::MAX) {
             self.cells.iter_mut().for_each(|c| *c = 0);
             self.stamp = 0;
         }
+    }
+
+    /// A stamp never used before for a row (see [`Self::reserve_stamps`]).
+    fn next_stamp(&mut self) -> u64 {
         self.stamp += 1;
         u64::from(self.stamp)
     }
@@ -194,6 +199,7 @@ impl SequenceMatcher {
     pub fn find_longest_match(&mut self, alo: usize, ahi: usize, blo: usize, bhi: usize) -> Match {
         let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0usize);
         let (blo32, bhi32) = (to_u32(blo), to_u32(bhi));
+        self.reserve_stamps(ahi - alo + 1);
         let mut prev = self.next_stamp();
         for i in alo..ahi {
             let cur = self.next_stamp();
@@ -446,6 +452,21 @@ mod tests {
                 ("insert", 6, 6, 5, 6)
             ]
         );
+    }
+
+    #[test]
+    fn stamp_wraparound_changes_nothing() {
+        let (a, b) = (
+            "the quick brown fox jumps over the lazy dog",
+            "a quick brown dog jumps over the lazy fox",
+        );
+        let want = SequenceMatcher::from_chars(a, b, false).get_matching_blocks();
+        for start in [u32::MAX - 50, u32::MAX - 44, u32::MAX - 3, u32::MAX - 1] {
+            let mut s = SequenceMatcher::from_chars(a, b, false);
+            s.cells.iter_mut().for_each(|c| *c = (u64::from(start) << 32) | 7);
+            s.stamp = start;
+            assert_eq!(s.get_matching_blocks(), want, "starting at stamp {start}");
+        }
     }
 
     #[test]
