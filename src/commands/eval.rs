@@ -13,7 +13,7 @@ use agentless_harness::evaluate::{EvalConfig, EvalOutcome, NoRunProgress, run_ev
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
 use agentless_harness::sandbox::{CancellationToken, DockerEnv, SandboxOptions};
-use agentless_model::{ModelOptions, ModelSpec, Usage};
+use agentless_model::Usage;
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -43,19 +43,8 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "I/K", value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
 
-    /// The model: `default` (SmolLM2-135M-Instruct, local), `local:PATH`, an OpenAI-compatible
-    /// `http://HOST:PORT/v1` (comma-separated for several), or `replay:FILE`.
-    #[arg(long, default_value = "default")]
-    pub model: String,
-    /// The served model's name (HTTP backends; asked from /v1/models when absent).
-    #[arg(long)]
-    pub served_model_name: Option<String>,
-    /// Environment variable holding the API key (default OPENAI_API_KEY).
-    #[arg(long)]
-    pub api_key_env: Option<String>,
-    /// Append every completion to this JSONL file (replay it with --model replay:FILE).
-    #[arg(long)]
-    pub record: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: super::model_args::ModelArgs,
     /// `model_name_or_path` written in predictions.jsonl.
     #[arg(long, default_value = "agentless-mini")]
     pub model_name: String,
@@ -380,15 +369,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let llm = if need_model {
-        let spec = ModelSpec::parse(&args.model).with_context(|| format!("--model {}", args.model))?;
-        let options = ModelOptions {
-            model_name: args.served_model_name.clone(),
-            api_key_env: args.api_key_env.clone(),
-            concurrency: args.max_concurrent_requests.max(1),
-            record: args.record.clone(),
-            ..ModelOptions::default()
-        };
-        let model = agentless_model::open(&spec, &options).await.with_context(|| format!("opening the model {}", args.model))?;
+        let model = args.model.open(global).await.with_context(|| format!("opening the model {}", args.model.model))?;
         Some(Llm::new(model, args.max_concurrent_requests, cancel.clone()))
     } else {
         None
@@ -428,7 +409,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
     let repos = RepoCache::new(args.repos_dir.clone().unwrap_or_else(default_repos_dir), Some(args.demo_repos()));
     let settings_json = serde_json::json!({
         "settings": &settings,
-        "model": args.model,
+        "model": args.model.model,
         "instances": instances.iter().map(|i| i.instance_id.as_str()).collect::<Vec<_>>(),
         "shard": args.shard,
         "version": env!("CARGO_PKG_VERSION"),
