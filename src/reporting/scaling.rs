@@ -90,6 +90,8 @@ struct Interned {
     keys: Vec<String>,
     regression: Vec<usize>,
     repro: Vec<Vec<u32>>,
+    /// Short names of the interned tests, by number.
+    names: Vec<String>,
 }
 
 fn intern(inst: &InstanceSamples) -> Interned {
@@ -122,10 +124,13 @@ fn intern(inst: &InstanceSamples) -> Interned {
         r.sort_unstable();
         repro.push(r);
     }
+    let count = repro.iter().flatten().map(|&t| t as usize + 1).max().unwrap_or(0);
+    let names = (0..count).map(|t| t.to_string()).collect();
     Interned {
         keys,
         regression,
         repro,
+        names,
     }
 }
 
@@ -140,7 +145,7 @@ fn choose(c: &Interned, subset: &[usize], tests: Option<u32>) -> Option<usize> {
             reproduction_passed: c.repro[i]
                 .iter()
                 .filter(|&&t| tests.is_none_or(|m| t < m))
-                .map(|t| t.to_string())
+                .map(|&t| c.names[t as usize].clone())
                 .collect(),
         })
         .collect();
@@ -177,6 +182,14 @@ struct Tally {
     sure: f64,
     unknown: f64,
     oracle: f64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.sure += o.sure;
+        self.unknown += o.unknown;
+        self.oracle += o.oracle;
+    }
 }
 
 fn add_choice(t: &mut Tally, inst: &InstanceSamples, chosen: Option<usize>, subset: &[usize], weight: f64) {
@@ -217,58 +230,85 @@ pub fn curves(instances: &[InstanceSamples], total: usize, draws: usize, seed: u
     let draws = draws.max(1);
     let max_samples = instances.iter().map(|i| i.samples.len()).max().unwrap_or(0);
     let max_tests = instances.iter().map(|i| i.repro_tests.len()).max().unwrap_or(0);
-    let interned: Vec<Interned> = instances.iter().map(intern).collect();
+    let ks = ladder(max_samples, &PAPER_SAMPLES);
+    let mut ms = vec![0];
+    ms.extend(ladder(max_tests, &PAPER_TESTS));
     let pct = |x: f64| if total == 0 { 0.0 } else { 100.0 * x / total as f64 };
-    let point = |x: usize, t: Tally| Point {
+    let point = |x: usize, t: &Tally| Point {
         x,
         low: pct(t.sure),
         high: pct(t.sure + t.unknown),
         oracle: pct(t.oracle),
     };
 
-    let mut samples = Vec::new();
-    for k in ladder(max_samples, &PAPER_SAMPLES) {
-        let mut t = Tally::default();
-        for (n, (inst, c)) in instances.iter().zip(&interned).enumerate() {
-            let size = inst.samples.len();
-            if size == 0 {
-                continue;
-            }
+    // Instances are independent: split them over the cores, then add the tallies.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+    let chunk = instances.len().div_ceil(threads).max(1);
+    let parts: Vec<(Vec<Tally>, Vec<Tally>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = instances
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                let (ks, ms) = (&ks, &ms);
+                scope.spawn(move || tally_instances(part, c * chunk, ks, ms, draws, seed))
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut by_k = vec![Tally::default(); ks.len()];
+    let mut by_m = vec![Tally::default(); ms.len()];
+    for (a, b) in &parts {
+        for (t, x) in by_k.iter_mut().zip(a) {
+            t.add(x);
+        }
+        for (t, x) in by_m.iter_mut().zip(b) {
+            t.add(x);
+        }
+    }
+    Curves {
+        instances: total,
+        samples: ks.iter().zip(&by_k).map(|(k, t)| point(*k, t)).collect(),
+        tests: ms.iter().zip(&by_m).map(|(m, t)| point(*m, t)).collect(),
+        max_samples,
+        max_tests,
+    }
+}
+
+/// The tallies of some instances (`first` = index of the first, for the seeds).
+fn tally_instances(
+    instances: &[InstanceSamples],
+    first: usize,
+    ks: &[usize],
+    ms: &[usize],
+    draws: usize,
+    seed: u64,
+) -> (Vec<Tally>, Vec<Tally>) {
+    let mut by_k = vec![Tally::default(); ks.len()];
+    let mut by_m = vec![Tally::default(); ms.len()];
+    for (j, inst) in instances.iter().enumerate() {
+        let n = first + j;
+        let size = inst.samples.len();
+        if size == 0 {
+            continue;
+        }
+        let c = intern(inst);
+        let all: Vec<usize> = (0..size).collect();
+        for (t, &k) in by_k.iter_mut().zip(ks) {
             if k >= size {
-                let all: Vec<usize> = (0..size).collect();
-                add_choice(&mut t, inst, choose(c, &all, None), &all, 1.0);
+                add_choice(t, inst, choose(&c, &all, None), &all, 1.0);
                 continue;
             }
             let mut state = seed ^ (n as u64).wrapping_mul(0x100_0000_01B3) ^ (k as u64) << 40;
             for _ in 0..draws {
                 let subset = draw(size, k, &mut state);
-                add_choice(&mut t, inst, choose(c, &subset, None), &subset, 1.0 / draws as f64);
+                add_choice(t, inst, choose(&c, &subset, None), &subset, 1.0 / draws as f64);
             }
         }
-        samples.push(point(k, t));
-    }
-
-    let mut tests = Vec::new();
-    let mut ms = vec![0];
-    ms.extend(ladder(max_tests, &PAPER_TESTS));
-    for m in ms {
-        let mut t = Tally::default();
-        for (inst, c) in instances.iter().zip(&interned) {
-            let all: Vec<usize> = (0..inst.samples.len()).collect();
-            if all.is_empty() {
-                continue;
-            }
-            add_choice(&mut t, inst, choose(c, &all, Some(m as u32)), &all, 1.0);
+        for (t, &m) in by_m.iter_mut().zip(ms) {
+            add_choice(t, inst, choose(&c, &all, Some(m as u32)), &all, 1.0);
         }
-        tests.push(point(m, t));
     }
-    Curves {
-        instances: total,
-        samples,
-        tests,
-        max_samples,
-        max_tests,
-    }
+    (by_k, by_m)
 }
 
 #[cfg(test)]
