@@ -57,7 +57,7 @@ fn normalize_original(src: &str) -> Result<String, TokenizeError> {
         }
         let r = normalize(src);
         if cache.len() >= 8 {
-            cache.remove(0);
+            drop(cache.remove(0));
         }
         cache.push((std::sync::Arc::from(src), r.clone()));
         r
