@@ -60,17 +60,13 @@ pub async fn run(args: &RewardArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         || args.dataset.dataset.is_some()
         || !args.dataset.instances.is_empty()
         || args.dataset.instances_file.is_some();
-    let output: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(fs_err::File::create(path)?),
-        None => Box::new(io::stdout()),
-    };
+    if has_dataset && !args.gold {
+        anyhow::bail!("--split, --dataset and --instances only apply with --gold");
+    }
     let result = if args.gold {
-        gold(args, global, opts, output).await
+        gold(args, global, opts).await
     } else {
-        if has_dataset {
-            anyhow::bail!("--split, --dataset and --instances only apply with --gold");
-        }
-        stream(args, global, opts, output)
+        stream(args, global, opts)
     };
     let summary = match result {
         Ok(summary) => summary,
@@ -96,6 +92,14 @@ pub async fn run(args: &RewardArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     })
 }
 
+/// The results file (created only once the inputs are known to be readable), or stdout.
+fn open_output(args: &RewardArgs) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match &args.output {
+        Some(path) => Box::new(fs_err::File::create(path)?),
+        None => Box::new(io::stdout()),
+    })
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
@@ -115,12 +119,7 @@ fn line_bar(global: &GlobalArgs) -> ProgressBar {
     bar
 }
 
-fn stream(
-    args: &RewardArgs,
-    global: &GlobalArgs,
-    opts: StreamOptions,
-    output: Box<dyn Write>,
-) -> anyhow::Result<StreamSummary> {
+fn stream(args: &RewardArgs, global: &GlobalArgs, opts: StreamOptions) -> anyhow::Result<StreamSummary> {
     let bar = line_bar(global);
     let progress = |s: &StreamSummary| {
         bar.set_position(s.lines as u64);
@@ -131,10 +130,10 @@ fn stream(
     let summary = match &args.input {
         Some(path) => {
             let file = fs_err::File::open(path)?;
-            score_stream_with_progress(file, output, opts, progress)
+            score_stream_with_progress(file, open_output(args)?, opts, progress)
                 .with_context(|| format!("scoring {}", path.display()))?
         }
-        None => score_stream_with_progress(io::stdin(), output, opts, progress).context("scoring stdin")?,
+        None => score_stream_with_progress(io::stdin(), open_output(args)?, opts, progress).context("scoring stdin")?,
     };
     bar.finish_and_clear();
     Ok(summary)
@@ -146,12 +145,7 @@ enum GoldItem {
     Error(String),
 }
 
-async fn gold(
-    args: &RewardArgs,
-    global: &GlobalArgs,
-    opts: StreamOptions,
-    output: Box<dyn Write>,
-) -> anyhow::Result<StreamSummary> {
+async fn gold(args: &RewardArgs, global: &GlobalArgs, opts: StreamOptions) -> anyhow::Result<StreamSummary> {
     let Some(input) = &args.input else {
         anyhow::bail!("--gold needs --input PREDICTIONS")
     };
@@ -186,7 +180,7 @@ async fn gold(
         GoldItem::Score { id, gold, pred } => result_line(&id, &Ok(unidiff_reward(&[gold], &[pred])), per_file),
         GoldItem::Error(line) => (line, LineOutcome::InputError),
     };
-    let mut out = io::BufWriter::new(output);
+    let mut out = io::BufWriter::new(open_output(args)?);
     let mut summary = StreamSummary::default();
     parallel_ordered(
         items.into_iter().map(Ok),
