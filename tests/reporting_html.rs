@@ -6,7 +6,10 @@
 //! `--dump-dom` must show every section and its inline SVG plots, and `--screenshot` must
 //! give a non-blank picture.
 
-#![allow(clippy::unwrap_used, reason = "fixture builders outside #[test] fns: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "fixture builders outside #[test] fns: a failure is a test failure"
+)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -607,4 +610,20 @@ fn an_evaluation_alone_still_gives_a_page() {
     assert_eq!(d["stages"][0]["instances"], 71);
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("No repair samples were recorded"));
+
+    // A folder that is not a run: a clear error, nothing written.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--run-dir"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nothing to report"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!empty.join("report.html").exists());
 }

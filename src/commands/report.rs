@@ -142,6 +142,12 @@ pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         grade_candidates(args, global, &printer).await?;
     }
     let run = load_run(&args.run_dir)?;
+    if run.instances.is_empty() {
+        anyhow::bail!(
+            "nothing to report in {}: no instances/, predictions.jsonl or run report (is it a run directory?)",
+            args.run_dir.display()
+        );
+    }
     for n in &run.notes {
         printer.warn(n);
     }
