@@ -7,6 +7,13 @@
 //!
 //! `cargo bench --bench pipeline_throughput [-- N LIMIT LATENCY_MS]` (defaults 500 64 50).
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    reason = "a benchmark program: it prints its results and stops on any failure"
+)]
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,7 +40,11 @@ impl Stats {
         let cur = self.in_flight.load(Ordering::SeqCst) as f64;
         a.0 += cur * now.duration_since(a.1).as_secs_f64();
         a.1 = now;
-        let v = if delta > 0 { self.in_flight.fetch_add(1, Ordering::SeqCst) + 1 } else { self.in_flight.fetch_sub(1, Ordering::SeqCst) - 1 };
+        let v = if delta > 0 {
+            self.in_flight.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst) - 1
+        };
         self.peak.fetch_max(v, Ordering::SeqCst);
     }
 }
@@ -47,7 +58,8 @@ async fn chat(State(s): State<Arc<Stats>>, Json(body): Json<Value>) -> Json<Valu
     let prompt = body["messages"][0]["content"].as_str().unwrap_or_default();
     let text = if prompt.contains("### Repository Structure ###") {
         // A file of every demo repository: each instance keeps the one that exists.
-        "```\ndatespan/parse.py\nslugkit/slugify.py\nconfparse/config.py\nminicache/base.py\ntinysched/job.py\n```".to_owned()
+        "```\ndatespan/parse.py\nslugkit/slugify.py\nconfparse/config.py\nminicache/base.py\ntinysched/job.py\n```"
+            .to_owned()
     } else {
         ANSWER.to_owned()
     };
@@ -64,9 +76,16 @@ async fn models() -> Json<Value> {
 fn serve(stats: Arc<Stats>) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
-            let app = Router::new().route("/v1/chat/completions", post(chat)).route("/v1/models", get(models)).with_state(stats);
+            let app = Router::new()
+                .route("/v1/chat/completions", post(chat))
+                .route("/v1/models", get(models))
+                .with_state(stats);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, app).await.unwrap();
@@ -90,14 +109,34 @@ fn main() {
     let addr = serve(stats.clone());
     let tmp = tempfile::tempdir().unwrap();
     let bin = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/agentless-mini");
-    let bin = if bin.is_file() { bin } else { std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/agentless-mini") };
+    let bin = if bin.is_file() {
+        bin
+    } else {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/agentless-mini")
+    };
     *stats.area.lock().unwrap() = (0.0, Instant::now());
     let start = Instant::now();
     let out = std::process::Command::new(&bin)
-        .args(["eval", "--split", "demo", "--no-repro", "--no-regression", "--no-evaluate", "--no-progress", "--quiet"])
+        .args([
+            "eval",
+            "--split",
+            "demo",
+            "--no-repro",
+            "--no-regression",
+            "--no-evaluate",
+            "--no-progress",
+            "--quiet",
+        ])
         .args(["--model", &format!("http://{addr}/v1"), "--served-model-name", "bench"])
         .args(["--num-samples", &n.to_string(), "--loc-samples", "4"])
-        .args(["--max-concurrent-requests", &limit.to_string(), "--model-concurrency", &limit.to_string(), "--instance-jobs", "5"])
+        .args([
+            "--max-concurrent-requests",
+            &limit.to_string(),
+            "--model-concurrency",
+            &limit.to_string(),
+            "--instance-jobs",
+            "5",
+        ])
         .arg("--run-dir")
         .arg(tmp.path().join("run"))
         .arg("--repos-dir")
@@ -112,7 +151,19 @@ fn main() {
     let ideal = total as f64 * latency as f64 / 1000.0 / limit as f64;
     println!("binary: {}", bin.display());
     println!("5 instances x ({n} repair + 4 localization) samples, limit {limit} in flight, {latency} ms per request");
-    println!("requests {total}, wall {wall:.2} s ({:.2} s per instance), {:.0} requests/s", wall / 5.0, total as f64 / wall);
-    println!("in flight: peak {} of {limit}, time-weighted mean {:.1} ({:.0}% of the limit)", stats.peak.load(Ordering::SeqCst), area / wall, 100.0 * area / wall / limit as f64);
-    println!("ideal wall at the limit: {ideal:.2} s; overhead ratio {:.2}", wall / ideal.max(1e-9));
+    println!(
+        "requests {total}, wall {wall:.2} s ({:.2} s per instance), {:.0} requests/s",
+        wall / 5.0,
+        total as f64 / wall
+    );
+    println!(
+        "in flight: peak {} of {limit}, time-weighted mean {:.1} ({:.0}% of the limit)",
+        stats.peak.load(Ordering::SeqCst),
+        area / wall,
+        100.0 * area / wall / limit as f64
+    );
+    println!(
+        "ideal wall at the limit: {ideal:.2} s; overhead ratio {:.2}",
+        wall / ideal.max(1e-9)
+    );
 }

@@ -8,6 +8,13 @@
 //!
 //! `cargo bench --bench repair_samples` (release build).
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    reason = "a benchmark program: it prints its results and stops on any failure"
+)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,9 +35,14 @@ fn demo_cases(root: &Path) -> Vec<Case> {
     paths.sort();
     for p in paths {
         let Ok(text) = fs_err::read_to_string(&p) else { continue };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
         let id = v["instance_id"].as_str().unwrap_or_default().to_owned();
-        let name = id.trim_start_matches("agentless-demo__").rsplit_once('-').map_or(id.clone(), |(n, _)| n.to_owned());
+        let name = id
+            .trim_start_matches("agentless-demo__")
+            .rsplit_once('-')
+            .map_or(id.clone(), |(n, _)| n.to_owned());
         let repo = root.join("datasets/demo/repos").join(&name);
         let files: Vec<(String, String)> = v["localization"]["files"]
             .as_array()
@@ -52,18 +64,28 @@ fn demo_cases(root: &Path) -> Vec<Case> {
 
 fn big_case() -> Option<Case> {
     let dirs = fs_err::read_dir("/usr/lib").ok()?;
-    let mut candidates: Vec<PathBuf> =
-        dirs.filter_map(|e| e.ok()).map(|e| e.path().join("argparse.py")).filter(|p| p.is_file()).collect();
+    let mut candidates: Vec<PathBuf> = dirs
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("argparse.py"))
+        .filter(|p| p.is_file())
+        .collect();
     candidates.sort();
     let path = candidates.pop()?;
     let content = fs_err::read_to_string(&path).ok()?;
-    let line = content.lines().find(|l| l.trim_start().starts_with("def _get_optional_kwargs("))?.to_owned();
+    let line = content
+        .lines()
+        .find(|l| l.trim_start().starts_with("def _get_optional_kwargs("))?
+        .to_owned();
     let replace = format!("{line}\n        # checked\n");
     let answer = format!(
         "Edit:\n\n```python\n### argparse.py\n<<<<<<< SEARCH\n{line}\n=======\n{}\n>>>>>>> REPLACE\n```\n",
         replace.trim_end()
     );
-    Some(Case { name: "stdlib argparse.py (2.6k lines)".into(), answer, files: vec![("argparse.py".into(), content)] })
+    Some(Case {
+        name: "stdlib argparse.py (2.6k lines)".into(),
+        answer,
+        files: vec![("argparse.py".into(), content)],
+    })
 }
 
 fn rate(cases: &[Case], budget: Duration) -> (f64, usize) {
@@ -88,7 +110,10 @@ fn main() {
     if let Some(b) = big_case() {
         sets.push((b.name.clone(), vec![b]));
     }
-    println!("{:<34} {:>14} {:>16} {:>8}", "case", "rust samples/s", "python samples/s", "ratio");
+    println!(
+        "{:<34} {:>14} {:>16} {:>8}",
+        "case", "rust samples/s", "python samples/s", "ratio"
+    );
     for (name, cases) in &sets {
         if cases.is_empty() {
             continue;
@@ -125,10 +150,22 @@ fn parts(case: &Case) {
     };
     let edited = content.replacen("def _get_optional_kwargs(", "def _get_optional_kwargs_(", 1);
     println!("\nper call on {} (microseconds):", case.name);
-    println!("  tokenize            {:>8.0}", time(&|| drop(python::tokenize::tokenize(content))));
-    println!("  syntax check        {:>8.0}", time(&|| drop(python::syntax::check(content))));
-    println!("  normalize           {:>8.0}", time(&|| drop(python::normalize::normalize(content))));
-    println!("  git diff (1 line)   {:>8.0}", time(&|| drop(diff::git_diff(&[("a.py", content, &edited)]))));
+    println!(
+        "  tokenize            {:>8.0}",
+        time(&|| drop(python::tokenize::tokenize(content)))
+    );
+    println!(
+        "  syntax check        {:>8.0}",
+        time(&|| drop(python::syntax::check(content)))
+    );
+    println!(
+        "  normalize           {:>8.0}",
+        time(&|| drop(python::normalize::normalize(content)))
+    );
+    println!(
+        "  git diff (1 line)   {:>8.0}",
+        time(&|| drop(diff::git_diff(&[("a.py", content, &edited)])))
+    );
 }
 
 fn python_rate(root: &Path, input: &[Value]) -> Option<f64> {

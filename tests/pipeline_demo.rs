@@ -81,13 +81,16 @@ fn demo_split_end_to_end_with_recorded_answers() {
     let replay = tmp.path().join("replay.jsonl");
     let argv = args(&run_dir, &repos, &replay);
     let cli = Cli::parse_from(std::iter::once("agentless-mini".to_owned()).chain(argv.iter().cloned()));
-    let Cmd::Eval(eval) = cli.command else { panic!("not eval") };
+    let Cmd::Eval(eval) = cli.command else {
+        panic!("not eval")
+    };
     let settings = eval.pipeline.settings();
     let cache = RepoCache::new(repos.clone(), Some(root().join("datasets/demo/repos")));
     let instances = agentless_mini::demo::instances().unwrap();
     assert_eq!(instances.len(), 5);
     let repro_tests: HashMap<String, Value> =
-        serde_json::from_str(&fs_err::read_to_string(root().join("tests/fixtures/pipeline/repro_tests.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(root().join("tests/fixtures/pipeline/repro_tests.json")).unwrap())
+            .unwrap();
 
     // The recorded answers, keyed by the exact requests.
     let mut lines = Vec::new();
@@ -100,9 +103,16 @@ fn demo_split_end_to_end_with_recorded_answers() {
         let snap = cache.snapshot(inst).unwrap();
         let tree = localize::tree_for(inst, &snap);
         let loc_job = localize::job(&settings, inst, &tree, 1, 0);
-        lines.push(replay_line(&loc_job, samples["localization"]["output"].as_str().unwrap()));
-        let files: Vec<String> =
-            samples["localization"]["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect();
+        lines.push(replay_line(
+            &loc_job,
+            samples["localization"]["output"].as_str().unwrap(),
+        ));
+        let files: Vec<String> = samples["localization"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect();
         let sets = location_sets([files]);
         let contents = repair::read_contents(inst, &snap, &sets);
         let by_label: HashMap<&str, &str> = samples["repair"]
@@ -121,9 +131,15 @@ fn demo_split_end_to_end_with_recorded_answers() {
         match repro_tests.get(&inst.instance_id) {
             Some(t) => {
                 let path = t["test_file"].as_str().unwrap();
-                lines.push(replay_line(&file_job, &format!("The closest tests:\n\n```\n{path}\n```\n")));
+                lines.push(replay_line(
+                    &file_job,
+                    &format!("The closest tests:\n\n```\n{path}\n```\n"),
+                ));
                 let job = repro::test_job(&settings, inst, &snap, Some(path), 1);
-                lines.push(replay_line(&job, &format!("Here is a script:\n\n```python\n{}```\n", t["code"].as_str().unwrap())));
+                lines.push(replay_line(
+                    &job,
+                    &format!("Here is a script:\n\n```python\n{}```\n", t["code"].as_str().unwrap()),
+                ));
             }
             None => {
                 lines.push(replay_line(&file_job, "I am not sure which file."));
@@ -136,21 +152,40 @@ fn demo_split_end_to_end_with_recorded_answers() {
     fs_err::write(&replay, text).unwrap();
 
     // The run (Docker: images are built from the demo trees when missing).
-    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini")).args(&argv).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(&argv)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "eval failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status.code());
+    assert!(
+        out.status.success(),
+        "eval failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status.code()
+    );
 
     // Rerank: a correct patch everywhere; execution overturned plain voting for slugkit.
     for inst in &instances {
         let id = &inst.instance_id;
         let rerank = fs_err::read_to_string(run_dir.join(format!("instances/{id}/rerank.jsonl"))).unwrap();
-        let rec: Value = rerank.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["type"] == "record").unwrap()["data"].clone();
+        let rec: Value = rerank
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|v| v["type"] == "record")
+            .unwrap()["data"]
+            .clone();
         let chosen = rec["selected_sample"].as_u64().expect("a sample was selected") as usize;
         let label = labels[id][chosen];
-        assert!(label.starts_with("correct"), "{id}: chose sample {chosen} ({label}): {rec}");
+        assert!(
+            label.starts_with("correct"),
+            "{id}: chose sample {chosen} ({label}): {rec}"
+        );
         if id.contains("slugkit") {
-            assert_eq!(rec["selected_without_execution"], json!(0), "plain voting picks the duplicated wrong patch");
+            assert_eq!(
+                rec["selected_without_execution"],
+                json!(0),
+                "plain voting picks the duplicated wrong patch"
+            );
             assert_ne!(rec["filter"], json!("none"), "{rec}");
         }
         // Malformed samples are dropped with a reason, and the two correct ones vote together.
@@ -185,18 +220,30 @@ fn demo_split_end_to_end_with_recorded_answers() {
         assert_eq!(r["model_name_or_path"], "agentless-mini");
         assert!(r["model_patch"].as_str().unwrap().starts_with("diff --git a/"), "{r}");
     }
-    let report: Value = serde_json::from_str(&fs_err::read_to_string(run_dir.join("agentless-mini.run.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&fs_err::read_to_string(run_dir.join("agentless-mini.run.json")).unwrap()).unwrap();
     assert_eq!(report["resolved_instances"], json!(5), "{report}\n{stdout}");
     assert!(stdout.contains("evaluation: 5/5 resolved"), "{stdout}");
 
     // Re-running resumes everything: no stage runs again, the same predictions.
-    let again = Command::new(env!("CARGO_BIN_EXE_agentless-mini")).args(&argv).arg("--no-evaluate").output().unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(&argv)
+        .arg("--no-evaluate")
+        .output()
+        .unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    assert_eq!(fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(), preds);
-    let stale = walk(&run_dir.join("instances")).into_iter().filter(|p| p.to_string_lossy().contains(".stale-")).count();
+    assert_eq!(
+        fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(),
+        preds
+    );
+    let stale = walk(&run_dir.join("instances"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".stale-"))
+        .count();
     assert_eq!(stale, 0, "nothing was redone");
 }
 
+#[allow(clippy::unwrap_used)]
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in fs_err::read_dir(dir).unwrap() {

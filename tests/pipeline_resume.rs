@@ -4,6 +4,8 @@
 //! no finished sample — the re-run asks exactly for the missing ones; changing the repair
 //! temperature redoes repair only; asking for more samples asks only for the new ones.
 
+#![allow(clippy::unwrap_used, reason = "test helpers: any failure is the test failing")]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,9 +55,16 @@ async fn models() -> Json<Value> {
 fn serve(counts: Arc<Counts>) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
-            let app = Router::new().route("/v1/chat/completions", post(chat)).route("/v1/models", get(models)).with_state(counts);
+            let app = Router::new()
+                .route("/v1/chat/completions", post(chat))
+                .route("/v1/models", get(models))
+                .with_state(counts);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, app).await.unwrap();
@@ -66,22 +75,47 @@ fn serve(counts: Arc<Counts>) -> SocketAddr {
 
 fn cmd(addr: SocketAddr, run_dir: &Path, repos: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
-    c.args(["eval", "--split", "demo", "--instances", "agentless-demo__datespan-14", "--no-repro", "--no-regression", "--no-evaluate", "--no-progress"])
-        .args(["--model", &format!("http://{addr}/v1"), "--served-model-name", "counting"])
-        .args(["--loc-samples", "2"])
-        .args(if extra.contains(&"--num-samples") { &[][..] } else { &["--num-samples", "6"][..] })
-        .arg("--run-dir")
-        .arg(run_dir)
-        .arg("--repos-dir")
-        .arg(repos)
-        .args(extra)
-        .env("OPENAI_API_KEY", "unused");
+    c.args([
+        "eval",
+        "--split",
+        "demo",
+        "--instances",
+        "agentless-demo__datespan-14",
+        "--no-repro",
+        "--no-regression",
+        "--no-evaluate",
+        "--no-progress",
+    ])
+    .args([
+        "--model",
+        &format!("http://{addr}/v1"),
+        "--served-model-name",
+        "counting",
+    ])
+    .args(["--loc-samples", "2"])
+    .args(if extra.contains(&"--num-samples") {
+        &[][..]
+    } else {
+        &["--num-samples", "6"][..]
+    })
+    .arg("--run-dir")
+    .arg(run_dir)
+    .arg("--repos-dir")
+    .arg(repos)
+    .args(extra)
+    .env("OPENAI_API_KEY", "unused");
     c
 }
 
 fn run_ok(mut c: Command) -> String {
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{:?}\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -96,7 +130,11 @@ fn samples_in(path: &Path) -> usize {
 }
 
 fn stale_files(dir: &Path) -> Vec<PathBuf> {
-    fs_err::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains(".stale-")).collect()
+    fs_err::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".stale-"))
+        .collect()
 }
 
 fn counts(c: &Counts) -> (usize, usize) {
@@ -127,17 +165,34 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
     reset(&c);
     run_ok(cmd(addr, &run_dir, &repos, &[]));
     assert_eq!(counts(&c), (0, 0));
-    assert_eq!(fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(), preds);
+    assert_eq!(
+        fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(),
+        preds
+    );
 
     // One parameter changed (repair temperature): repair only, from scratch.
     reset(&c);
-    run_ok(cmd(addr, &run_dir, &repos, &["--temperature", "0.5", "--loc-temperature", "1.0"]));
+    run_ok(cmd(
+        addr,
+        &run_dir,
+        &repos,
+        &["--temperature", "0.5", "--loc-temperature", "1.0"],
+    ));
     assert_eq!(counts(&c), (0, 6));
-    assert_eq!(stale_files(&inst_dir).len(), 2, "the old repair and rerank files are set aside");
+    assert_eq!(
+        stale_files(&inst_dir).len(),
+        2,
+        "the old repair and rerank files are set aside"
+    );
 
     // More samples with the same settings: only the new ones.
     reset(&c);
-    run_ok(cmd(addr, &run_dir, &repos, &["--temperature", "0.5", "--loc-temperature", "1.0", "--num-samples", "9"]));
+    run_ok(cmd(
+        addr,
+        &run_dir,
+        &repos,
+        &["--temperature", "0.5", "--loc-temperature", "1.0", "--num-samples", "9"],
+    ));
     assert_eq!(counts(&c), (0, 3));
 }
 
@@ -152,7 +207,11 @@ fn a_killed_run_loses_nothing_it_finished() {
 
     // Answer 4 repair requests, then hang; kill the process once 4 samples are on disk.
     c.hang_after.store(4, Ordering::SeqCst);
-    let mut child: Child = cmd(addr, &run_dir, &repos, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child: Child = cmd(addr, &run_dir, &repos, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while samples_in(&repair_file) < 4 {
         assert!(Instant::now() < deadline, "the run never wrote 4 samples");
@@ -171,5 +230,9 @@ fn a_killed_run_loses_nothing_it_finished() {
     run_ok(cmd(addr, &run_dir, &repos, &[]));
     assert_eq!(counts(&c), (0, 6 - done));
     assert_eq!(samples_in(&repair_file), 6);
-    assert!(fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap().contains("days=6"));
+    assert!(
+        fs_err::read_to_string(run_dir.join("predictions.jsonl"))
+            .unwrap()
+            .contains("days=6")
+    );
 }

@@ -62,7 +62,13 @@ impl<T: DeserializeOwned> StageFile<T> {
     /// Parse the text of a stage file (any prefix of a valid file reads as the lines it
     /// completes).
     pub fn parse(text: &[u8]) -> StageFile<T> {
-        let mut file = StageFile { begin: None, records: Vec::new(), end: None, body_len: 0, ignored_bytes: 0 };
+        let mut file = StageFile {
+            begin: None,
+            records: Vec::new(),
+            end: None,
+            body_len: 0,
+            ignored_bytes: 0,
+        };
         let mut offset = 0usize;
         for line in text.split_inclusive(|&b| b == b'\n') {
             if line.last() != Some(&b'\n') {
@@ -97,7 +103,9 @@ impl<T: DeserializeOwned> StageFile<T> {
 
     /// Whether the file was written for `key` (and this format version).
     pub fn matches(&self, stage: StageId, format_version: u32, key: &StageKey) -> bool {
-        self.begin.as_ref().is_some_and(|b| b.stage == stage && b.format_version == format_version && &b.key == key)
+        self.begin
+            .as_ref()
+            .is_some_and(|b| b.stage == stage && b.format_version == format_version && &b.key == key)
     }
 }
 
@@ -132,7 +140,12 @@ pub fn open_stage<T: DeserializeOwned>(
             if existing.is_some() {
                 move_aside(path)?;
             }
-            let begin = Begin { stage, format_version, key: key.clone(), started_at_unix: unix_now() };
+            let begin = Begin {
+                stage,
+                format_version,
+                key: key.clone(),
+                started_at_unix: unix_now(),
+            };
             Ok(Opened::Open(Vec::new(), StageWriter::create(path, &begin)?))
         }
     }
@@ -147,7 +160,9 @@ pub fn reopen_finished<T: DeserializeOwned>(path: &Path) -> Result<(Vec<T>, Stag
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn move_aside(path: &Path) -> Result<(), ArtifactError> {
@@ -177,23 +192,42 @@ impl StageWriter {
             fs_err::create_dir_all(dir).map_err(|e| ArtifactError::io(dir, e))?;
         }
         let file = fs_err::File::create(path).map_err(|e| ArtifactError::io(path, e))?;
-        let mut w = StageWriter { path: path.to_path_buf(), file, records: 0, started: Instant::now() };
+        let mut w = StageWriter {
+            path: path.to_path_buf(),
+            file,
+            records: 0,
+            started: Instant::now(),
+        };
         w.line(&Envelope::<()>::Begin(begin.clone()))?;
         Ok(w)
     }
 
     fn reopen(path: &Path, body_len: usize, records: usize) -> Result<StageWriter, ArtifactError> {
-        let file = fs_err::OpenOptions::new().write(true).open(path).map_err(|e| ArtifactError::io(path, e))?;
+        let file = fs_err::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| ArtifactError::io(path, e))?;
         file.set_len(body_len as u64).map_err(|e| ArtifactError::io(path, e))?;
         drop(file);
-        let file = fs_err::OpenOptions::new().append(true).open(path).map_err(|e| ArtifactError::io(path, e))?;
-        Ok(StageWriter { path: path.to_path_buf(), file, records, started: Instant::now() })
+        let file = fs_err::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| ArtifactError::io(path, e))?;
+        Ok(StageWriter {
+            path: path.to_path_buf(),
+            file,
+            records,
+            started: Instant::now(),
+        })
     }
 
     fn line<T: Serialize>(&mut self, env: &Envelope<T>) -> Result<(), ArtifactError> {
-        let mut bytes = serde_json::to_vec(env).map_err(|e| ArtifactError::Invalid(format!("{}: {e}", self.path.display())))?;
+        let mut bytes =
+            serde_json::to_vec(env).map_err(|e| ArtifactError::Invalid(format!("{}: {e}", self.path.display())))?;
         bytes.push(b'\n');
-        self.file.write_all(&bytes).map_err(|e| ArtifactError::io(&self.path, e))
+        self.file
+            .write_all(&bytes)
+            .map_err(|e| ArtifactError::io(&self.path, e))
     }
 
     /// Append one record (one `write` call).
@@ -205,7 +239,10 @@ impl StageWriter {
 
     /// Write the `end` line and sync the file.
     pub fn finish(mut self) -> Result<(), ArtifactError> {
-        let end = End { records: self.records, elapsed_ms: self.started.elapsed().as_millis() as u64 };
+        let end = End {
+            records: self.records,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        };
         self.line(&Envelope::<()>::End(end))?;
         self.file.sync_data().map_err(|e| ArtifactError::io(&self.path, e))
     }
@@ -240,10 +277,20 @@ mod tests {
         .unwrap()
             + "\n";
         for i in 0..n {
-            text += &(serde_json::to_string(&Envelope::Record(R { i, s: format!("ré\n{i}\"") })).unwrap() + "\n");
+            text += &(serde_json::to_string(&Envelope::Record(R {
+                i,
+                s: format!("ré\n{i}\""),
+            }))
+            .unwrap()
+                + "\n");
         }
         if finished {
-            text += &(serde_json::to_string(&Envelope::<R>::End(End { records: n, elapsed_ms: 1 })).unwrap() + "\n");
+            text += &(serde_json::to_string(&Envelope::<R>::End(End {
+                records: n,
+                elapsed_ms: 1,
+            }))
+            .unwrap()
+                + "\n");
         }
         text
     }
@@ -257,7 +304,13 @@ mod tests {
         assert!(f.end.is_none());
         assert!(f.ignored_bytes > 0);
         let f = StageFile::<R>::parse(full.as_bytes());
-        assert_eq!(f.end, Some(End { records: 3, elapsed_ms: 1 }));
+        assert_eq!(
+            f.end,
+            Some(End {
+                records: 3,
+                elapsed_ms: 1
+            })
+        );
         assert_eq!(f.ignored_bytes, 0);
     }
 
@@ -294,7 +347,9 @@ mod tests {
     fn open_resume_and_stale_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
-        let Opened::Open(recs, mut w) = open_stage::<R>(&path, StageId::Repair, 1, &key("k")).unwrap() else { panic!() };
+        let Opened::Open(recs, mut w) = open_stage::<R>(&path, StageId::Repair, 1, &key("k")).unwrap() else {
+            panic!()
+        };
         assert!(recs.is_empty());
         w.record(&R { i: 0, s: "a".into() }).unwrap();
         w.record(&R { i: 1, s: "b".into() }).unwrap();
@@ -303,11 +358,15 @@ mod tests {
         let mut f = fs_err::OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"type\":\"record\",\"da").unwrap();
         drop(f);
-        let Opened::Open(recs, mut w) = open_stage::<R>(&path, StageId::Repair, 1, &key("k")).unwrap() else { panic!() };
+        let Opened::Open(recs, mut w) = open_stage::<R>(&path, StageId::Repair, 1, &key("k")).unwrap() else {
+            panic!()
+        };
         assert_eq!(recs.len(), 2);
         w.record(&R { i: 2, s: "c".into() }).unwrap();
         w.finish().unwrap();
-        let Opened::Done(recs) = open_stage::<R>(&path, StageId::Repair, 1, &key("k")).unwrap() else { panic!() };
+        let Opened::Done(recs) = open_stage::<R>(&path, StageId::Repair, 1, &key("k")).unwrap() else {
+            panic!()
+        };
         assert_eq!(recs.iter().map(|r| r.i).collect::<Vec<_>>(), [0, 1, 2]);
         // Reopen a finished file to add more.
         let (recs, mut w) = reopen_finished::<R>(&path).unwrap();
@@ -317,13 +376,21 @@ mod tests {
         let f = StageFile::<R>::read(&path).unwrap().unwrap();
         assert_eq!((f.records.len(), f.end.as_ref().map(|e| e.records)), (4, Some(4)));
         // Another key: moved aside, started over.
-        let Opened::Open(recs, w) = open_stage::<R>(&path, StageId::Repair, 1, &key("other")).unwrap() else { panic!() };
+        let Opened::Open(recs, w) = open_stage::<R>(&path, StageId::Repair, 1, &key("other")).unwrap() else {
+            panic!()
+        };
         assert!(recs.is_empty());
         drop(w);
-        let stale: Vec<_> = fs_err::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".stale-")).collect();
+        let stale: Vec<_> = fs_err::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".stale-"))
+            .collect();
         assert_eq!(stale.len(), 1);
         // Another format version is stale too.
-        let Opened::Open(recs, _) = open_stage::<R>(&path, StageId::Repair, 2, &key("other")).unwrap() else { panic!() };
+        let Opened::Open(recs, _) = open_stage::<R>(&path, StageId::Repair, 2, &key("other")).unwrap() else {
+            panic!()
+        };
         assert!(recs.is_empty());
     }
 }

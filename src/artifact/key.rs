@@ -48,10 +48,26 @@ mod tests {
 
     #[test]
     fn keys_are_stable_and_sensitive() {
-        let a = StageKey::of(&D { stage: "repair", temperature: 1.0, upstream: vec![StageKey("sha256:x".into())] });
-        let b = StageKey::of(&D { stage: "repair", temperature: 1.0, upstream: vec![StageKey("sha256:x".into())] });
-        let c = StageKey::of(&D { stage: "repair", temperature: 0.8, upstream: vec![StageKey("sha256:x".into())] });
-        let d = StageKey::of(&D { stage: "repair", temperature: 1.0, upstream: vec![StageKey("sha256:y".into())] });
+        let a = StageKey::of(&D {
+            stage: "repair",
+            temperature: 1.0,
+            upstream: vec![StageKey("sha256:x".into())],
+        });
+        let b = StageKey::of(&D {
+            stage: "repair",
+            temperature: 1.0,
+            upstream: vec![StageKey("sha256:x".into())],
+        });
+        let c = StageKey::of(&D {
+            stage: "repair",
+            temperature: 0.8,
+            upstream: vec![StageKey("sha256:x".into())],
+        });
+        let d = StageKey::of(&D {
+            stage: "repair",
+            temperature: 1.0,
+            upstream: vec![StageKey("sha256:y".into())],
+        });
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);

@@ -44,8 +44,14 @@ pub enum StageId {
 }
 
 impl StageId {
-    pub const ALL: [StageId; 6] =
-        [StageId::Localize, StageId::Repair, StageId::Regression, StageId::Repro, StageId::Execute, StageId::Rerank];
+    pub const ALL: [StageId; 6] = [
+        StageId::Localize,
+        StageId::Repair,
+        StageId::Regression,
+        StageId::Repro,
+        StageId::Execute,
+        StageId::Rerank,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -88,14 +94,21 @@ pub enum ArtifactError {
         source: std::io::Error,
     },
     #[error("{path}: line {line}: {message}")]
-    Corrupt { path: PathBuf, line: usize, message: String },
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
 
 impl ArtifactError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        ArtifactError::Io { path: path.to_path_buf(), source }
+        ArtifactError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -119,11 +132,10 @@ impl RunDir {
 
     /// The folder of one instance (checked to be a single path component).
     pub fn instance_dir(&self, instance_id: &str) -> Result<PathBuf, ArtifactError> {
-        if instance_id.is_empty()
-            || instance_id.starts_with('.')
-            || instance_id.contains(['/', '\\', '\0'])
-        {
-            return Err(ArtifactError::Invalid(format!("instance id {instance_id:?} cannot name a folder")));
+        if instance_id.is_empty() || instance_id.starts_with('.') || instance_id.contains(['/', '\\', '\0']) {
+            return Err(ArtifactError::Invalid(format!(
+                "instance id {instance_id:?} cannot name a folder"
+            )));
         }
         Ok(self.root.join("instances").join(instance_id))
     }

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use crate::artifact::{RunDir, StageId, write_atomic};
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
-use crate::pipeline::context::{Containers, Cx, ReproSettings, RegressionSettings, Sampling, Settings};
+use crate::pipeline::context::{Containers, Cx, RegressionSettings, ReproSettings, Sampling, Settings};
 use crate::pipeline::events::{Event, Reporter, StageOutcome};
 use crate::pipeline::llm::{Llm, Thinking};
 use crate::pipeline::repo::{RepoCache, default_repos_dir};
@@ -179,8 +179,16 @@ impl PipelineArgs {
     pub fn settings(&self) -> Settings {
         let mut s = Settings::paper_defaults();
         s.seed = self.seed;
-        s.thinking = Thinking { enabled: self.thinking, start_tag: self.answer_start_tag.clone(), end_tag: self.answer_end_tag.clone() };
-        s.repair = Sampling { samples: self.num_samples.max(1), temperature: self.temperature, max_tokens: self.max_tokens };
+        s.thinking = Thinking {
+            enabled: self.thinking,
+            start_tag: self.answer_start_tag.clone(),
+            end_tag: self.answer_end_tag.clone(),
+        };
+        s.repair = Sampling {
+            samples: self.num_samples.max(1),
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+        };
         s.localize = Sampling {
             samples: self.loc_samples.unwrap_or(self.num_samples).max(1),
             temperature: self.loc_temperature.unwrap_or(self.temperature),
@@ -189,7 +197,11 @@ impl PipelineArgs {
         s.max_input_tokens = self.max_input_tokens;
         s.repro = ReproSettings {
             enabled: !self.no_repro,
-            sampling: Sampling { samples: self.repro_samples.max(1), temperature: self.repro_temperature, max_tokens: self.max_tokens },
+            sampling: Sampling {
+                samples: self.repro_samples.max(1),
+                temperature: self.repro_temperature,
+                max_tokens: self.max_tokens,
+            },
             top_n: self.num_repro_tests,
             timeout_s: self.repro_timeout.max(1),
         };
@@ -222,7 +234,9 @@ impl PipelineArgs {
     }
 
     fn workers(&self) -> usize {
-        self.workers.unwrap_or_else(|| (std::thread::available_parallelism().map_or(1, |n| n.get()) * 3 / 4).clamp(1, 8)).max(1)
+        self.workers
+            .unwrap_or_else(|| (std::thread::available_parallelism().map_or(1, |n| n.get()) * 3 / 4).clamp(1, 8))
+            .max(1)
     }
 }
 
@@ -232,7 +246,10 @@ fn needs(scope: Scope, s: &Settings) -> (bool, bool) {
     match scope {
         Scope::All => (true, tests),
         Scope::Stage(StageId::Localize | StageId::Repair) => (true, false),
-        Scope::Stage(StageId::Regression) => (s.regression.enabled && s.regression.filter_with_model, s.regression.enabled),
+        Scope::Stage(StageId::Regression) => (
+            s.regression.enabled && s.regression.filter_with_model,
+            s.regression.enabled,
+        ),
         Scope::Stage(StageId::Repro) => (s.repro.enabled, s.repro.enabled),
         Scope::Stage(StageId::Execute) => (false, tests),
         Scope::Stage(StageId::Rerank) => (false, false),
@@ -251,9 +268,14 @@ pub struct Bars {
 
 impl Bars {
     pub fn new(global: &GlobalArgs, stages: &[StageId]) -> Bars {
-        let target = if bars_enabled(global) { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target = if bars_enabled(global) {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         let multi = MultiProgress::with_draw_target(target);
-        let style = ProgressStyle::with_template("{prefix:>17} {bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template("{prefix:>17} {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
         let bars = stages
             .iter()
             .map(|&s| {
@@ -263,7 +285,14 @@ impl Bars {
                 (s, b)
             })
             .collect();
-        Bars { multi, bars, failed: Mutex::default(), notes: Mutex::default(), printer: Printer::new(global), tokens: Mutex::default() }
+        Bars {
+            multi,
+            bars,
+            failed: Mutex::default(),
+            notes: Mutex::default(),
+            printer: Printer::new(global),
+            tokens: Mutex::default(),
+        }
     }
 
     fn bar(&self, stage: StageId) -> Option<&ProgressBar> {
@@ -281,7 +310,9 @@ impl Bars {
 impl Reporter for Bars {
     fn event(&self, event: &Event) {
         match event {
-            Event::StageStarted { stage, reused, todo, .. } => {
+            Event::StageStarted {
+                stage, reused, todo, ..
+            } => {
                 if let Some(b) = self.bar(*stage) {
                     b.inc_length((*reused + *todo) as u64);
                     b.inc(*reused as u64);
@@ -302,9 +333,16 @@ impl Reporter for Bars {
                     b.set_message(format!("{total} tokens"));
                 }
             }
-            Event::StageFinished { stage, instance, outcome } => match outcome {
+            Event::StageFinished {
+                stage,
+                instance,
+                outcome,
+            } => match outcome {
                 StageOutcome::Failed(msg) => {
-                    self.failed.lock().unwrap_or_else(|p| p.into_inner()).push((instance.clone(), format!("{stage}: {msg}")));
+                    self.failed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((instance.clone(), format!("{stage}: {msg}")));
                 }
                 StageOutcome::Skipped(why) => {
                     if let Some(b) = self.bar(*stage) {
@@ -358,7 +396,12 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
     let download = DownloadBar::new(global);
     let mut instances = super::load_instances(&args.dataset, &download).await?;
     if let Some((i, k)) = args.shard {
-        instances = instances.into_iter().enumerate().filter(|(j, _)| j % k == i).map(|(_, x)| x).collect();
+        instances = instances
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| j % k == i)
+            .map(|(_, x)| x)
+            .collect();
     }
     if instances.is_empty() {
         return Ok(None);
@@ -369,7 +412,11 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let llm = if need_model {
-        let model = args.model.open(global).await.with_context(|| format!("opening the model {}", args.model.model))?;
+        let model = args
+            .model
+            .open(global)
+            .await
+            .with_context(|| format!("opening the model {}", args.model.model))?;
         Some(Llm::new(model, args.max_concurrent_requests, cancel.clone()))
     } else {
         None
@@ -406,7 +453,10 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         Scope::Stage(s) => vec![s],
     };
     let bars = Arc::new(Bars::new(global, &stages));
-    let repos = RepoCache::new(args.repos_dir.clone().unwrap_or_else(default_repos_dir), Some(args.demo_repos()));
+    let repos = RepoCache::new(
+        args.repos_dir.clone().unwrap_or_else(default_repos_dir),
+        Some(args.demo_repos()),
+    );
     let settings_json = serde_json::json!({
         "settings": &settings,
         "model": args.model.model,
@@ -414,32 +464,70 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         "shard": args.shard,
         "version": env!("CARGO_PKG_VERSION"),
     });
-    write_atomic(&run_dir.settings_file(), serde_json::to_string_pretty(&settings_json)?.as_bytes())?;
-    let cx = Cx { settings: Arc::new(settings), run_dir, llm, containers, repos, reporter: bars.clone(), cancel };
+    write_atomic(
+        &run_dir.settings_file(),
+        serde_json::to_string_pretty(&settings_json)?.as_bytes(),
+    )?;
+    let cx = Cx {
+        settings: Arc::new(settings),
+        run_dir,
+        llm,
+        containers,
+        repos,
+        reporter: bars.clone(),
+        cancel,
+    };
     Ok(Some(Prepared { cx, instances, bars }))
 }
 
 /// A run id from the run directory's name (letters, digits, `-`, `_`, `.`).
 fn run_id_of(dir: &Path) -> String {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
-    let id: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
-    if id.is_empty() || id.starts_with('.') { format!("run{id}") } else { id }
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let id: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if id.is_empty() || id.starts_with('.') {
+        format!("run{id}")
+    } else {
+        id
+    }
 }
 
 /// Tokens and cost per instance, written to `usage.json` and summarized.
 fn write_usage(args: &PipelineArgs, run_dir: &RunDir, reports: &[InstanceReport]) -> anyhow::Result<(u64, u64, f64)> {
-    let cost = |u: &Usage| u.prompt_tokens as f64 * args.price_per_mtok_in / 1e6 + u.completion_tokens as f64 * args.price_per_mtok_out / 1e6;
+    let cost = |u: &Usage| {
+        u.prompt_tokens as f64 * args.price_per_mtok_in / 1e6
+            + u.completion_tokens as f64 * args.price_per_mtok_out / 1e6
+    };
     let mut per: serde_json::Map<String, serde_json::Value> = match fs_err::read_to_string(run_dir.usage_file()) {
-        Ok(t) => serde_json::from_str::<serde_json::Value>(&t).ok().and_then(|v| v.get("instances").and_then(|i| i.as_object().cloned())).unwrap_or_default(),
+        Ok(t) => serde_json::from_str::<serde_json::Value>(&t)
+            .ok()
+            .and_then(|v| v.get("instances").and_then(|i| i.as_object().cloned()))
+            .unwrap_or_default(),
         Err(_) => Default::default(),
     };
     for r in reports {
-        let entry = per.entry(r.instance_id.clone()).or_insert_with(|| serde_json::json!({}));
+        let entry = per
+            .entry(r.instance_id.clone())
+            .or_insert_with(|| serde_json::json!({}));
         if let Some(obj) = entry.as_object_mut() {
             let prev_in = obj.get("prompt_tokens").and_then(|v| v.as_u64()).unwrap_or(0);
             let prev_out = obj.get("completion_tokens").and_then(|v| v.as_u64()).unwrap_or(0);
             // A stage command reports only its stage's tokens: keep the larger total seen.
-            let u = Usage { prompt_tokens: prev_in.max(r.usage.prompt_tokens), completion_tokens: prev_out.max(r.usage.completion_tokens) };
+            let u = Usage {
+                prompt_tokens: prev_in.max(r.usage.prompt_tokens),
+                completion_tokens: prev_out.max(r.usage.completion_tokens),
+            };
             obj.insert("prompt_tokens".into(), u.prompt_tokens.into());
             obj.insert("completion_tokens".into(), u.completion_tokens.into());
             obj.insert("cost".into(), serde_json::json!(cost(&u)));
@@ -450,7 +538,10 @@ fn write_usage(args: &PipelineArgs, run_dir: &RunDir, reports: &[InstanceReport]
         tin += r.usage.prompt_tokens;
         tout += r.usage.completion_tokens;
     }
-    let total_cost = cost(&Usage { prompt_tokens: tin, completion_tokens: tout });
+    let total_cost = cost(&Usage {
+        prompt_tokens: tin,
+        completion_tokens: tout,
+    });
     let doc = serde_json::json!({
         "price_per_mtok_in": args.price_per_mtok_in,
         "price_per_mtok_out": args.price_per_mtok_out,
@@ -461,7 +552,11 @@ fn write_usage(args: &PipelineArgs, run_dir: &RunDir, reports: &[InstanceReport]
 }
 
 /// Run a scope over the selected instances and summarize; shared by every pipeline command.
-pub async fn run_scope(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> anyhow::Result<(ExitStatus, Option<(Prepared, Vec<InstanceReport>)>)> {
+pub async fn run_scope(
+    args: &PipelineArgs,
+    global: &GlobalArgs,
+    scope: Scope,
+) -> anyhow::Result<(ExitStatus, Option<(Prepared, Vec<InstanceReport>)>)> {
     let printer = Printer::new(global);
     let Some(prepared) = prepare(args, global, scope).await? else {
         printer.warn("no instance selected");
@@ -506,7 +601,9 @@ pub async fn run_scope(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -
 pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
     let printer = Printer::new(global);
     let (status, done) = run_scope(&args.pipeline, global, Scope::All).await?;
-    let Some((prepared, reports)) = done else { return Ok(status) };
+    let Some((prepared, reports)) = done else {
+        return Ok(status);
+    };
     if status == ExitStatus::Interrupted {
         return Ok(status);
     }
@@ -545,15 +642,36 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     } else {
         cfg.images.demo_repos = Some(args.pipeline.demo_repos());
     }
-    let evaluated: Vec<Instance> =
-        prepared.instances.iter().filter(|i| predictions.iter().any(|p| p.instance_id == i.instance_id)).cloned().collect();
-    let summary = run_evaluation(&env, &evaluated, &predictions, &cfg, prepared.cx.run_dir.root(), &NoRunProgress, &prepared.cx.cancel).await?;
+    let evaluated: Vec<Instance> = prepared
+        .instances
+        .iter()
+        .filter(|i| predictions.iter().any(|p| p.instance_id == i.instance_id))
+        .cloned()
+        .collect();
+    let summary = run_evaluation(
+        &env,
+        &evaluated,
+        &predictions,
+        &cfg,
+        prepared.cx.run_dir.root(),
+        &NoRunProgress,
+        &prepared.cx.cancel,
+    )
+    .await?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
         let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results);
         crate::reporting::junit::write_junit(path, report, &details)?;
     }
-    let resolved = summary.results.iter().filter(|r| r.outcome == EvalOutcome::Resolved).count();
-    let errors = summary.results.iter().filter(|r| matches!(r.outcome, EvalOutcome::Error(_))).count();
+    let resolved = summary
+        .results
+        .iter()
+        .filter(|r| r.outcome == EvalOutcome::Resolved)
+        .count();
+    let errors = summary
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, EvalOutcome::Error(_)))
+        .count();
     for r in &summary.results {
         if let EvalOutcome::Error(e) = &r.outcome {
             printer.warn(&format!("evaluation of {}: {e}", r.instance_id));
@@ -562,12 +680,20 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     printer.summary(&format!(
         "evaluation: {resolved}/{} resolved, {errors} errors{}",
         evaluated.len(),
-        summary.report_path.as_ref().map(|p| format!("; report {}", p.display())).unwrap_or_default()
+        summary
+            .report_path
+            .as_ref()
+            .map(|p| format!("; report {}", p.display()))
+            .unwrap_or_default()
     ));
     if summary.interrupted {
         return Ok(ExitStatus::Interrupted);
     }
-    Ok(if errors > 0 && status == ExitStatus::Success { ExitStatus::PartialErrors } else { status })
+    Ok(if errors > 0 && status == ExitStatus::Success {
+        ExitStatus::PartialErrors
+    } else {
+        status
+    })
 }
 
 #[cfg(test)]

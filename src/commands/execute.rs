@@ -17,5 +17,7 @@ pub struct ExecuteArgs {
 }
 
 pub async fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
-    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Execute)).await?.0)
+    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Execute))
+        .await?
+        .0)
 }

@@ -17,5 +17,7 @@ pub struct LocalizeArgs {
 }
 
 pub async fn run(args: &LocalizeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
-    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Localize)).await?.0)
+    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Localize))
+        .await?
+        .0)
 }

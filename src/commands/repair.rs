@@ -17,5 +17,7 @@ pub struct RepairArgs {
 }
 
 pub async fn run(args: &RepairArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
-    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Repair)).await?.0)
+    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Repair))
+        .await?
+        .0)
 }

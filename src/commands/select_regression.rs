@@ -17,5 +17,7 @@ pub struct SelectRegressionArgs {
 }
 
 pub async fn run(args: &SelectRegressionArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
-    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Regression)).await?.0)
+    Ok(run_scope(&args.pipeline, global, Scope::Stage(StageId::Regression))
+        .await?
+        .0)
 }

@@ -39,7 +39,10 @@ struct NoteImages<'a> {
 
 impl ImageProgress for NoteImages<'_> {
     fn status(&self, image: &str, message: &str) {
-        self.cx.emit(Event::Note { instance: self.instance.into(), message: format!("{image}: {message}") });
+        self.cx.emit(Event::Note {
+            instance: self.instance.into(),
+            message: format!("{image}: {message}"),
+        });
     }
 }
 
@@ -53,7 +56,10 @@ fn container_err(e: SandboxError) -> StageError {
 /// The instance image's name (pulled or built when missing). Part of the test stages' keys.
 pub async fn image(cx: &Cx, inst: &Instance) -> Result<String, StageError> {
     let c = cx.containers()?;
-    let progress = NoteImages { cx, instance: &inst.instance_id };
+    let progress = NoteImages {
+        cx,
+        instance: &inst.instance_id,
+    };
     tokio::select! {
         r = ensure_instance_image(&c.env, inst, &c.images, &progress) => r.map_err(|e| StageError::Container(e.to_string())),
         () = cx.cancel.cancelled() => Err(StageError::Cancelled),
@@ -73,7 +79,10 @@ pub async fn start(cx: &Cx, inst: &Instance, image: &str) -> Result<Slot, StageE
     opts.name = None;
     opts.cancel = cx.cancel.clone();
     let sandbox = Sandbox::start(&c.env, image, &opts).await.map_err(container_err)?;
-    Ok(Slot { sandbox, _permit: permit })
+    Ok(Slot {
+        sandbox,
+        _permit: permit,
+    })
 }
 
 impl Slot {
@@ -87,26 +96,55 @@ impl Slot {
     /// Run a bash script (written to `/tmp/<name>`) under a timeout.
     pub async fn run_script(&self, name: &str, script: &str, timeout: Duration) -> Result<ExecOutcome, StageError> {
         let path = format!("/tmp/{name}");
-        self.sandbox.write_file(&path, script.as_bytes()).await.map_err(container_err)?;
-        let spec = ExecSpec { cmd: vec!["/bin/bash".into(), path], workdir: None, env: Vec::new(), timeout };
+        self.sandbox
+            .write_file(&path, script.as_bytes())
+            .await
+            .map_err(container_err)?;
+        let spec = ExecSpec {
+            cmd: vec!["/bin/bash".into(), path],
+            workdir: None,
+            env: Vec::new(),
+            timeout,
+        };
         self.sandbox.exec_spec(&spec).await.map_err(container_err)
     }
 
     /// Commit the working tree (after a candidate patch), so [`Slot::reset`] returns to it.
     pub async fn checkpoint(&self) -> Result<(), StageError> {
         let script = "git add -A && git -c user.name=agentless-mini -c user.email=run@agentless-mini.invalid commit -q --no-verify --allow-empty -m candidate";
-        let out = self.sandbox.exec(&["bash", "-c", script], Duration::from_secs(120)).await.map_err(container_err)?;
-        if out.success() { Ok(()) } else { Err(StageError::Container(format!("git commit in the container failed: {}", out.text().trim()))) }
+        let out = self
+            .sandbox
+            .exec(&["bash", "-c", script], Duration::from_secs(120))
+            .await
+            .map_err(container_err)?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(StageError::Container(format!(
+                "git commit in the container failed: {}",
+                out.text().trim()
+            )))
+        }
     }
 
     /// Undo what a test did to the repository (back to the last checkpoint or base commit).
     pub async fn reset(&self) -> Result<(), StageError> {
         let out = self
             .sandbox
-            .exec(&["bash", "-c", "git reset -q --hard HEAD && git clean -fdq"], Duration::from_secs(120))
+            .exec(
+                &["bash", "-c", "git reset -q --hard HEAD && git clean -fdq"],
+                Duration::from_secs(120),
+            )
             .await
             .map_err(container_err)?;
-        if out.success() { Ok(()) } else { Err(StageError::Container(format!("git reset in the container failed: {}", out.text().trim()))) }
+        if out.success() {
+            Ok(())
+        } else {
+            Err(StageError::Container(format!(
+                "git reset in the container failed: {}",
+                out.text().trim()
+            )))
+        }
     }
 
     pub fn sandbox(&self) -> &Sandbox {
@@ -142,7 +180,9 @@ pub fn regression_script(eval_script: &str) -> Result<String, StageError> {
         out.push(line);
     }
     if !removed || skipping {
-        return Err(StageError::Invalid("the eval script has no test-patch step to leave out".into()));
+        return Err(StageError::Invalid(
+            "the eval script has no test-patch step to leave out".into(),
+        ));
     }
     Ok(out.join("\n"))
 }
@@ -183,7 +223,11 @@ pub enum ReproVerdict {
 /// Judge a reproduction test's output (ANSI colour codes removed first).
 pub fn repro_verdict(output: &str) -> ReproVerdict {
     let clean = ANSI.replace_all(output, "");
-    let (rep, res, other) = (clean.contains("Issue reproduced"), clean.contains("Issue resolved"), clean.contains("Other issues"));
+    let (rep, res, other) = (
+        clean.contains("Issue reproduced"),
+        clean.contains("Issue resolved"),
+        clean.contains("Other issues"),
+    );
     match (rep, res, other) {
         (true, false, false) => ReproVerdict::Reproduced,
         (false, true, false) => ReproVerdict::Resolved,
@@ -214,16 +258,24 @@ mod tests {
         let s = regression_script(DEMO).unwrap();
         assert!(!s.contains("git apply"));
         assert!(!s.contains("EOF_114329324912"));
-        assert!(s.contains("git checkout abc tests/a.py\n: '>>>>> Start Test Output'\npython3 -m pytest -rA tests/a.py"));
+        assert!(
+            s.contains("git checkout abc tests/a.py\n: '>>>>> Start Test Output'\npython3 -m pytest -rA tests/a.py")
+        );
         assert!(regression_script("#!/bin/bash\npytest\n").is_err());
     }
 
     #[test]
     fn runner_keeps_the_environment_set_up() {
         let r = python_runner(DEMO, "reproduce_bug_1.py");
-        assert_eq!(r, "#!/bin/bash\nset -uo pipefail\ncd /testbed\ncd /testbed\npython3 reproduce_bug_1.py\n");
+        assert_eq!(
+            r,
+            "#!/bin/bash\nset -uo pipefail\ncd /testbed\ncd /testbed\npython3 reproduce_bug_1.py\n"
+        );
         let conda = "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\nexport LANG=C\ngit config --global --add safe.directory /testbed\n";
-        assert!(python_runner(conda, "t.py").contains("conda activate testbed\ncd /testbed\nexport LANG=C\ncd /testbed\npython3 t.py"));
+        assert!(
+            python_runner(conda, "t.py")
+                .contains("conda activate testbed\ncd /testbed\nexport LANG=C\ncd /testbed\npython3 t.py")
+        );
     }
 
     #[test]

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use agentless_harness::images::ImageOptions;
+use agentless_harness::sandbox::CancellationToken;
 use agentless_harness::sandbox::{DockerEnv, SandboxOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
-use agentless_harness::sandbox::CancellationToken;
 
 use super::events::{Event, Reporter};
 use super::llm::{Llm, Thinking};
@@ -70,16 +70,33 @@ impl Settings {
         Settings {
             seed: 0,
             thinking: Thinking::default(),
-            localize: Sampling { samples: 500, temperature: 1.0, max_tokens: 4096 },
-            repair: Sampling { samples: 500, temperature: 1.0, max_tokens: 4096 },
+            localize: Sampling {
+                samples: 500,
+                temperature: 1.0,
+                max_tokens: 4096,
+            },
+            repair: Sampling {
+                samples: 500,
+                temperature: 1.0,
+                max_tokens: 4096,
+            },
             max_input_tokens: 60_000,
             repro: ReproSettings {
                 enabled: true,
-                sampling: Sampling { samples: 40, temperature: 0.8, max_tokens: 4096 },
+                sampling: Sampling {
+                    samples: 40,
+                    temperature: 0.8,
+                    max_tokens: 4096,
+                },
                 top_n: 30,
                 timeout_s: 600,
             },
-            regression: RegressionSettings { enabled: true, filter_with_model: true, max_tokens: 4096, timeout_s: 1800 },
+            regression: RegressionSettings {
+                enabled: true,
+                filter_with_model: true,
+                max_tokens: 4096,
+                timeout_s: 1800,
+            },
             execute_timeout_s: 1800,
             model_name: "agentless-mini".into(),
         }
@@ -149,6 +166,9 @@ pub enum StageError {
 
 impl StageError {
     pub fn missing(stage: StageId) -> StageError {
-        StageError::MissingUpstream { stage, command: stage.command() }
+        StageError::MissingUpstream {
+            stage,
+            command: stage.command(),
+        }
     }
 }

@@ -55,14 +55,24 @@ pub fn file_diff(out: &mut String, path: &str, old: &str, new: &str) {
     if groups.is_empty() {
         return;
     }
-    out.push_str(&format!("diff --git a/{path} b/{path}\nindex {}..{} 100644\n--- a/{path}\n+++ b/{path}\n", blob_id(old), blob_id(new)));
+    out.push_str(&format!(
+        "diff --git a/{path} b/{path}\nindex {}..{} 100644\n--- a/{path}\n+++ b/{path}\n",
+        blob_id(old),
+        blob_id(new)
+    ));
     for group in groups {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else { continue };
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
         let old_start = first.old_range().start;
         let new_start = first.new_range().start;
         let old_len = last.old_range().end - old_start;
         let new_len = last.new_range().end - new_start;
-        out.push_str(&format!("@@ -{} +{} @@\n", range(old_start, old_len), range(new_start, new_len)));
+        out.push_str(&format!(
+            "@@ -{} +{} @@\n",
+            range(old_start, old_len),
+            range(new_start, new_len)
+        ));
         for op in &group {
             match *op {
                 DiffOp::Equal { old_index, len, .. } => {
@@ -80,7 +90,12 @@ pub fn file_diff(out: &mut String, path: &str, old: &str, new: &str) {
                         push_line(out, '+', line);
                     }
                 }
-                DiffOp::Replace { old_index, old_len, new_index, new_len } => {
+                DiffOp::Replace {
+                    old_index,
+                    old_len,
+                    new_index,
+                    new_len,
+                } => {
                     for line in &a[old_index..old_index + old_len] {
                         push_line(out, '-', line);
                     }
@@ -130,6 +145,9 @@ mod tests {
         let old = "def f(x):\n    return x\n\n\ndef g(y):\n    return y\n";
         let new = "def f(x):\n    return x + 1\n\n\ndef g(y):\n    return y\n";
         let d = git_diff(&[("m.py", old, new)]);
-        assert!(d.contains("@@ -1,5 +1,5 @@\n def f(x):\n-    return x\n+    return x + 1\n \n \n def g(y):\n"), "{d}");
+        assert!(
+            d.contains("@@ -1,5 +1,5 @@\n def f(x):\n-    return x\n+    return x + 1\n \n \n def g(y):\n"),
+            "{d}"
+        );
     }
 }

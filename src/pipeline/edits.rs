@@ -30,7 +30,10 @@ static PYTHON_BLOCK: LazyLock<Regex> =
 
 /// The contents of every `` ```python `` block, in order.
 pub fn extract_python_blocks(text: &str) -> Vec<&str> {
-    PYTHON_BLOCK.captures_iter(text).filter_map(|c| c.get(1).map(|m| m.as_str())).collect()
+    PYTHON_BLOCK
+        .captures_iter(text)
+        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+        .collect()
 }
 
 /// Edit commands per file, in order of first appearance. A command is the normalized text
@@ -103,7 +106,10 @@ pub fn parse_command(command: &str) -> Option<SearchReplace> {
     if parts.len() != 2 {
         return None;
     }
-    Some(SearchReplace { search: parts[0].to_owned(), replace: parts[1].to_owned() })
+    Some(SearchReplace {
+        search: parts[0].to_owned(),
+        replace: parts[1].to_owned(),
+    })
 }
 
 /// What applying a file's commands did.
@@ -128,7 +134,11 @@ pub fn apply_commands(commands: &[String], content: &str) -> Applied {
             out = out.replace(e.search.as_str(), &e.replace);
         }
     }
-    Applied { content: out, parsed, matched }
+    Applied {
+        content: out,
+        parsed,
+        matched,
+    }
 }
 
 /// The answer part of a completion (`parse_thinking_output`): with `thinking`, the text
@@ -184,7 +194,10 @@ mod tests {
         let block = "```python\n### m.py\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```\n";
         let other = "```python\n# n.py\n<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n```\n";
         let fc = edits(&format!("{block}{other}{block}"));
-        assert_eq!(fc.files.iter().map(|(f, c)| (f.as_str(), c.len())).collect::<Vec<_>>(), [("m.py", 1), ("n.py", 1)]);
+        assert_eq!(
+            fc.files.iter().map(|(f, c)| (f.as_str(), c.len())).collect::<Vec<_>>(),
+            [("m.py", 1), ("n.py", 1)]
+        );
     }
 
     #[test]
@@ -196,7 +209,10 @@ mod tests {
         // Empty SEARCH.
         assert_eq!(parse_command("<<<<<<< SEARCH\n=======\nb\n>>>>>>> REPLACE"), None);
         // Two dividers.
-        assert_eq!(parse_command("<<<<<<< SEARCH\na\n=======\nb\n=======\nc\n>>>>>>> REPLACE"), None);
+        assert_eq!(
+            parse_command("<<<<<<< SEARCH\na\n=======\nb\n=======\nc\n>>>>>>> REPLACE"),
+            None
+        );
         // No divider (the malformed demo sample).
         assert_eq!(parse_command("<<<<<<< SEARCH\na\nb\n>>>>>>> REPLACE"), None);
     }
@@ -205,7 +221,13 @@ mod tests {
     fn text_after_the_search_marker_is_dropped_and_replace_is_trimmed() {
         let fc = edits("```python\n### m.py\n<<<<<<< SEARCH extra\na\n=======\nb\n\n\n>>>>>>> REPLACE\n```");
         let e = parse_command(&fc.files[0].1[0]).unwrap();
-        assert_eq!(e, SearchReplace { search: "a".into(), replace: "b".into() });
+        assert_eq!(
+            e,
+            SearchReplace {
+                search: "a".into(),
+                replace: "b".into()
+            }
+        );
     }
 
     #[test]
@@ -229,13 +251,27 @@ mod tests {
         assert_eq!(e.search, "a\nx");
         // CRLF edits match LF content.
         let e = parse_command("<<<<<<< SEARCH\r\na\r\n=======\r\nb\r\n>>>>>>> REPLACE").unwrap();
-        assert_eq!(e, SearchReplace { search: "a".into(), replace: "b".into() });
+        assert_eq!(
+            e,
+            SearchReplace {
+                search: "a".into(),
+                replace: "b".into()
+            }
+        );
     }
 
     #[test]
     fn answer_extraction() {
         assert_eq!(answer_text("  x \n", false, "<solution>", "</solution>"), "x");
-        assert_eq!(answer_text("<think>t</think><solution> y </solution>", true, "<solution>", "</solution>"), "y");
+        assert_eq!(
+            answer_text(
+                "<think>t</think><solution> y </solution>",
+                true,
+                "<solution>",
+                "</solution>"
+            ),
+            "y"
+        );
         assert_eq!(answer_text("no tags", true, "<solution>", "</solution>"), "no tags");
     }
 }

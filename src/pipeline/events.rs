@@ -9,13 +9,26 @@ use crate::artifact::StageId;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A stage of an instance starts: `reused` units come from its artifact, `todo` will run.
-    StageStarted { stage: StageId, instance: String, reused: usize, todo: usize },
+    StageStarted {
+        stage: StageId,
+        instance: String,
+        reused: usize,
+        todo: usize,
+    },
     /// One unit (a sample, a test, a candidate) finished.
     UnitDone { stage: StageId, instance: String },
     /// A stage of an instance ended.
-    StageFinished { stage: StageId, instance: String, outcome: StageOutcome },
+    StageFinished {
+        stage: StageId,
+        instance: String,
+        outcome: StageOutcome,
+    },
     /// A model request finished (tokens of this request).
-    ModelCall { stage: StageId, instance: String, usage: Usage },
+    ModelCall {
+        stage: StageId,
+        instance: String,
+        usage: Usage,
+    },
     /// Something worth telling the user (an image build, a skipped step).
     Note { instance: String, message: String },
 }

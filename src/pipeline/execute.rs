@@ -54,7 +54,11 @@ pub struct CandidateResult {
 impl CandidateResult {
     /// The ids of the reproduction tests it passes.
     pub fn repro_passed(&self) -> BTreeSet<String> {
-        self.repro.iter().filter(|(_, v)| *v == ReproVerdict::Resolved).map(|(id, _)| id.clone()).collect()
+        self.repro
+            .iter()
+            .filter(|(_, v)| *v == ReproVerdict::Resolved)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 }
 
@@ -69,7 +73,9 @@ pub struct Executions {
 pub fn candidates(repairs: &Repairs) -> Vec<(String, usize, String)> {
     let mut out: Vec<(String, usize, String)> = Vec::new();
     for s in &repairs.samples {
-        let (Some(patch), normalized) = (s.outcome.patch(), s.outcome.normalized()) else { continue };
+        let (Some(patch), normalized) = (s.outcome.patch(), s.outcome.normalized()) else {
+            continue;
+        };
         if normalized.trim().is_empty() {
             continue;
         }
@@ -96,15 +102,28 @@ struct KeyParts<'a> {
 }
 
 /// Run (or resume) the execution of every candidate of an instance.
-pub async fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regression, repro: &ReproTests) -> Result<Executions, StageError> {
+pub async fn run(
+    cx: &Cx,
+    inst: &Instance,
+    repairs: &Repairs,
+    regression: &Regression,
+    repro: &ReproTests,
+) -> Result<Executions, StageError> {
     let s = cx.settings.clone();
     let id = inst.instance_id.as_str();
     let stage = StageId::Execute;
     let cands = candidates(repairs);
     let nothing_to_test = (!regression.enabled || regression.tests.is_empty()) && repro.tests.is_empty();
     if nothing_to_test {
-        cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Skipped("no regression or reproduction tests".into()) });
-        return Ok(Executions { key: StageKey::of("execute-nothing"), results: HashMap::new() });
+        cx.emit(Event::StageFinished {
+            stage,
+            instance: id.into(),
+            outcome: StageOutcome::Skipped("no regression or reproduction tests".into()),
+        });
+        return Ok(Executions {
+            key: StageKey::of("execute-nothing"),
+            results: HashMap::new(),
+        });
     }
     let eval = containers::eval_script(cx, inst)?;
     let script = regression_script(&eval)?;
@@ -117,7 +136,11 @@ pub async fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regre
         image: &image,
         script_sha: sha256_hex(&script),
         regression: regression.enabled.then_some(regression.tests.as_slice()),
-        repro: repro.tests.iter().map(|t| (t.id.as_str(), sha256_hex(&t.code))).collect(),
+        repro: repro
+            .tests
+            .iter()
+            .map(|t| (t.id.as_str(), sha256_hex(&t.code)))
+            .collect(),
         timeout_s: s.execute_timeout_s,
         repro_timeout_s: s.repro.timeout_s,
     });
@@ -126,22 +149,54 @@ pub async fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regre
         Opened::Done(records) => {
             let have: BTreeSet<&str> = records.iter().map(|r| r.normalized_sha.as_str()).collect();
             if cands.iter().all(|(h, _, _)| have.contains(h.as_str())) {
-                cx.emit(Event::StageStarted { stage, instance: id.into(), reused: cands.len(), todo: 0 });
-                cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Reused });
-                return Ok(Executions { key, results: records.into_iter().map(|r| (r.normalized_sha.clone(), r)).collect() });
+                cx.emit(Event::StageStarted {
+                    stage,
+                    instance: id.into(),
+                    reused: cands.len(),
+                    todo: 0,
+                });
+                cx.emit(Event::StageFinished {
+                    stage,
+                    instance: id.into(),
+                    outcome: StageOutcome::Reused,
+                });
+                return Ok(Executions {
+                    key,
+                    results: records.into_iter().map(|r| (r.normalized_sha.clone(), r)).collect(),
+                });
             }
             crate::artifact::jsonl::reopen_finished::<CandidateResult>(&path)?
         }
         Opened::Open(records, writer) => (records, writer),
     };
     let mut writer = writer;
-    let mut results: HashMap<String, CandidateResult> = records.into_iter().map(|r| (r.normalized_sha.clone(), r)).collect();
+    let mut results: HashMap<String, CandidateResult> =
+        records.into_iter().map(|r| (r.normalized_sha.clone(), r)).collect();
     let todo: Vec<&(String, usize, String)> = cands.iter().filter(|(h, _, _)| !results.contains_key(h)).collect();
-    cx.emit(Event::StageStarted { stage, instance: id.into(), reused: cands.len() - todo.len(), todo: todo.len() });
-    let regression_tests: Option<&[String]> = (regression.enabled && !regression.tests.is_empty()).then_some(regression.tests.as_slice());
+    cx.emit(Event::StageStarted {
+        stage,
+        instance: id.into(),
+        reused: cands.len() - todo.len(),
+        todo: todo.len(),
+    });
+    let regression_tests: Option<&[String]> =
+        (regression.enabled && !regression.tests.is_empty()).then_some(regression.tests.as_slice());
     let mut stream = futures::stream::iter(todo.into_iter().map(|(sha, sample, patch)| {
         let (script, eval, image) = (&script, &eval, &image);
-        async move { run_candidate(cx, inst, image, sha, *sample, patch, regression_tests.map(|t| (t, script.as_str())), &repro.tests, eval).await }
+        async move {
+            run_candidate(
+                cx,
+                inst,
+                image,
+                sha,
+                *sample,
+                patch,
+                regression_tests.map(|t| (t, script.as_str())),
+                &repro.tests,
+                eval,
+            )
+            .await
+        }
     }))
     .buffer_unordered(cands.len().max(1));
     let mut first_error = None;
@@ -149,7 +204,10 @@ pub async fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regre
         match r {
             Ok(res) => {
                 writer.record(&res)?;
-                cx.emit(Event::UnitDone { stage, instance: id.into() });
+                cx.emit(Event::UnitDone {
+                    stage,
+                    instance: id.into(),
+                });
                 results.insert(res.normalized_sha.clone(), res);
             }
             Err(e) => {
@@ -164,11 +222,15 @@ pub async fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regre
         return Err(e);
     }
     writer.finish()?;
-    cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Finished });
+    cx.emit(Event::StageFinished {
+        stage,
+        instance: id.into(),
+        outcome: StageOutcome::Finished,
+    });
     Ok(Executions { key, results })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "one candidate's inputs")]
 async fn run_candidate(
     cx: &Cx,
     inst: &Instance,
@@ -194,11 +256,18 @@ async fn run_candidate(
             repro: Vec::new(),
             elapsed_ms: 0,
         };
-        let applied = slot.sandbox().apply_patch(patch).await.map_err(|e| StageError::Container(e.to_string()))?;
+        let applied = slot
+            .sandbox()
+            .apply_patch(patch)
+            .await
+            .map_err(|e| StageError::Container(e.to_string()))?;
         match applied {
             ApplyOutcome::Applied { .. } => res.applied = true,
             ApplyOutcome::Failed { attempts } => {
-                res.apply_error = Some(tail(&attempts.last().map(|a| a.output.clone()).unwrap_or_default(), 2000));
+                res.apply_error = Some(tail(
+                    &attempts.last().map(|a| a.output.clone()).unwrap_or_default(),
+                    2000,
+                ));
                 return Ok(res);
             }
             ApplyOutcome::Refused(r) => {
@@ -208,7 +277,9 @@ async fn run_candidate(
         }
         slot.checkpoint().await?;
         if let Some((tests, script)) = regression {
-            let out = slot.run_script("regression.sh", script, Duration::from_secs(s.execute_timeout_s)).await?;
+            let out = slot
+                .run_script("regression.sh", script, Duration::from_secs(s.execute_timeout_s))
+                .await?;
             let (statuses, note) = if out.timed_out {
                 (None, Some(format!("timed out after {} s", s.execute_timeout_s)))
             } else {
@@ -220,7 +291,11 @@ async fn run_candidate(
             };
             let failed = tests
                 .iter()
-                .filter(|t| !statuses.as_ref().is_some_and(|m| matches!(m.get(t.as_str()), Some(TestStatus::Passed | TestStatus::Xfail))))
+                .filter(|t| {
+                    !statuses
+                        .as_ref()
+                        .is_some_and(|m| matches!(m.get(t.as_str()), Some(TestStatus::Passed | TestStatus::Xfail)))
+                })
                 .cloned()
                 .collect();
             res.regression_failed = Some(failed);
@@ -233,8 +308,18 @@ async fn run_candidate(
                 .write_file(&format!("{}/{file}", containers::REPO_DIR), t.code.as_bytes())
                 .await
                 .map_err(|e| StageError::Container(e.to_string()))?;
-            let out = slot.run_script("run_repro.sh", &python_runner(eval, &file), Duration::from_secs(s.repro.timeout_s)).await?;
-            let verdict = if out.timed_out { ReproVerdict::Other } else { repro_verdict(&out.text()) };
+            let out = slot
+                .run_script(
+                    "run_repro.sh",
+                    &python_runner(eval, &file),
+                    Duration::from_secs(s.repro.timeout_s),
+                )
+                .await?;
+            let verdict = if out.timed_out {
+                ReproVerdict::Other
+            } else {
+                repro_verdict(&out.text())
+            };
             res.repro.push((t.id.clone(), verdict));
             slot.reset().await?;
         }
@@ -250,7 +335,18 @@ async fn run_candidate(
 /// The finished execution results on disk, whatever settings made them.
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<Executions>, StageError> {
     let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Execute)?;
-    let Some(file) = StageFile::<CandidateResult>::read(&path)? else { return Ok(None) };
-    let (Some(b), Some(_)) = (file.begin, file.end) else { return Ok(None) };
-    Ok(Some(Executions { key: b.key, results: file.records.into_iter().map(|r| (r.normalized_sha.clone(), r)).collect() }))
+    let Some(file) = StageFile::<CandidateResult>::read(&path)? else {
+        return Ok(None);
+    };
+    let (Some(b), Some(_)) = (file.begin, file.end) else {
+        return Ok(None);
+    };
+    Ok(Some(Executions {
+        key: b.key,
+        results: file
+            .records
+            .into_iter()
+            .map(|r| (r.normalized_sha.clone(), r))
+            .collect(),
+    }))
 }

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
+use agentless_harness::sandbox::CancellationToken;
 use agentless_model::{ChatRequest, Message, Model, ModelError, Usage};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
-use agentless_harness::sandbox::CancellationToken;
 
 /// How answers are cut out of completions (`THINKING`, `ANSWER_START_TAG`, `ANSWER_END_TAG`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +21,11 @@ pub struct Thinking {
 
 impl Default for Thinking {
     fn default() -> Self {
-        Thinking { enabled: false, start_tag: "<solution>".into(), end_tag: "</solution>".into() }
+        Thinking {
+            enabled: false,
+            start_tag: "<solution>".into(),
+            end_tag: "</solution>".into(),
+        }
     }
 }
 
@@ -65,7 +69,12 @@ impl std::fmt::Debug for Llm {
 impl Llm {
     pub fn new(model: Arc<dyn Model>, max_in_flight: usize, cancel: CancellationToken) -> Llm {
         let id = model.id();
-        Llm { model, slots: Arc::new(Semaphore::new(max_in_flight.max(1))), id, cancel }
+        Llm {
+            model,
+            slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            id,
+            cancel,
+        }
     }
 
     /// The model's id (part of every key of a stage that asks it).
@@ -79,8 +88,17 @@ impl Llm {
     }
 
     /// One user message, one completion.
-    pub async fn ask(&self, prompt: &str, temperature: f64, max_tokens: u32, seed: Option<u64>) -> Result<Answer, ModelFailure> {
-        let cancelled = || ModelFailure { message: "interrupted".into(), transient: true };
+    pub async fn ask(
+        &self,
+        prompt: &str,
+        temperature: f64,
+        max_tokens: u32,
+        seed: Option<u64>,
+    ) -> Result<Answer, ModelFailure> {
+        let cancelled = || ModelFailure {
+            message: "interrupted".into(),
+            transient: true,
+        };
         let _permit = tokio::select! {
             p = self.slots.acquire() => p.map_err(|_| cancelled())?,
             () = self.cancel.cancelled() => return Err(cancelled()),
@@ -93,7 +111,10 @@ impl Llm {
         match result {
             Ok(resp) => {
                 let text = resp.completions.into_iter().next().map(|c| c.text).unwrap_or_default();
-                Ok(Answer { text, usage: resp.usage })
+                Ok(Answer {
+                    text,
+                    usage: resp.usage,
+                })
             }
             Err(e) => Err(failure(&e)),
         }
@@ -104,10 +125,21 @@ impl Llm {
 /// upstream. Anything else (the backend down, a local model failing) is retried next run.
 /// The request the pipeline sends for one sample: one user message, `n = 1`, `top_p = 1`.
 pub fn chat_request(prompt: &str, temperature: f64, max_tokens: u32, seed: Option<u64>) -> ChatRequest {
-    ChatRequest { messages: vec![Message::user(prompt)], temperature, top_p: 1.0, max_tokens, stop: Vec::new(), seed, n: 1 }
+    ChatRequest {
+        messages: vec![Message::user(prompt)],
+        temperature,
+        top_p: 1.0,
+        max_tokens,
+        stop: Vec::new(),
+        seed,
+        n: 1,
+    }
 }
 
 fn failure(e: &ModelError) -> ModelFailure {
     let fin = matches!(e, ModelError::BadRequest(_) | ModelError::NotRecorded { .. });
-    ModelFailure { message: e.to_string(), transient: !fin }
+    ModelFailure {
+        message: e.to_string(),
+        transient: !fin,
+    }
 }

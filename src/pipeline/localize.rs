@@ -161,12 +161,30 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<Locali
             Err(f) => (String::new(), Usage::default(), Some(f)),
         };
         let files = parse_files(s.thinking.answer(&raw), &known);
-        LocalizeSample { index: job.index, prompt_sha: sha256_hex(&job.prompt), n_files, raw, files, usage, failure }
+        LocalizeSample {
+            index: job.index,
+            prompt_sha: sha256_hex(&job.prompt),
+            n_files,
+            raw,
+            files,
+            usage,
+            failure,
+        }
     };
     let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Localize)?;
-    let samples = run_samples(cx, &path, StageId::Localize, FORMAT_VERSION, &key, &inst.instance_id, n, prepare, finish)
-        .await?
-        .finish(cx, StageId::Localize, &inst.instance_id)?;
+    let samples = run_samples(
+        cx,
+        &path,
+        StageId::Localize,
+        FORMAT_VERSION,
+        &key,
+        &inst.instance_id,
+        n,
+        prepare,
+        finish,
+    )
+    .await?
+    .finish(cx, StageId::Localize, &inst.instance_id)?;
     Ok(Localization { key, samples })
 }
 

@@ -32,4 +32,3 @@ pub mod run;
 pub mod sampling;
 pub mod select;
 pub mod structure;
-

@@ -43,9 +43,11 @@ pub fn normalized_patch(changes: &[FileChange]) -> String {
     out.trim().to_owned()
 }
 
+type NormalizedCache = Vec<(std::sync::Arc<str>, Result<String, TokenizeError>)>;
+
 thread_local! {
     /// Normalized originals: every sample of an instance edits the same few files.
-    static ORIGINALS: std::cell::RefCell<Vec<(std::sync::Arc<str>, Result<String, TokenizeError>)>> =
+    static ORIGINALS: std::cell::RefCell<NormalizedCache> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -87,14 +89,21 @@ mod tests {
     use super::*;
 
     fn fc(old: &str, new: &str) -> Vec<FileChange> {
-        vec![FileChange { path: "m.py".into(), old: old.into(), new: new.into() }]
+        vec![FileChange {
+            path: "m.py".into(),
+            old: old.into(),
+            new: new.into(),
+        }]
     }
 
     #[test]
     fn formatting_and_comments_vote_together() {
         let old = "def f(a):\n    return g(a, 7)\n";
         let a = normalized_patch(&fc(old, "def f(a):\n    return g(a, 6)\n"));
-        let b = normalized_patch(&fc(old, "def f(a):\n    # fixed\n    return g(\n        a,\n        6,\n    )\n"));
+        let b = normalized_patch(&fc(
+            old,
+            "def f(a):\n    # fixed\n    return g(\n        a,\n        6,\n    )\n",
+        ));
         assert!(!a.is_empty());
         assert_eq!(a, b);
         let c = normalized_patch(&fc(old, "def f(a):\n    return g(a, 5)\n"));
@@ -104,7 +113,13 @@ mod tests {
     #[test]
     fn comment_only_changes_normalize_to_nothing() {
         assert_eq!(normalized_patch(&fc("x = 1\n", "x = 1  # one\n\n")), "");
-        assert_eq!(normalized_patch(&fc("def f():\n    pass\n", "def f():\n    \"\"\"Doc.\"\"\"\n    pass\n")), "");
+        assert_eq!(
+            normalized_patch(&fc(
+                "def f():\n    pass\n",
+                "def f():\n    \"\"\"Doc.\"\"\"\n    pass\n"
+            )),
+            ""
+        );
     }
 
     #[test]

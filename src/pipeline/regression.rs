@@ -68,7 +68,9 @@ impl Regression {
         for r in records {
             match r {
                 RegressionRecord::Run { passing: p, .. } => passing = p.clone(),
-                RegressionRecord::Filter { removed: rm, usage: u, .. } => {
+                RegressionRecord::Filter {
+                    removed: rm, usage: u, ..
+                } => {
                     removed = rm.clone();
                     usage.prompt_tokens += u.prompt_tokens;
                     usage.completion_tokens += u.completion_tokens;
@@ -77,12 +79,22 @@ impl Regression {
             }
         }
         let tests = passing.into_iter().filter(|t| !removed.contains(t)).collect();
-        Regression { key, enabled: true, tests, usage }
+        Regression {
+            key,
+            enabled: true,
+            tests,
+            usage,
+        }
     }
 
     /// The stage turned off (`--no-regression`).
     pub fn disabled() -> Regression {
-        Regression { key: StageKey::of("regression-disabled"), enabled: false, tests: Vec::new(), usage: Usage::default() }
+        Regression {
+            key: StageKey::of("regression-disabled"),
+            enabled: false,
+            tests: Vec::new(),
+            usage: Usage::default(),
+        }
     }
 }
 
@@ -120,12 +132,20 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
     let id = inst.instance_id.as_str();
     let stage = StageId::Regression;
     if !s.regression.enabled {
-        cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Skipped("--no-regression".into()) });
+        cx.emit(Event::StageFinished {
+            stage,
+            instance: id.into(),
+            outcome: StageOutcome::Skipped("--no-regression".into()),
+        });
         return Ok(Regression::disabled());
     }
     let script = regression_script(&containers::eval_script(cx, inst)?)?;
     let image = containers::image(cx, inst).await?;
-    let filter_model = if s.regression.filter_with_model { Some(cx.llm()?.id()) } else { None };
+    let filter_model = if s.regression.filter_with_model {
+        Some(cx.llm()?.id())
+    } else {
+        None
+    };
     let key = StageKey::of(&KeyParts {
         stage: "regression",
         format_version: FORMAT_VERSION,
@@ -143,45 +163,92 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
     let path = cx.run_dir.stage_file(id, stage)?;
     let (mut records, mut writer) = match open_stage::<RegressionRecord>(&path, stage, FORMAT_VERSION, &key)? {
         Opened::Done(records) => {
-            cx.emit(Event::StageStarted { stage, instance: id.into(), reused: 1, todo: 0 });
-            cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Reused });
+            cx.emit(Event::StageStarted {
+                stage,
+                instance: id.into(),
+                reused: 1,
+                todo: 0,
+            });
+            cx.emit(Event::StageFinished {
+                stage,
+                instance: id.into(),
+                outcome: StageOutcome::Reused,
+            });
             return Ok(Regression::from_records(key, &records));
         }
         Opened::Open(records, writer) => (records, writer),
     };
     let has_run = records.iter().any(|r| matches!(r, RegressionRecord::Run { .. }));
     let needs_filter = s.regression.filter_with_model
-        && !records.iter().any(|r| matches!(r, RegressionRecord::Filter { failure, .. } if failure.as_ref().is_none_or(|f| !f.transient)));
-    cx.emit(Event::StageStarted { stage, instance: id.into(), reused: usize::from(has_run), todo: usize::from(!has_run) + usize::from(needs_filter) });
+        && !records.iter().any(
+            |r| matches!(r, RegressionRecord::Filter { failure, .. } if failure.as_ref().is_none_or(|f| !f.transient)),
+        );
+    cx.emit(Event::StageStarted {
+        stage,
+        instance: id.into(),
+        reused: usize::from(has_run),
+        todo: usize::from(!has_run) + usize::from(needs_filter),
+    });
     if !has_run {
         let slot = containers::start(cx, inst, &image).await?;
-        let ran = slot.run_script("regression.sh", &script, std::time::Duration::from_secs(s.regression.timeout_s)).await;
+        let ran = slot
+            .run_script(
+                "regression.sh",
+                &script,
+                std::time::Duration::from_secs(s.regression.timeout_s),
+            )
+            .await;
         slot.remove().await;
         let ran = ran?;
         let text = ran.text();
         let (passing, rejected) = if ran.timed_out {
-            (Vec::new(), Some(format!("timed out after {} s", s.regression.timeout_s)))
+            (
+                Vec::new(),
+                Some(format!("timed out after {} s", s.regression.timeout_s)),
+            )
         } else {
             match parser_for(inst) {
                 None => (Vec::new(), Some(format!("no log parser for {}", inst.repo))),
                 Some(parser) => match parse_log(&text, parser, GradingMode::V4) {
-                    Ok(map) => (map.iter().filter(|(_, st)| **st == TestStatus::Passed).map(|(t, _)| t.clone()).collect(), None),
+                    Ok(map) => (
+                        map.iter()
+                            .filter(|(_, st)| **st == TestStatus::Passed)
+                            .map(|(t, _)| t.clone())
+                            .collect(),
+                        None,
+                    ),
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 },
             }
         };
         if let Some(r) = &rejected {
-            cx.emit(Event::Note { instance: id.into(), message: format!("regression run on the original code: {r}") });
+            cx.emit(Event::Note {
+                instance: id.into(),
+                message: format!("regression run on the original code: {r}"),
+            });
         }
-        let rec = RegressionRecord::Run { passing, rejected, output_tail: tail(&text, 4000) };
+        let rec = RegressionRecord::Run {
+            passing,
+            rejected,
+            output_tail: tail(&text, 4000),
+        };
         writer.record(&rec)?;
         records.push(rec);
-        cx.emit(Event::UnitDone { stage, instance: id.into() });
+        cx.emit(Event::UnitDone {
+            stage,
+            instance: id.into(),
+        });
     }
     let passing: Vec<String> = records
         .iter()
         .rev()
-        .find_map(|r| if let RegressionRecord::Run { passing, .. } = r { Some(passing.clone()) } else { None })
+        .find_map(|r| {
+            if let RegressionRecord::Run { passing, .. } = r {
+                Some(passing.clone())
+            } else {
+                None
+            }
+        })
         .unwrap_or_default();
     if needs_filter {
         let llm = cx.llm()?;
@@ -192,31 +259,66 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
             prompt = prompts::regression_filter(&inst.problem_statement, &listed);
         }
         let rec = if passing.is_empty() {
-            RegressionRecord::Filter { prompt_sha: String::new(), raw: String::new(), usage: Usage::default(), removed: Vec::new(), failure: None }
+            RegressionRecord::Filter {
+                prompt_sha: String::new(),
+                raw: String::new(),
+                usage: Usage::default(),
+                removed: Vec::new(),
+                failure: None,
+            }
         } else {
             let answer = llm.ask(&prompt, 0.0, s.regression.max_tokens, Some(s.seed)).await;
             if let Err(f) = &answer
                 && f.transient
             {
-                return Err(StageError::ModelUnavailable { failed: 1, message: f.message.clone() });
+                return Err(StageError::ModelUnavailable {
+                    failed: 1,
+                    message: f.message.clone(),
+                });
             }
             let sha = sha256_hex(&prompt);
-            writer.record(&RegressionRecord::Prompt(PromptRecord { sha: sha.clone(), text: prompt.clone() }))?;
+            writer.record(&RegressionRecord::Prompt(PromptRecord {
+                sha: sha.clone(),
+                text: prompt.clone(),
+            }))?;
             match answer {
                 Ok(a) => {
-                    cx.emit(Event::ModelCall { stage, instance: id.into(), usage: a.usage });
+                    cx.emit(Event::ModelCall {
+                        stage,
+                        instance: id.into(),
+                        usage: a.usage,
+                    });
                     let removed = parse_removed(s.thinking.answer(&a.text), &listed);
-                    RegressionRecord::Filter { prompt_sha: sha, raw: a.text, usage: a.usage, removed, failure: None }
+                    RegressionRecord::Filter {
+                        prompt_sha: sha,
+                        raw: a.text,
+                        usage: a.usage,
+                        removed,
+                        failure: None,
+                    }
                 }
-                Err(f) => RegressionRecord::Filter { prompt_sha: sha, raw: String::new(), usage: Usage::default(), removed: Vec::new(), failure: Some(f) },
+                Err(f) => RegressionRecord::Filter {
+                    prompt_sha: sha,
+                    raw: String::new(),
+                    usage: Usage::default(),
+                    removed: Vec::new(),
+                    failure: Some(f),
+                },
             }
         };
         writer.record(&rec)?;
         records.push(rec);
-        cx.emit(Event::UnitDone { stage, instance: id.into() });
+        cx.emit(Event::UnitDone {
+            stage,
+            instance: id.into(),
+        });
     }
     writer.finish()?;
-    cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Finished });
+    cx.emit(Event::StageFinished {
+        stage,
+        instance: id.into(),
+        outcome: StageOutcome::Finished,
+    });
     Ok(Regression::from_records(key, &records))
 }
 
@@ -224,7 +326,9 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
 /// turned off).
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<Regression>, StageError> {
     let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Regression)?;
-    let Some(file) = StageFile::<RegressionRecord>::read(&path)? else { return Ok(None) };
+    let Some(file) = StageFile::<RegressionRecord>::read(&path)? else {
+        return Ok(None);
+    };
     match (file.begin, file.end) {
         (Some(b), Some(_)) => Ok(Some(Regression::from_records(b.key, &file.records))),
         _ => Ok(None),
@@ -238,15 +342,31 @@ mod tests {
     #[test]
     fn removed_tests_are_names_from_the_list() {
         let tests = vec!["t::a".to_owned(), "t::b".to_owned()];
-        assert_eq!(parse_removed("```\nt::b\n  t::a  \nt::c\nt::b\n```", &tests), ["t::b", "t::a"]);
+        assert_eq!(
+            parse_removed("```\nt::b\n  t::a  \nt::c\nt::b\n```", &tests),
+            ["t::b", "t::a"]
+        );
         assert!(parse_removed("```\n```", &tests).is_empty());
     }
 
     #[test]
     fn selection_subtracts_the_filter() {
         let records = vec![
-            RegressionRecord::Run { passing: vec!["a".into(), "b".into(), "c".into()], rejected: None, output_tail: String::new() },
-            RegressionRecord::Filter { prompt_sha: "x".into(), raw: String::new(), usage: Usage { prompt_tokens: 5, completion_tokens: 1 }, removed: vec!["b".into()], failure: None },
+            RegressionRecord::Run {
+                passing: vec!["a".into(), "b".into(), "c".into()],
+                rejected: None,
+                output_tail: String::new(),
+            },
+            RegressionRecord::Filter {
+                prompt_sha: "x".into(),
+                raw: String::new(),
+                usage: Usage {
+                    prompt_tokens: 5,
+                    completion_tokens: 1,
+                },
+                removed: vec!["b".into()],
+                failure: None,
+            },
         ];
         let r = Regression::from_records(StageKey("k".into()), &records);
         assert_eq!(r.tests, ["a", "c"]);

@@ -134,7 +134,10 @@ pub fn process(answer: &str, files: &[(String, String)]) -> RepairOutcome {
     let blocks = extract_python_blocks(answer);
     let commands = split_edit_commands(&blocks);
     if commands.is_empty() {
-        return RepairOutcome::Dropped { reason: DropReason::NoEdits, raw_patch: String::new() };
+        return RepairOutcome::Dropped {
+            reason: DropReason::NoEdits,
+            raw_patch: String::new(),
+        };
     }
     let mut changes: Vec<FileChange> = Vec::new();
     let mut outside = Vec::new();
@@ -151,42 +154,84 @@ pub fn process(answer: &str, files: &[(String, String)]) -> RepairOutcome {
             // `new_content == ""` is skipped upstream (only possible for an empty file).
             continue;
         }
-        changes.push(FileChange { path: file.clone(), old: content.clone(), new: applied.content });
+        changes.push(FileChange {
+            path: file.clone(),
+            old: content.clone(),
+            new: applied.content,
+        });
     }
     if changes.is_empty() {
-        let reason = if !outside.is_empty() { DropReason::OutsideContext { files: outside } } else { DropReason::NoEdits };
-        return RepairOutcome::Dropped { reason, raw_patch: String::new() };
+        let reason = if !outside.is_empty() {
+            DropReason::OutsideContext { files: outside }
+        } else {
+            DropReason::NoEdits
+        };
+        return RepairOutcome::Dropped {
+            reason,
+            raw_patch: String::new(),
+        };
     }
-    let diff_input: Vec<(&str, &str, &str)> = changes.iter().map(|c| (c.path.as_str(), c.old.as_str(), c.new.as_str())).collect();
+    let diff_input: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.old.as_str(), c.new.as_str()))
+        .collect();
     let raw_patch = git_diff(&diff_input);
     if parsed == 0 {
-        return RepairOutcome::Dropped { reason: DropReason::NoEdits, raw_patch };
+        return RepairOutcome::Dropped {
+            reason: DropReason::NoEdits,
+            raw_patch,
+        };
     }
     if matched == 0 {
-        return RepairOutcome::Dropped { reason: DropReason::SearchNotFound, raw_patch };
+        return RepairOutcome::Dropped {
+            reason: DropReason::SearchNotFound,
+            raw_patch,
+        };
     }
     for c in &changes {
         if c.new.trim().is_empty() {
-            return RepairOutcome::Dropped { reason: DropReason::EmptyFile { file: c.path.clone() }, raw_patch };
+            return RepairOutcome::Dropped {
+                reason: DropReason::EmptyFile { file: c.path.clone() },
+                raw_patch,
+            };
         }
         if let Err(e) = syntax::check_edited(&c.old, &c.new) {
             return RepairOutcome::Dropped {
-                reason: DropReason::SyntaxError { file: c.path.clone(), line: e.line, message: e.message },
+                reason: DropReason::SyntaxError {
+                    file: c.path.clone(),
+                    line: e.line,
+                    message: e.message,
+                },
                 raw_patch,
             };
         }
     }
     let strip = |s: &str| -> String {
-        super::python::splitlines(s).into_iter().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n")
+        super::python::splitlines(s)
+            .into_iter()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let old_all: String = changes.iter().map(|c| strip(&c.old)).collect();
     let new_all: String = changes.iter().map(|c| strip(&c.new)).collect();
     if old_all == new_all {
-        return RepairOutcome::Dropped { reason: DropReason::BlankLinesOnly, raw_patch };
+        return RepairOutcome::Dropped {
+            reason: DropReason::BlankLinesOnly,
+            raw_patch,
+        };
     }
     let normalized = normalized_patch(&changes);
-    let edited_files = changes.iter().filter(|c| c.old != c.new).map(|c| c.path.clone()).collect();
-    RepairOutcome::Patch { patch: raw_patch.trim_start().to_owned(), normalized, edited_files }
+    let edited_files = changes
+        .iter()
+        .filter(|c| c.old != c.new)
+        .map(|c| c.path.clone())
+        .collect();
+    RepairOutcome::Patch {
+        patch: raw_patch.trim_start().to_owned(),
+        normalized,
+        edited_files,
+    }
 }
 
 /// Approximate token count of a prompt block.
@@ -195,7 +240,12 @@ pub fn estimate_tokens(text: &str) -> usize {
 }
 
 /// The file-contents part of a repair prompt (`construct_topn_file_context`).
-pub fn file_context(set: &[String], contents: &HashMap<String, String>, max_tokens: usize, rng: Option<&mut Rng>) -> String {
+pub fn file_context(
+    set: &[String],
+    contents: &HashMap<String, String>,
+    max_tokens: usize,
+    rng: Option<&mut Rng>,
+) -> String {
     let block = |p: &str| -> Option<String> {
         let c = contents.get(p)?;
         Some(format!("### {p}\n{}", c.strip_suffix('\n').unwrap_or(c)))
@@ -284,10 +334,22 @@ pub fn read_contents(inst: &Instance, snapshot: &Snapshot, sets: &[Vec<String>])
 }
 
 /// The request of sample `i` of `n` (deterministic: resume and replay files rely on it).
-pub fn job(s: &Settings, inst: &Instance, sets: &[Vec<String>], contents: &HashMap<String, String>, n: usize, i: usize) -> Job {
+pub fn job(
+    s: &Settings,
+    inst: &Instance,
+    sets: &[Vec<String>],
+    contents: &HashMap<String, String>,
+    n: usize,
+    i: usize,
+) -> Job {
     let set_idx = set_for_sample(i, sets.len(), n);
     let mut rng = Rng::for_sample(s.seed, "repair", &inst.instance_id, i);
-    let ctx = file_context(&sets[set_idx], contents, s.max_input_tokens, (n > 1).then_some(&mut rng));
+    let ctx = file_context(
+        &sets[set_idx],
+        contents,
+        s.max_input_tokens,
+        (n > 1).then_some(&mut rng),
+    );
     Job {
         index: i,
         prompt: prompts::repair(&inst.problem_statement, &ctx),
@@ -309,24 +371,49 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot, loc: &Localizati
     let prepare = |i: usize| job(&s, inst, &sets, &contents, n, i);
     let finish = |job: &Job, answer: Result<Answer, ModelFailure>| {
         let set = &sets[job.meta];
-        let files: Vec<(String, String)> =
-            set.iter().filter_map(|p| contents.get(p).map(|c| (p.clone(), c.clone()))).collect();
+        let files: Vec<(String, String)> = set
+            .iter()
+            .filter_map(|p| contents.get(p).map(|c| (p.clone(), c.clone())))
+            .collect();
         let (raw, usage, failure, outcome) = match answer {
             Ok(a) => {
                 let outcome = process(s.thinking.answer(&a.text), &files);
                 (a.text, a.usage, None, outcome)
             }
             Err(f) => {
-                let outcome = RepairOutcome::Dropped { reason: DropReason::ModelError { message: f.message.clone() }, raw_patch: String::new() };
+                let outcome = RepairOutcome::Dropped {
+                    reason: DropReason::ModelError {
+                        message: f.message.clone(),
+                    },
+                    raw_patch: String::new(),
+                };
                 (String::new(), Usage::default(), Some(f), outcome)
             }
         };
-        RepairSample { index: job.index, location_set: job.meta, prompt_sha: sha256_hex(&job.prompt), raw, usage, failure, outcome }
+        RepairSample {
+            index: job.index,
+            location_set: job.meta,
+            prompt_sha: sha256_hex(&job.prompt),
+            raw,
+            usage,
+            failure,
+            outcome,
+        }
     };
     let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Repair)?;
-    let samples = run_samples(cx, &path, StageId::Repair, FORMAT_VERSION, &key, &inst.instance_id, n, prepare, finish)
-        .await?
-        .finish(cx, StageId::Repair, &inst.instance_id)?;
+    let samples = run_samples(
+        cx,
+        &path,
+        StageId::Repair,
+        FORMAT_VERSION,
+        &key,
+        &inst.instance_id,
+        n,
+        prepare,
+        finish,
+    )
+    .await?
+    .finish(cx, StageId::Repair, &inst.instance_id)?;
     Ok(Repairs { key, samples })
 }
 
@@ -344,7 +431,10 @@ mod tests {
     use super::*;
 
     fn files() -> Vec<(String, String)> {
-        vec![("pkg/m.py".into(), "def f(x):\n    return x + 1\n\n\ndef g():\n    pass\n".into())]
+        vec![(
+            "pkg/m.py".into(),
+            "def f(x):\n    return x + 1\n\n\ndef g():\n    pass\n".into(),
+        )]
     }
 
     fn answer(search: &str, replace: &str) -> String {
@@ -354,7 +444,14 @@ mod tests {
     #[test]
     fn a_good_edit_gives_a_patch() {
         let out = process(&answer("    return x + 1", "    return x + 2"), &files());
-        let RepairOutcome::Patch { patch, normalized, edited_files } = out else { panic!("{out:?}") };
+        let RepairOutcome::Patch {
+            patch,
+            normalized,
+            edited_files,
+        } = out
+        else {
+            panic!("{out:?}")
+        };
         assert!(patch.starts_with("diff --git a/pkg/m.py b/pkg/m.py\n"), "{patch}");
         assert!(patch.contains("-    return x + 1\n+    return x + 2\n"));
         assert!(normalized.contains("+    return x + 2"));
@@ -368,33 +465,61 @@ mod tests {
             p => panic!("{p:?}"),
         };
         assert_eq!(reason(process("no code here", &files())), DropReason::NoEdits);
-        assert_eq!(reason(process(&answer("    return y", "    return z"), &files())), DropReason::SearchNotFound);
+        assert_eq!(
+            reason(process(&answer("    return y", "    return z"), &files())),
+            DropReason::SearchNotFound
+        );
         assert!(matches!(
             reason(process(&answer("    return x + 1", "    return (x +"), &files())),
             DropReason::SyntaxError { line: 2, .. }
         ));
-        assert_eq!(reason(process(&answer("    return x + 1", "\n    return x + 1\n"), &files())), DropReason::BlankLinesOnly);
+        assert_eq!(
+            reason(process(&answer("    return x + 1", "\n    return x + 1\n"), &files())),
+            DropReason::BlankLinesOnly
+        );
         let outside = answer("a", "b").replace("pkg/m.py", "other.py");
-        assert_eq!(reason(process(&outside, &files())), DropReason::OutsideContext { files: vec!["other.py".into()] });
+        assert_eq!(
+            reason(process(&outside, &files())),
+            DropReason::OutsideContext {
+                files: vec!["other.py".into()]
+            }
+        );
         // Malformed: no divider.
-        let malformed = "```python\n### pkg/m.py\n<<<<<<< SEARCH\n    return x + 1\n    return x + 2\n>>>>>>> REPLACE\n```";
+        let malformed =
+            "```python\n### pkg/m.py\n<<<<<<< SEARCH\n    return x + 1\n    return x + 2\n>>>>>>> REPLACE\n```";
         assert_eq!(reason(process(malformed, &files())), DropReason::NoEdits);
-        assert_eq!(reason(process(&answer("def f(x):\n    return x + 1\n\n\ndef g():\n    pass", ""), &files())), DropReason::NoEdits);
+        assert_eq!(
+            reason(process(
+                &answer("def f(x):\n    return x + 1\n\n\ndef g():\n    pass", ""),
+                &files()
+            )),
+            DropReason::NoEdits
+        );
     }
 
     #[test]
     fn context_respects_the_budget_and_falls_back_to_the_first_file() {
-        let contents: HashMap<String, String> =
-            [("a.py".to_owned(), "x".repeat(400)), ("b.py".to_owned(), "y\n".to_owned())].into_iter().collect();
+        let contents: HashMap<String, String> = [
+            ("a.py".to_owned(), "x".repeat(400)),
+            ("b.py".to_owned(), "y\n".to_owned()),
+        ]
+        .into_iter()
+        .collect();
         let set = vec!["a.py".to_owned(), "b.py".to_owned()];
         assert_eq!(file_context(&set, &contents, 50, None), "### b.py\ny");
-        assert_eq!(file_context(&set, &contents, 1000, None), format!("### a.py\n{}\n\n### b.py\ny", "x".repeat(400)));
+        assert_eq!(
+            file_context(&set, &contents, 1000, None),
+            format!("### a.py\n{}\n\n### b.py\ny", "x".repeat(400))
+        );
         assert!(file_context(&set, &contents, 1, None).starts_with("### a.py\nxxx"));
     }
 
     #[test]
     fn samples_cycle_through_sets() {
-        assert_eq!((0..5).map(|i| set_for_sample(i, 2, 5)).collect::<Vec<_>>(), [0, 1, 0, 1, 0]);
+        assert_eq!(
+            (0..5).map(|i| set_for_sample(i, 2, 5)).collect::<Vec<_>>(),
+            [0, 1, 0, 1, 0]
+        );
         assert_eq!((0..3).map(|i| set_for_sample(i, 5, 3)).collect::<Vec<_>>(), [0, 1, 2]);
     }
 }

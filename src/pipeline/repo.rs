@@ -22,9 +22,20 @@ pub enum RepoError {
     #[error("{repo}: {message}")]
     Git { repo: String, message: String },
     #[error("{repo}: commit {commit} is not in the mirror {mirror} (even after fetching)")]
-    CommitNotFound { repo: String, commit: String, mirror: PathBuf },
-    #[error("{repo}: the demo tree {tree} commits to {got}, not the dataset's base_commit {want} (a stray or changed file? see datasets/demo/README.md)")]
-    DemoMismatch { repo: String, tree: PathBuf, got: String, want: String },
+    CommitNotFound {
+        repo: String,
+        commit: String,
+        mirror: PathBuf,
+    },
+    #[error(
+        "{repo}: the demo tree {tree} commits to {got}, not the dataset's base_commit {want} (a stray or changed file? see datasets/demo/README.md)"
+    )]
+    DemoMismatch {
+        repo: String,
+        tree: PathBuf,
+        got: String,
+        want: String,
+    },
     #[error("{repo}: cloning {url} failed: {message}")]
     Clone { repo: String, url: String, message: String },
     #[error("{path}: {source}")]
@@ -40,7 +51,10 @@ pub enum RepoError {
 }
 
 fn git_err(repo: &str, e: git2::Error) -> RepoError {
-    RepoError::Git { repo: repo.to_owned(), message: e.message().to_owned() }
+    RepoError::Git {
+        repo: repo.to_owned(),
+        message: e.message().to_owned(),
+    }
 }
 
 /// Where mirrors live and where demo trees come from.
@@ -78,7 +92,11 @@ pub struct Snapshot {
 
 impl RepoCache {
     pub fn new(root: PathBuf, demo_repos: Option<PathBuf>) -> RepoCache {
-        RepoCache { root, demo_repos, remote_template: "https://github.com/{repo}".into() }
+        RepoCache {
+            root,
+            demo_repos,
+            remote_template: "https://github.com/{repo}".into(),
+        }
     }
 
     fn mirror_path(&self, repo: &str) -> PathBuf {
@@ -103,15 +121,27 @@ impl RepoCache {
             }
         }
         if !has_commit(&mirror, oid) {
-            return Err(RepoError::CommitNotFound { repo: repo_name.into(), commit: oid.to_string(), mirror });
+            return Err(RepoError::CommitNotFound {
+                repo: repo_name.into(),
+                commit: oid.to_string(),
+                mirror,
+            });
         }
         let files = list_files(repo_name, &mirror, oid)?;
-        Ok(Snapshot { repo: repo_name.into(), commit: oid.to_string(), mirror, files: Arc::new(files) })
+        Ok(Snapshot {
+            repo: repo_name.into(),
+            commit: oid.to_string(),
+            mirror,
+            files: Arc::new(files),
+        })
     }
 
     fn build_demo_mirror(&self, repo: &str, name: &str, mirror: &Path, want: git2::Oid) -> Result<(), RepoError> {
         let Some(root) = &self.demo_repos else {
-            return Err(RepoError::Git { repo: repo.into(), message: "a demo repository, but the demo trees are not known".into() });
+            return Err(RepoError::Git {
+                repo: repo.into(),
+                message: "a demo repository, but the demo trees are not known".into(),
+            });
         };
         let tree_dir = root.join(name);
         if !tree_dir.is_dir() || name.contains(['/', '\\']) || name.starts_with('.') {
@@ -120,27 +150,48 @@ impl RepoCache {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such demo repository tree"),
             });
         }
-        fs_err::create_dir_all(&self.root).map_err(|source| RepoError::Io { path: self.root.clone(), source })?;
+        fs_err::create_dir_all(&self.root).map_err(|source| RepoError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
         let tmp = tempfile::Builder::new()
             .prefix(".demo-")
             .tempdir_in(&self.root)
-            .map_err(|source| RepoError::Io { path: self.root.clone(), source })?;
+            .map_err(|source| RepoError::Io {
+                path: self.root.clone(),
+                source,
+            })?;
         let got = {
             let r = git2::Repository::init_bare(tmp.path()).map_err(|e| git_err(repo, e))?;
             r.set_workdir(&tree_dir, false).map_err(|e| git_err(repo, e))?;
             let mut index = r.index().map_err(|e| git_err(repo, e))?;
-            index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).map_err(|e| git_err(repo, e))?;
+            index
+                .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+                .map_err(|e| git_err(repo, e))?;
             let tree_id = index.write_tree().map_err(|e| git_err(repo, e))?;
             let tree = r.find_tree(tree_id).map_err(|e| git_err(repo, e))?;
             // 2024-01-01T00:00:00+0000, as the recipe's GIT_AUTHOR_DATE / GIT_COMMITTER_DATE.
             let when = git2::Time::new(1_704_067_200, 0);
-            let sig = git2::Signature::new("agentless-mini", "demo@agentless-mini.invalid", &when).map_err(|e| git_err(repo, e))?;
-            let oid = r.commit(None, &sig, &sig, "base\n", &tree, &[]).map_err(|e| git_err(repo, e))?;
-            if oid != want {
-                return Err(RepoError::DemoMismatch { repo: repo.into(), tree: tree_dir, got: oid.to_string(), want: want.to_string() });
-            }
-            r.reference(&format!("refs/tags/base-{}", &oid.to_string()[..12]), oid, true, "demo base commit")
+            let sig = git2::Signature::new("agentless-mini", "demo@agentless-mini.invalid", &when)
                 .map_err(|e| git_err(repo, e))?;
+            let oid = r
+                .commit(None, &sig, &sig, "base\n", &tree, &[])
+                .map_err(|e| git_err(repo, e))?;
+            if oid != want {
+                return Err(RepoError::DemoMismatch {
+                    repo: repo.into(),
+                    tree: tree_dir,
+                    got: oid.to_string(),
+                    want: want.to_string(),
+                });
+            }
+            r.reference(
+                &format!("refs/tags/base-{}", &oid.to_string()[..12]),
+                oid,
+                true,
+                "demo base commit",
+            )
+            .map_err(|e| git_err(repo, e))?;
             oid
         };
         let _ = got;
@@ -151,27 +202,42 @@ impl RepoCache {
             let r = git2::Repository::open_bare(mirror).map_err(|e| git_err(repo, e))?;
             let url = format!("file://{}", tmp.path().display());
             let mut remote = r.remote_anonymous(&url).map_err(|e| git_err(repo, e))?;
-            remote.fetch(&["+refs/tags/*:refs/tags/*"], None, None).map_err(|e| git_err(repo, e))?;
+            remote
+                .fetch(&["+refs/tags/*:refs/tags/*"], None, None)
+                .map_err(|e| git_err(repo, e))?;
             return Ok(());
         }
         let tmp_path = tmp.keep();
-        fs_err::rename(&tmp_path, mirror).map_err(|source| RepoError::Io { path: mirror.to_path_buf(), source })
+        fs_err::rename(&tmp_path, mirror).map_err(|source| RepoError::Io {
+            path: mirror.to_path_buf(),
+            source,
+        })
     }
 
     fn clone_mirror(&self, repo: &str, mirror: &Path) -> Result<(), RepoError> {
         let url = self.remote_template.replace("{repo}", repo);
-        fs_err::create_dir_all(&self.root).map_err(|source| RepoError::Io { path: self.root.clone(), source })?;
+        fs_err::create_dir_all(&self.root).map_err(|source| RepoError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
         let tmp = tempfile::Builder::new()
             .prefix(".clone-")
             .tempdir_in(&self.root)
-            .map_err(|source| RepoError::Io { path: self.root.clone(), source })?;
+            .map_err(|source| RepoError::Io {
+                path: self.root.clone(),
+                source,
+            })?;
         let dest = tmp.path().join("m.git");
         let out = std::process::Command::new("git")
             .args(["clone", "--mirror", "--quiet", &url])
             .arg(&dest)
             .env("GIT_TERMINAL_PROMPT", "0")
             .output()
-            .map_err(|e| RepoError::Clone { repo: repo.into(), url: url.clone(), message: format!("running git: {e}") })?;
+            .map_err(|e| RepoError::Clone {
+                repo: repo.into(),
+                url: url.clone(),
+                message: format!("running git: {e}"),
+            })?;
         if !out.status.success() {
             return Err(RepoError::Clone {
                 repo: repo.into(),
@@ -179,7 +245,10 @@ impl RepoCache {
                 message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             });
         }
-        fs_err::rename(&dest, mirror).map_err(|source| RepoError::Io { path: mirror.to_path_buf(), source })
+        fs_err::rename(&dest, mirror).map_err(|source| RepoError::Io {
+            path: mirror.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -190,9 +259,16 @@ fn fetch(repo: &str, mirror: &Path) -> Result<(), RepoError> {
         .args(["remote", "update", "--prune"])
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
-        .map_err(|e| RepoError::Git { repo: repo.into(), message: format!("running git: {e}") })?;
+        .map_err(|e| RepoError::Git {
+            repo: repo.into(),
+            message: format!("running git: {e}"),
+        })?;
     if !out.status.success() {
-        tracing::warn!(repo, "fetching the mirror failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        tracing::warn!(
+            repo,
+            "fetching the mirror failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -236,11 +312,17 @@ impl Snapshot {
         let mut out = Vec::with_capacity(paths.len());
         for path in paths {
             let Some((_, oid)) = self.files.iter().find(|(p, _)| p == path) else {
-                return Err(RepoError::NoSuchFile { repo: self.repo.clone(), path: (*path).to_owned(), commit: self.commit.clone() });
+                return Err(RepoError::NoSuchFile {
+                    repo: self.repo.clone(),
+                    path: (*path).to_owned(),
+                    commit: self.commit.clone(),
+                });
             };
             let blob = r.find_blob(*oid).map_err(|e| git_err(&self.repo, e))?;
-            let text = std::str::from_utf8(blob.content())
-                .map_err(|_| RepoError::NotText { repo: self.repo.clone(), path: (*path).to_owned() })?;
+            let text = std::str::from_utf8(blob.content()).map_err(|_| RepoError::NotText {
+                repo: self.repo.clone(),
+                path: (*path).to_owned(),
+            })?;
             out.push(text.to_owned());
         }
         Ok(out)

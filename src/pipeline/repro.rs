@@ -65,7 +65,13 @@ pub enum ReproRecord {
         failure: Option<ModelFailure>,
     },
     /// A distinct test run on the original code.
-    Verified { normalized_sha: String, verdict: ReproVerdict, exit_code: Option<i64>, timed_out: bool, output_tail: String },
+    Verified {
+        normalized_sha: String,
+        verdict: ReproVerdict,
+        exit_code: Option<i64>,
+        timed_out: bool,
+        output_tail: String,
+    },
 }
 
 impl SampleRecord for ReproRecord {
@@ -77,7 +83,9 @@ impl SampleRecord for ReproRecord {
     }
     fn needs_retry(&self) -> bool {
         match self {
-            ReproRecord::TestFile { failure, .. } | ReproRecord::Test { failure, .. } => failure.as_ref().is_some_and(|f| f.transient),
+            ReproRecord::TestFile { failure, .. } | ReproRecord::Test { failure, .. } => {
+                failure.as_ref().is_some_and(|f| f.transient)
+            }
             ReproRecord::Verified { .. } => false,
         }
     }
@@ -103,7 +111,12 @@ pub struct ReproTests {
 
 impl ReproTests {
     pub fn disabled() -> ReproTests {
-        ReproTests { key: StageKey::of("repro-disabled"), enabled: false, tests: Vec::new(), usage: Usage::default() }
+        ReproTests {
+            key: StageKey::of("repro-disabled"),
+            enabled: false,
+            tests: Vec::new(),
+            usage: Usage::default(),
+        }
     }
 }
 
@@ -121,7 +134,12 @@ pub fn group_tests(records: &[ReproRecord]) -> Vec<TestGroup> {
     let mut tests: Vec<(usize, &str, &str)> = records
         .iter()
         .filter_map(|r| match r {
-            ReproRecord::Test { index, code: Some(code), normalized_sha: Some(sha), .. } => Some((*index, code.as_str(), sha.as_str())),
+            ReproRecord::Test {
+                index,
+                code: Some(code),
+                normalized_sha: Some(sha),
+                ..
+            } => Some((*index, code.as_str(), sha.as_str())),
             _ => None,
         })
         .collect();
@@ -130,7 +148,12 @@ pub fn group_tests(records: &[ReproRecord]) -> Vec<TestGroup> {
     for (index, code, sha) in tests {
         match groups.iter_mut().find(|g| g.normalized_sha == sha) {
             Some(g) => g.votes += 1,
-            None => groups.push(TestGroup { normalized_sha: sha.to_owned(), code: code.to_owned(), votes: 1, first_index: index }),
+            None => groups.push(TestGroup {
+                normalized_sha: sha.to_owned(),
+                code: code.to_owned(),
+                votes: 1,
+                first_index: index,
+            }),
         }
     }
     groups
@@ -138,12 +161,18 @@ pub fn group_tests(records: &[ReproRecord]) -> Vec<TestGroup> {
 
 /// The top `n` groups whose test reproduced the issue, by votes then first sample.
 pub fn select_top(groups: &[TestGroup], verdicts: &HashMap<String, ReproVerdict>, n: usize) -> Vec<ReproTest> {
-    let mut kept: Vec<&TestGroup> =
-        groups.iter().filter(|g| verdicts.get(&g.normalized_sha) == Some(&ReproVerdict::Reproduced)).collect();
+    let mut kept: Vec<&TestGroup> = groups
+        .iter()
+        .filter(|g| verdicts.get(&g.normalized_sha) == Some(&ReproVerdict::Reproduced))
+        .collect();
     kept.sort_by(|a, b| b.votes.cmp(&a.votes).then(a.first_index.cmp(&b.first_index)));
     kept.into_iter()
         .take(n)
-        .map(|g| ReproTest { id: format!("repro-{}", &g.normalized_sha[..12.min(g.normalized_sha.len())]), code: g.code.clone(), votes: g.votes })
+        .map(|g| ReproTest {
+            id: format!("repro-{}", &g.normalized_sha[..12.min(g.normalized_sha.len())]),
+            code: g.code.clone(),
+            votes: g.votes,
+        })
         .collect()
 }
 
@@ -151,7 +180,18 @@ fn summarize(key: StageKey, records: &[ReproRecord], top_n: usize) -> ReproTests
     let groups = group_tests(records);
     let verdicts: HashMap<String, ReproVerdict> = records
         .iter()
-        .filter_map(|r| if let ReproRecord::Verified { normalized_sha, verdict, .. } = r { Some((normalized_sha.clone(), *verdict)) } else { None })
+        .filter_map(|r| {
+            if let ReproRecord::Verified {
+                normalized_sha,
+                verdict,
+                ..
+            } = r
+            {
+                Some((normalized_sha.clone(), *verdict))
+            } else {
+                None
+            }
+        })
         .collect();
     let mut usage = Usage::default();
     for r in records {
@@ -160,16 +200,30 @@ fn summarize(key: StageKey, records: &[ReproRecord], top_n: usize) -> ReproTests
             usage.completion_tokens += u.completion_tokens;
         }
     }
-    ReproTests { key, enabled: true, tests: select_top(&groups, &verdicts, top_n), usage }
+    ReproTests {
+        key,
+        enabled: true,
+        tests: select_top(&groups, &verdicts, top_n),
+        usage,
+    }
 }
 
 /// The code of a generated test: the first ```python block.
 pub fn extract_test(answer: &str) -> Option<String> {
-    extract_python_blocks(answer).first().map(|c| format!("{c}\n")).filter(|c| !c.trim().is_empty())
+    extract_python_blocks(answer)
+        .first()
+        .map(|c| format!("{c}\n"))
+        .filter(|c| !c.trim().is_empty())
 }
 
 fn normalized_sha(code: &str) -> String {
-    let norm = normalize_with(code, NormalizeOptions { rename_top_level_functions: true }).unwrap_or_else(|_| code.to_owned());
+    let norm = normalize_with(
+        code,
+        NormalizeOptions {
+            rename_top_level_functions: true,
+        },
+    )
+    .unwrap_or_else(|_| code.to_owned());
     sha256_hex(&norm)
 }
 
@@ -195,15 +249,32 @@ struct KeyParts<'a> {
 pub fn test_file_job(s: &Settings, inst: &Instance, snapshot: &Snapshot) -> Job {
     let tree = Tree::from_paths(snapshot.paths()).test_view();
     let prompt = prompts::test_file(&inst.problem_statement, tree.render(4, None).trim());
-    Job { index: 0, prompt, temperature: 0.0, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed), meta: 0 }
+    Job {
+        index: 0,
+        prompt,
+        temperature: 0.0,
+        max_tokens: s.repro.sampling.max_tokens,
+        seed: Some(s.seed),
+        meta: 0,
+    }
 }
 
 /// The request of generated test `i` (1-based; sample 1 greedy), conditioned on `test_file`.
 pub fn test_job(s: &Settings, inst: &Instance, snapshot: &Snapshot, test_file: Option<&str>, i: usize) -> Job {
     let context = test_file.and_then(|p| snapshot.read(&[p]).ok().map(|mut v| (p.to_owned(), v.remove(0))));
-    let prompt = prompts::reproduction_test(&inst.problem_statement, context.as_ref().map(|(p, c)| (p.as_str(), c.as_str())));
+    let prompt = prompts::reproduction_test(
+        &inst.problem_statement,
+        context.as_ref().map(|(p, c)| (p.as_str(), c.as_str())),
+    );
     let temperature = if i <= 1 { 0.0 } else { s.repro.sampling.temperature };
-    Job { index: i, prompt, temperature, max_tokens: s.repro.sampling.max_tokens, seed: Some(s.seed.wrapping_add(i as u64)), meta: 1 }
+    Job {
+        index: i,
+        prompt,
+        temperature,
+        max_tokens: s.repro.sampling.max_tokens,
+        seed: Some(s.seed.wrapping_add(i as u64)),
+        meta: 1,
+    }
 }
 
 /// Run (or resume) reproduction-test generation and filtering for one instance.
@@ -212,7 +283,11 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
     let id = inst.instance_id.as_str();
     let stage = StageId::Repro;
     if !s.repro.enabled {
-        cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Skipped("--no-repro".into()) });
+        cx.emit(Event::StageFinished {
+            stage,
+            instance: id.into(),
+            outcome: StageOutcome::Skipped("--no-repro".into()),
+        });
         return Ok(ReproTests::disabled());
     }
     let eval = containers::eval_script(cx, inst)?;
@@ -243,11 +318,30 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
             Ok(a) => (a.text, a.usage, None),
             Err(f) => (String::new(), Usage::default(), Some(f)),
         };
-        let path = s.thinking.answer(&raw).split('\n').map(str::trim).find(|l| test_files.iter().any(|f| f == l)).map(str::to_owned);
-        ReproRecord::TestFile { index: job.index, prompt_sha: sha256_hex(&job.prompt), raw, usage, path, failure }
+        let path = s
+            .thinking
+            .answer(&raw)
+            .split('\n')
+            .map(str::trim)
+            .find(|l| test_files.iter().any(|f| f == l))
+            .map(str::to_owned);
+        ReproRecord::TestFile {
+            index: job.index,
+            prompt_sha: sha256_hex(&job.prompt),
+            raw,
+            usage,
+            path,
+            failure,
+        }
     };
     let first = run_samples(cx, &path, stage, FORMAT_VERSION, &key, id, 1, file_job, file_finish).await?;
-    let chosen = first.samples.first().and_then(|r| if let ReproRecord::TestFile { path, .. } = r { path.clone() } else { None });
+    let chosen = first.samples.first().and_then(|r| {
+        if let ReproRecord::TestFile { path, .. } = r {
+            path.clone()
+        } else {
+            None
+        }
+    });
     drop(first.writer);
     let n = 1 + s.repro.sampling.samples.max(1);
     let test_prompt = test_job(&s, inst, snapshot, chosen.as_deref(), 1).prompt;
@@ -269,7 +363,15 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
         };
         let code = extract_test(s.thinking.answer(&raw));
         let normalized_sha = code.as_deref().map(normalized_sha);
-        ReproRecord::Test { index: job.index, prompt_sha: sha256_hex(&job.prompt), raw, usage, code, normalized_sha, failure }
+        ReproRecord::Test {
+            index: job.index,
+            prompt_sha: sha256_hex(&job.prompt),
+            raw,
+            usage,
+            code,
+            normalized_sha,
+            failure,
+        }
     };
     let sampled = run_samples(cx, &path, stage, FORMAT_VERSION, &key, id, n, job, finish).await?;
     let mut records: Vec<ReproRecord> = sampled.samples.clone();
@@ -279,30 +381,53 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
     let groups = group_tests(&records);
     let verified: std::collections::HashSet<String> = records
         .iter()
-        .filter_map(|r| if let ReproRecord::Verified { normalized_sha, .. } = r { Some(normalized_sha.clone()) } else { None })
+        .filter_map(|r| {
+            if let ReproRecord::Verified { normalized_sha, .. } = r {
+                Some(normalized_sha.clone())
+            } else {
+                None
+            }
+        })
         .collect();
-    let todo: Vec<&TestGroup> = groups.iter().filter(|g| !verified.contains(&g.normalized_sha)).collect();
+    let todo: Vec<&TestGroup> = groups
+        .iter()
+        .filter(|g| !verified.contains(&g.normalized_sha))
+        .collect();
     if !todo.is_empty() {
         if writer.is_none() {
             let (_, w) = reopen_finished::<super::sampling::Rec<ReproRecord>>(&path)?;
             writer = Some(w);
         }
-        cx.emit(Event::StageStarted { stage, instance: id.into(), reused: 0, todo: todo.len() });
+        cx.emit(Event::StageStarted {
+            stage,
+            instance: id.into(),
+            reused: 0,
+            todo: todo.len(),
+        });
         let slot = containers::start(cx, inst, &image).await?;
         let timeout = Duration::from_secs(s.repro.timeout_s);
         let mut outcome = Ok(());
         for g in todo {
             let file = format!("reproduce_bug_{}.py", &g.normalized_sha[..12]);
             let run = async {
-                slot.sandbox().write_file(&format!("{}/{file}", containers::REPO_DIR), g.code.as_bytes()).await.map_err(|e| StageError::Container(e.to_string()))?;
-                let out = slot.run_script("run_repro.sh", &python_runner(&eval, &file), timeout).await?;
+                slot.sandbox()
+                    .write_file(&format!("{}/{file}", containers::REPO_DIR), g.code.as_bytes())
+                    .await
+                    .map_err(|e| StageError::Container(e.to_string()))?;
+                let out = slot
+                    .run_script("run_repro.sh", &python_runner(&eval, &file), timeout)
+                    .await?;
                 slot.reset().await?;
                 Ok::<_, StageError>(out)
             };
             match run.await {
                 Ok(out) => {
                     let text = out.text();
-                    let verdict = if out.timed_out { ReproVerdict::Other } else { repro_verdict(&text) };
+                    let verdict = if out.timed_out {
+                        ReproVerdict::Other
+                    } else {
+                        repro_verdict(&text)
+                    };
                     let rec = ReproRecord::Verified {
                         normalized_sha: g.normalized_sha.clone(),
                         verdict,
@@ -314,7 +439,10 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
                         w.record(&super::sampling::Rec::Sample(rec.clone()))?;
                     }
                     records.push(rec);
-                    cx.emit(Event::UnitDone { stage, instance: id.into() });
+                    cx.emit(Event::UnitDone {
+                        stage,
+                        instance: id.into(),
+                    });
                 }
                 Err(e) => {
                     outcome = Err(e);
@@ -332,17 +460,34 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
         }
         None => StageOutcome::Reused,
     };
-    cx.emit(Event::StageFinished { stage, instance: id.into(), outcome });
+    cx.emit(Event::StageFinished {
+        stage,
+        instance: id.into(),
+        outcome,
+    });
     Ok(summarize(key, &records, s.repro.top_n))
 }
 
 /// The finished reproduction tests on disk, whatever settings made them (None: never run).
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<ReproTests>, StageError> {
     let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Repro)?;
-    let Some(file) = StageFile::<super::sampling::Rec<ReproRecord>>::read(&path)? else { return Ok(None) };
-    let (Some(b), Some(_)) = (file.begin, file.end) else { return Ok(None) };
-    let records: Vec<ReproRecord> =
-        file.records.into_iter().filter_map(|r| if let super::sampling::Rec::Sample(s) = r { Some(s) } else { None }).collect();
+    let Some(file) = StageFile::<super::sampling::Rec<ReproRecord>>::read(&path)? else {
+        return Ok(None);
+    };
+    let (Some(b), Some(_)) = (file.begin, file.end) else {
+        return Ok(None);
+    };
+    let records: Vec<ReproRecord> = file
+        .records
+        .into_iter()
+        .filter_map(|r| {
+            if let super::sampling::Rec::Sample(s) = r {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .collect();
     Ok(Some(summarize(b.key, &records, cx.settings.repro.top_n)))
 }
 
@@ -370,10 +515,22 @@ mod tests {
         let c = "print('Other issues')\n";
         let records = vec![test(1, b), test(2, a), test(3, a2), test(4, c)];
         let groups = group_tests(&records);
-        assert_eq!(groups.iter().map(|g| (g.first_index, g.votes)).collect::<Vec<_>>(), [(1, 1), (2, 2), (4, 1)]);
+        assert_eq!(
+            groups.iter().map(|g| (g.first_index, g.votes)).collect::<Vec<_>>(),
+            [(1, 1), (2, 2), (4, 1)]
+        );
         let verdicts: HashMap<String, ReproVerdict> = groups
             .iter()
-            .map(|g| (g.normalized_sha.clone(), if g.first_index == 4 { ReproVerdict::Other } else { ReproVerdict::Reproduced }))
+            .map(|g| {
+                (
+                    g.normalized_sha.clone(),
+                    if g.first_index == 4 {
+                        ReproVerdict::Other
+                    } else {
+                        ReproVerdict::Reproduced
+                    },
+                )
+            })
             .collect();
         let top = select_top(&groups, &verdicts, 30);
         assert_eq!(top.iter().map(|t| t.votes).collect::<Vec<_>>(), [2, 1]);
@@ -383,7 +540,10 @@ mod tests {
 
     #[test]
     fn the_first_python_block_is_the_test() {
-        assert_eq!(extract_test("x\n```python\nprint(1)\n```\n```python\nprint(2)\n```"), Some("print(1)\n".into()));
+        assert_eq!(
+            extract_test("x\n```python\nprint(1)\n```\n```python\nprint(2)\n```"),
+            Some("print(1)\n".into())
+        );
         assert_eq!(extract_test("no block"), None);
     }
 }

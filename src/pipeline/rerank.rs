@@ -56,13 +56,26 @@ pub struct Selection {
 
 /// Apply the rule to `candidates` (in sample order).
 pub fn select(candidates: &[Candidate]) -> Selection {
-    let p0: Vec<usize> = (0..candidates.len()).filter(|&i| !candidates[i].normalized.trim().is_empty()).collect();
+    let p0: Vec<usize> = (0..candidates.len())
+        .filter(|&i| !candidates[i].normalized.trim().is_empty())
+        .collect();
     if p0.is_empty() {
-        return Selection { selected: None, filter: Filter::None, pool: 0, votes: 0, selected_without_execution: None };
+        return Selection {
+            selected: None,
+            filter: Filter::None,
+            pool: 0,
+            votes: 0,
+            selected_without_execution: None,
+        };
     }
     let reg = |ids: &[usize]| -> Vec<usize> {
-        let Some(min) = ids.iter().map(|&i| candidates[i].regression_failures).min() else { return Vec::new() };
-        ids.iter().copied().filter(|&i| candidates[i].regression_failures == min).collect()
+        let Some(min) = ids.iter().map(|&i| candidates[i].regression_failures).min() else {
+            return Vec::new();
+        };
+        ids.iter()
+            .copied()
+            .filter(|&i| candidates[i].regression_failures == min)
+            .collect()
     };
     let rep = |ids: &[usize]| -> Vec<usize> {
         if ids.is_empty() {
@@ -78,7 +91,11 @@ pub fn select(candidates: &[Candidate]) -> Selection {
         }
         let score = |(k, v): &(&BTreeSet<String>, Vec<usize>)| k.len() * k.len() * v.len();
         let max = groups.iter().map(score).max().unwrap_or(0);
-        groups.iter().filter(|g| score(g) == max).flat_map(|(_, v)| v.iter().copied()).collect()
+        groups
+            .iter()
+            .filter(|g| score(g) == max)
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect()
     };
     let regression_only = reg(&p0);
     let reproduction_only = rep(&p0);
@@ -94,7 +111,13 @@ pub fn select(candidates: &[Candidate]) -> Selection {
         .unwrap_or((Filter::None, p0.clone()));
     let (selected, votes) = vote(candidates, &pool);
     let (without, _) = vote(candidates, &p0);
-    Selection { selected: Some(selected), filter, pool: pool.len(), votes, selected_without_execution: Some(without) }
+    Selection {
+        selected: Some(selected),
+        filter,
+        pool: pool.len(),
+        votes,
+        selected_without_execution: Some(without),
+    }
 }
 
 /// `get_selected_id`: majority vote over normalized patches inside `ids` (not empty).
@@ -158,7 +181,10 @@ mod tests {
         ];
         let s = select(&cands);
         // REG(P0) = {1,2,3,4}; REP: {t1}: 1*1*3 = 3, {t1,t2}: 4*1 = 4 → {2}.
-        assert_eq!((s.selected, s.filter, s.pool), (Some(2), Filter::RegressionThenReproduction, 1));
+        assert_eq!(
+            (s.selected, s.filter, s.pool),
+            (Some(2), Filter::RegressionThenReproduction, 1)
+        );
         assert_eq!(s.selected_without_execution, Some(1));
     }
 
@@ -177,7 +203,13 @@ mod tests {
     #[test]
     fn tied_groups_are_all_kept_in_group_order() {
         // Two groups with equal scores: {t1} x 2 patches and... {t1} 1*1*2 = 2 vs {t2} 1*1*2 = 2.
-        let cands = [c("a", 0, &["t2"]), c("b", 0, &["t1"]), c("b", 0, &["t1"]), c("a", 0, &["t2"]), c("c", 0, &[])];
+        let cands = [
+            c("a", 0, &["t2"]),
+            c("b", 0, &["t1"]),
+            c("b", 0, &["t1"]),
+            c("a", 0, &["t2"]),
+            c("c", 0, &[]),
+        ];
         let s = select(&cands);
         // REG(P0) = P0 (all 0) → REP(REG(P0)) = {0,3,1,2} (4 of 5) discriminates.
         assert_eq!((s.filter, s.pool), (Filter::RegressionThenReproduction, 4));
@@ -207,7 +239,11 @@ mod tests {
 
     fn arb_candidates() -> impl Strategy<Value = Vec<Candidate>> {
         prop::collection::vec(
-            (prop::sample::select(vec!["", "a", "b", "c", "d"]), 0usize..3, prop::collection::btree_set(prop::sample::select(vec!["t1", "t2", "t3"]), 0..3)),
+            (
+                prop::sample::select(vec!["", "a", "b", "c", "d"]),
+                0usize..3,
+                prop::collection::btree_set(prop::sample::select(vec!["t1", "t2", "t3"]), 0..3),
+            ),
             0..12,
         )
         .prop_map(|v| {
@@ -232,7 +268,10 @@ mod tests {
                 return vec![];
             }
             let m = ids.iter().map(|&i| cands[i].regression_failures).min().unwrap();
-            ids.iter().copied().filter(|&i| cands[i].regression_failures == m).collect()
+            ids.iter()
+                .copied()
+                .filter(|&i| cands[i].regression_failures == m)
+                .collect()
         };
         let rep = |ids: &Vec<usize>| -> Vec<usize> {
             if ids.is_empty() {
@@ -249,7 +288,11 @@ mod tests {
                     members.push(vec![i]);
                 }
             }
-            let scores: Vec<usize> = keys.iter().zip(&members).map(|(k, v)| k.len() * k.len() * v.len()).collect();
+            let scores: Vec<usize> = keys
+                .iter()
+                .zip(&members)
+                .map(|(k, v)| k.len() * k.len() * v.len())
+                .collect();
             let max = *scores.iter().max().unwrap();
             let mut out = vec![];
             for (j, v) in members.iter().enumerate() {
@@ -262,7 +305,10 @@ mod tests {
         let r = reg(&p0);
         let p = rep(&p0);
         let considered = [rep(&r), reg(&p), p.clone(), r.clone()];
-        let chosen = considered.into_iter().find(|ids| !ids.is_empty() && ids.len() != p0.len()).unwrap_or(p0.clone());
+        let chosen = considered
+            .into_iter()
+            .find(|ids| !ids.is_empty() && ids.len() != p0.len())
+            .unwrap_or(p0.clone());
         let mut count: Vec<(String, usize, usize)> = vec![]; // key, votes, first
         for &i in &chosen {
             let k = &cands[i].normalized;
@@ -272,7 +318,10 @@ mod tests {
                 count.push((k.clone(), 1, i));
             }
         }
-        let best = count.iter().max_by(|a, b| (a.1, std::cmp::Reverse(a.2)).cmp(&(b.1, std::cmp::Reverse(b.2)))).unwrap();
+        let best = count
+            .iter()
+            .max_by(|a, b| (a.1, std::cmp::Reverse(a.2)).cmp(&(b.1, std::cmp::Reverse(b.2))))
+            .unwrap();
         Some(best.2)
     }
 

@@ -8,8 +8,8 @@ use agentless_model::Usage;
 use futures::StreamExt as _;
 
 use super::context::{Cx, StageError};
-use super::execute::{self, Executions};
 use super::events::{Event, StageOutcome};
+use super::execute::{self, Executions};
 use super::regression::{self, Regression};
 use super::repair;
 use super::repro::{self, ReproTests};
@@ -60,11 +60,20 @@ fn tests_inputs_for_execute(cx: &Cx, inst: &Instance) -> Result<(Regression, Rep
     } else {
         Regression::disabled()
     };
-    let rep = if s.repro.enabled { repro::load(cx, inst)?.ok_or_else(|| StageError::missing(StageId::Repro))? } else { ReproTests::disabled() };
+    let rep = if s.repro.enabled {
+        repro::load(cx, inst)?.ok_or_else(|| StageError::missing(StageId::Repro))?
+    } else {
+        ReproTests::disabled()
+    };
     Ok((reg, rep))
 }
 
-async fn run_scope(cx: &Cx, inst: &Instance, scope: Scope, usage: &mut Usage) -> Result<Option<RerankRecord>, StageError> {
+async fn run_scope(
+    cx: &Cx,
+    inst: &Instance,
+    scope: Scope,
+    usage: &mut Usage,
+) -> Result<Option<RerankRecord>, StageError> {
     match scope {
         Scope::All => {
             let snap = snapshot(cx, inst).await?;
@@ -113,7 +122,10 @@ async fn run_scope(cx: &Cx, inst: &Instance, scope: Scope, usage: &mut Usage) ->
             let nothing = (!reg.enabled || reg.tests.is_empty()) && rep.tests.is_empty();
             let execs = match execute::load(cx, inst)? {
                 Some(e) => e,
-                None if nothing => Executions { key: crate::artifact::StageKey::of("execute-nothing"), results: Default::default() },
+                None if nothing => Executions {
+                    key: crate::artifact::StageKey::of("execute-nothing"),
+                    results: Default::default(),
+                },
                 None => return Err(StageError::missing(StageId::Execute)),
             };
             Ok(Some(select::run(cx, inst, &repairs, &reg, &rep, &execs)?))
@@ -135,11 +147,21 @@ pub async fn run_instance(cx: &Cx, inst: &Instance, scope: Scope) -> InstanceRep
                 Scope::Stage(s) => s,
                 Scope::All => StageId::Localize,
             };
-            cx.emit(Event::StageFinished { stage, instance: inst.instance_id.clone(), outcome: StageOutcome::Failed(msg.clone()) });
+            cx.emit(Event::StageFinished {
+                stage,
+                instance: inst.instance_id.clone(),
+                outcome: StageOutcome::Failed(msg.clone()),
+            });
             (None, Some(msg), false)
         }
     };
-    InstanceReport { instance_id: inst.instance_id.clone(), rerank, usage, error, cancelled: cancelled || cx.cancel.is_cancelled() }
+    InstanceReport {
+        instance_id: inst.instance_id.clone(),
+        rerank,
+        usage,
+        error,
+        cancelled: cancelled || cx.cancel.is_cancelled(),
+    }
 }
 
 /// Run `scope` for every instance, `jobs` instances at a time; reports in dataset order.
@@ -156,7 +178,11 @@ pub async fn run_all(cx: &Cx, instances: &[Instance], scope: Scope, jobs: usize)
 /// Write `predictions.jsonl`: the rows already there for other instances, updated with the
 /// reranked patches of `reports` (an instance with no candidate gets an empty patch). Sorted by
 /// instance id; written atomically. Returns the predictions of `reports`.
-pub fn write_predictions(run_dir: &RunDir, model_name: &str, reports: &[InstanceReport]) -> Result<Vec<Prediction>, ArtifactError> {
+pub fn write_predictions(
+    run_dir: &RunDir,
+    model_name: &str,
+    reports: &[InstanceReport],
+) -> Result<Vec<Prediction>, ArtifactError> {
     let path = run_dir.predictions_file();
     let mut rows: std::collections::BTreeMap<String, Prediction> = match fs_err::read_to_string(&path) {
         Ok(text) => agentless_harness::predictions::parse_predictions(&path, &text)
@@ -170,7 +196,11 @@ pub fn write_predictions(run_dir: &RunDir, model_name: &str, reports: &[Instance
     let mut mine = Vec::new();
     for r in reports {
         if let Some(rr) = &r.rerank {
-            let p = Prediction { instance_id: r.instance_id.clone(), model_name_or_path: model_name.to_owned(), model_patch: Some(rr.patch.clone()) };
+            let p = Prediction {
+                instance_id: r.instance_id.clone(),
+                model_name_or_path: model_name.to_owned(),
+                model_patch: Some(rr.patch.clone()),
+            };
             rows.insert(p.instance_id.clone(), p.clone());
             mine.push(p);
         }

@@ -73,12 +73,20 @@ impl<S> Sampled<S> {
             }
             None => StageOutcome::Reused,
         };
-        cx.emit(Event::StageFinished { stage, instance: instance.into(), outcome });
+        cx.emit(Event::StageFinished {
+            stage,
+            instance: instance.into(),
+            outcome,
+        });
         Ok(self.samples)
     }
 }
 
 /// Run (or resume) the samples `0..n` of a stage for one instance, in index order.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loop's inputs; a struct would only rename them"
+)]
 pub async fn run_samples<S, P, F>(
     cx: &Cx,
     path: &Path,
@@ -99,9 +107,18 @@ where
         Opened::Done(records) => {
             let have = done_samples(&records);
             if (0..n).all(|i| have.contains_key(&i)) {
-                cx.emit(Event::StageStarted { stage, instance: instance.into(), reused: n, todo: 0 });
+                cx.emit(Event::StageStarted {
+                    stage,
+                    instance: instance.into(),
+                    reused: n,
+                    todo: 0,
+                });
                 let samples = (0..n).filter_map(|i| have.get(&i).cloned()).collect();
-                return Ok(Sampled { samples, others: others(&records), writer: None });
+                return Ok(Sampled {
+                    samples,
+                    others: others(&records),
+                    writer: None,
+                });
             }
             let (records, writer) = reopen_finished::<Rec<S>>(path)?;
             (records, writer)
@@ -110,10 +127,23 @@ where
     };
     let mut writer = writer;
     let mut have = done_samples(&records);
-    let mut stored: HashSet<String> =
-        records.iter().filter_map(|r| if let Rec::Prompt(p) = r { Some(p.sha.clone()) } else { None }).collect();
+    let mut stored: HashSet<String> = records
+        .iter()
+        .filter_map(|r| {
+            if let Rec::Prompt(p) = r {
+                Some(p.sha.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     let todo: Vec<usize> = (0..n).filter(|i| !have.contains_key(i)).collect();
-    cx.emit(Event::StageStarted { stage, instance: instance.into(), reused: n - todo.len(), todo: todo.len() });
+    cx.emit(Event::StageStarted {
+        stage,
+        instance: instance.into(),
+        reused: n - todo.len(),
+        todo: todo.len(),
+    });
     let llm = cx.llm()?;
     let jobs: Vec<Job> = todo.iter().map(|&i| prepare(i)).collect();
     let mut stream = futures::stream::iter(jobs.into_iter().map(|job| async move {
@@ -128,11 +158,18 @@ where
             continue;
         }
         if let Ok(a) = &answer {
-            cx.emit(Event::ModelCall { stage, instance: instance.into(), usage: a.usage });
+            cx.emit(Event::ModelCall {
+                stage,
+                instance: instance.into(),
+                usage: a.usage,
+            });
         }
         let sha = sha256_hex(&job.prompt);
         if stored.insert(sha.clone()) {
-            writer.record(&Rec::<S>::Prompt(PromptRecord { sha, text: job.prompt.clone() }))?;
+            writer.record(&Rec::<S>::Prompt(PromptRecord {
+                sha,
+                text: job.prompt.clone(),
+            }))?;
         }
         let sample = finish(&job, answer);
         if sample.needs_retry() {
@@ -145,7 +182,10 @@ where
             continue;
         }
         have.insert(index, sample);
-        cx.emit(Event::UnitDone { stage, instance: instance.into() });
+        cx.emit(Event::UnitDone {
+            stage,
+            instance: instance.into(),
+        });
     }
     drop(stream);
     if cx.cancel.is_cancelled() {
@@ -153,15 +193,31 @@ where
     }
     let retry: Vec<usize> = (0..n).filter(|i| !have.contains_key(i)).collect();
     if !retry.is_empty() {
-        return Err(StageError::ModelUnavailable { failed: retry.len().max(failed), message: last_failure });
+        return Err(StageError::ModelUnavailable {
+            failed: retry.len().max(failed),
+            message: last_failure,
+        });
     }
     let samples = (0..n).filter_map(|i| have.remove(&i)).collect();
-    Ok(Sampled { samples, others: others(&records), writer: Some(writer) })
+    Ok(Sampled {
+        samples,
+        others: others(&records),
+        writer: Some(writer),
+    })
 }
 
 /// The records that are not samples.
 fn others<S: SampleRecord>(records: &[Rec<S>]) -> Vec<S> {
-    records.iter().filter_map(|r| if let Rec::Sample(s) = r { s.index().is_none().then(|| s.clone()) } else { None }).collect()
+    records
+        .iter()
+        .filter_map(|r| {
+            if let Rec::Sample(s) = r {
+                s.index().is_none().then(|| s.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// The usable samples of a file: the last record per index, transient failures left out.
@@ -182,15 +238,28 @@ fn done_samples<S: SampleRecord>(records: &[Rec<S>]) -> BTreeMap<usize, S> {
 pub fn prompts<S>(records: &[Rec<S>]) -> BTreeMap<String, String> {
     records
         .iter()
-        .filter_map(|r| if let Rec::Prompt(p) = r { Some((p.sha.clone(), p.text.clone())) } else { None })
+        .filter_map(|r| {
+            if let Rec::Prompt(p) = r {
+                Some((p.sha.clone(), p.text.clone()))
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
+/// A finished stage file: its key, its samples, its other records.
+pub type Finished<S> = (StageKey, Vec<S>, Vec<S>);
+
 /// Read the samples (and other records) of a finished stage file, whatever its key (for
 /// single-stage commands).
-pub fn read_finished<S: SampleRecord>(path: &Path) -> Result<Option<(StageKey, Vec<S>, Vec<S>)>, StageError> {
-    let Some(file) = crate::artifact::StageFile::<Rec<S>>::read(path)? else { return Ok(None) };
-    let (Some(begin), Some(_)) = (file.begin, file.end) else { return Ok(None) };
+pub fn read_finished<S: SampleRecord>(path: &Path) -> Result<Option<Finished<S>>, StageError> {
+    let Some(file) = crate::artifact::StageFile::<Rec<S>>::read(path)? else {
+        return Ok(None);
+    };
+    let (Some(begin), Some(_)) = (file.begin, file.end) else {
+        return Ok(None);
+    };
     let samples = done_samples(&file.records).into_values().collect();
     Ok(Some((begin.key, samples, others(&file.records))))
 }

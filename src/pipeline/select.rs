@@ -37,7 +37,12 @@ pub struct RerankRecord {
 }
 
 /// The candidates of the rule, one per repair sample, in sample order.
-pub fn build_candidates(repairs: &Repairs, regression: &Regression, repro: &ReproTests, execs: &Executions) -> Vec<Candidate> {
+pub fn build_candidates(
+    repairs: &Repairs,
+    regression: &Regression,
+    repro: &ReproTests,
+    execs: &Executions,
+) -> Vec<Candidate> {
     let selected: BTreeSet<&str> = repro.tests.iter().map(|t| t.id.as_str()).collect();
     let regression_on = regression.enabled && !regression.tests.is_empty();
     repairs
@@ -45,20 +50,32 @@ pub fn build_candidates(repairs: &Repairs, regression: &Regression, repro: &Repr
         .iter()
         .map(|s| {
             let normalized = s.outcome.normalized().trim().to_owned();
-            let result = (!normalized.is_empty()).then(|| execs.results.get(&sha256_hex(&normalized))).flatten();
+            let result = (!normalized.is_empty())
+                .then(|| execs.results.get(&sha256_hex(&normalized)))
+                .flatten();
             let regression_failures = if !regression_on {
                 0
             } else {
                 match result {
-                    Some(r) if r.applied => r.regression_failed.as_ref().map_or(UNKNOWN_FAILURES, |f| f.iter().filter(|t| regression.tests.contains(t)).count()),
+                    Some(r) if r.applied => r.regression_failed.as_ref().map_or(UNKNOWN_FAILURES, |f| {
+                        f.iter().filter(|t| regression.tests.contains(t)).count()
+                    }),
                     _ => UNKNOWN_FAILURES,
                 }
             };
             let reproduction_passed = match result {
-                Some(r) if repro.enabled => r.repro_passed().into_iter().filter(|id| selected.contains(id.as_str())).collect(),
+                Some(r) if repro.enabled => r
+                    .repro_passed()
+                    .into_iter()
+                    .filter(|id| selected.contains(id.as_str()))
+                    .collect(),
                 _ => BTreeSet::new(),
             };
-            Candidate { normalized, regression_failures, reproduction_passed }
+            Candidate {
+                normalized,
+                regression_failures,
+                reproduction_passed,
+            }
         })
         .collect()
 }
@@ -76,7 +93,14 @@ struct KeyParts<'a> {
 }
 
 /// Run (or reuse) the rerank of an instance.
-pub fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regression, repro: &ReproTests, execs: &Executions) -> Result<RerankRecord, StageError> {
+pub fn run(
+    cx: &Cx,
+    inst: &Instance,
+    repairs: &Repairs,
+    regression: &Regression,
+    repro: &ReproTests,
+    execs: &Executions,
+) -> Result<RerankRecord, StageError> {
     let id = inst.instance_id.as_str();
     let stage = StageId::Rerank;
     let key = StageKey::of(&KeyParts {
@@ -92,9 +116,21 @@ pub fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regression,
     let path = cx.run_dir.stage_file(id, stage)?;
     let mut writer = match open_stage::<RerankRecord>(&path, stage, FORMAT_VERSION, &key)? {
         Opened::Done(records) if records.len() == 1 => {
-            cx.emit(Event::StageStarted { stage, instance: id.into(), reused: 1, todo: 0 });
-            cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Reused });
-            return Ok(records.into_iter().next().ok_or_else(|| StageError::Invalid("empty rerank file".into()))?);
+            cx.emit(Event::StageStarted {
+                stage,
+                instance: id.into(),
+                reused: 1,
+                todo: 0,
+            });
+            cx.emit(Event::StageFinished {
+                stage,
+                instance: id.into(),
+                outcome: StageOutcome::Reused,
+            });
+            return records
+                .into_iter()
+                .next()
+                .ok_or_else(|| StageError::Invalid("empty rerank file".into()));
         }
         Opened::Done(_) => {
             let _ = fs_err::remove_file(&path);
@@ -105,7 +141,12 @@ pub fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regression,
         }
         Opened::Open(_, w) => w,
     };
-    cx.emit(Event::StageStarted { stage, instance: id.into(), reused: 0, todo: 1 });
+    cx.emit(Event::StageStarted {
+        stage,
+        instance: id.into(),
+        reused: 0,
+        todo: 1,
+    });
     let cands = build_candidates(repairs, regression, repro, execs);
     let sel = select(&cands);
     let patch = sel
@@ -126,15 +167,24 @@ pub fn run(cx: &Cx, inst: &Instance, repairs: &Repairs, regression: &Regression,
     };
     writer.record(&rec)?;
     writer.finish()?;
-    cx.emit(Event::UnitDone { stage, instance: id.into() });
-    cx.emit(Event::StageFinished { stage, instance: id.into(), outcome: StageOutcome::Finished });
+    cx.emit(Event::UnitDone {
+        stage,
+        instance: id.into(),
+    });
+    cx.emit(Event::StageFinished {
+        stage,
+        instance: id.into(),
+        outcome: StageOutcome::Finished,
+    });
     Ok(rec)
 }
 
 /// The finished rerank on disk.
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<RerankRecord>, StageError> {
     let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Rerank)?;
-    let Some(file) = StageFile::<RerankRecord>::read(&path)? else { return Ok(None) };
+    let Some(file) = StageFile::<RerankRecord>::read(&path)? else {
+        return Ok(None);
+    };
     if file.end.is_none() {
         return Ok(None);
     }

@@ -48,7 +48,11 @@ impl Tree {
             }
             return;
         }
-        let idx = match self.entries.iter().position(|(n, node)| n == first && matches!(node, Node::Dir(_))) {
+        let idx = match self
+            .entries
+            .iter()
+            .position(|(n, node)| n == first && matches!(node, Node::Dir(_)))
+        {
             Some(i) => i,
             None => {
                 self.entries.push((first.to_owned(), Node::Dir(Tree::default())));
@@ -124,7 +128,11 @@ impl Tree {
 
     fn collect(&self, prefix: &str, out: &mut Vec<String>) {
         for (name, node) in &self.entries {
-            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             match node {
                 Node::File => out.push(path),
                 Node::Dir(sub) => sub.collect(&path, out),
@@ -188,17 +196,39 @@ mod tests {
     #[test]
     fn localization_view_filters_like_agentless_mini() {
         let v = tree().localization_view(false);
-        assert_eq!(v.files(), ["setup.py", "pkg/__init__.py", "pkg/core.py", "docs/conf.py"]);
-        assert_eq!(v.render(4, None), "setup.py\npkg\n    __init__.py\n    core.py\ndocs\n    conf.py\n");
-        assert_eq!(v.render(2, None), "setup.py\npkg\n  __init__.py\n  core.py\ndocs\n  conf.py\n");
+        assert_eq!(
+            v.files(),
+            ["setup.py", "pkg/__init__.py", "pkg/core.py", "docs/conf.py"]
+        );
+        assert_eq!(
+            v.render(4, None),
+            "setup.py\npkg\n    __init__.py\n    core.py\ndocs\n    conf.py\n"
+        );
+        assert_eq!(
+            v.render(2, None),
+            "setup.py\npkg\n  __init__.py\n  core.py\ndocs\n  conf.py\n"
+        );
         // pytest instances keep their tests.
-        assert!(tree().localization_view(true).files().contains(&"tests/test_a.py".to_owned()));
+        assert!(
+            tree()
+                .localization_view(true)
+                .files()
+                .contains(&"tests/test_a.py".to_owned())
+        );
     }
 
     #[test]
     fn test_view_keeps_test_entries_and_their_subtrees() {
         let v = tree().test_view();
-        assert_eq!(v.files(), ["pkg/tests/test_core.py", "pkg/testing.py", "tests/test_a.py", "tests/conftest.py"]);
+        assert_eq!(
+            v.files(),
+            [
+                "pkg/tests/test_core.py",
+                "pkg/testing.py",
+                "tests/test_a.py",
+                "tests/conftest.py"
+            ]
+        );
     }
 
     #[test]

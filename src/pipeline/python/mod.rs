@@ -50,7 +50,10 @@ mod tests {
         assert_eq!(splitlines("a"), vec!["a"]);
         assert_eq!(splitlines("a\n"), vec!["a"]);
         assert_eq!(splitlines("a\n\n"), vec!["a", ""]);
-        assert_eq!(splitlines("a\r\nb\rc\u{0b}d\u{0c}e\u{1c}f\u{85}g\u{2028}h\u{2029}"), vec!["a", "b", "c", "d", "e", "f", "g", "h"]);
+        assert_eq!(
+            splitlines("a\r\nb\rc\u{0b}d\u{0c}e\u{1c}f\u{85}g\u{2028}h\u{2029}"),
+            vec!["a", "b", "c", "d", "e", "f", "g", "h"]
+        );
         assert_eq!(splitlines("\n"), vec![""]);
         assert_eq!(splitlines("a\r\r\nb"), vec!["a", "", "b"]);
     }

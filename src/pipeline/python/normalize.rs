@@ -65,7 +65,10 @@ pub fn normalize_with(src: &str, opts: NormalizeOptions) -> Result<String, Token
                     lines.push((depth, std::mem::take(&mut current)));
                 }
             }
-            kind => current.push(Tok { kind, text: canonical_token(kind, t.text) }),
+            kind => current.push(Tok {
+                kind,
+                text: canonical_token(kind, t.text),
+            }),
         }
     }
     if !current.is_empty() {
@@ -176,21 +179,30 @@ fn canonical_parts(text: &str) -> Option<(&str, bool)> {
     if let Some(rest) = text.strip_prefix("b\"") {
         return rest.strip_suffix('"').map(|b| (b, true));
     }
-    text.strip_prefix('"').and_then(|r| r.strip_suffix('"')).map(|b| (b, false))
+    text.strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .map(|b| (b, false))
 }
 
 fn unescape_canonical(body: &str) -> String {
     body.replace("\\\"", "\"").replace("\\n", "\n").replace("\\r", "\r")
 }
 
-const COMPOUND: [&str; 12] = ["if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class", "async"];
+const COMPOUND: [&str; 12] = [
+    "if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class", "async",
+];
 
 /// Split one logical line into statements: at top-level `;`, and a compound header with an
 /// inline body into the header and body statements one level deeper.
 fn split_statement(depth: usize, toks: Vec<Tok>) -> Vec<(usize, Vec<Tok>)> {
     let mut out = Vec::new();
-    let first_is_compound = toks.first().is_some_and(|t| t.kind == TokKind::Name && COMPOUND.contains(&t.text.as_str()));
-    if first_is_compound && let Some(colon) = top_level_header_colon(&toks) && colon + 1 < toks.len() {
+    let first_is_compound = toks
+        .first()
+        .is_some_and(|t| t.kind == TokKind::Name && COMPOUND.contains(&t.text.as_str()));
+    if first_is_compound
+        && let Some(colon) = top_level_header_colon(&toks)
+        && colon + 1 < toks.len()
+    {
         let mut header = toks;
         let body = header.split_off(colon + 1);
         out.push((depth, header));
@@ -284,12 +296,17 @@ fn drop_trailing_commas(toks: Vec<Tok>) -> Vec<Tok> {
     toks.into_iter().zip(drop).filter(|(_, d)| !d).map(|(t, _)| t).collect()
 }
 
-const ASSIGN_OPS: [&str; 14] = ["=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", ">>=", "<<=", "&=", "|=", "^=", "@="];
+const ASSIGN_OPS: [&str; 14] = [
+    "=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", ">>=", "<<=", "&=", "|=", "^=", "@=",
+];
 
 /// Drop parentheses around a whole assignment value, `return`/`yield` value, or
 /// `if`/`elif`/`while` condition.
 fn drop_redundant_parens(mut toks: Vec<Tok>) -> Vec<Tok> {
-    let (start, end) = if toks.first().is_some_and(|t| t.is_name("if") || t.is_name("elif") || t.is_name("while")) {
+    let (start, end) = if toks
+        .first()
+        .is_some_and(|t| t.is_name("if") || t.is_name("elif") || t.is_name("while"))
+    {
         if !toks.last().is_some_and(|t| t.is_op(":")) {
             return toks;
         }
@@ -445,7 +462,9 @@ mod tests {
 
     #[test]
     fn renaming_functions() {
-        let o = NormalizeOptions { rename_top_level_functions: true };
+        let o = NormalizeOptions {
+            rename_top_level_functions: true,
+        };
         let a = normalize_with("def test_a():\n    pass\ntest_a()\n", o).unwrap();
         let b = normalize_with("def test_b():\n    pass\ntest_b()\n", o).unwrap();
         assert_eq!(a, b);

@@ -34,7 +34,12 @@ const TREE_CACHE: usize = 8;
 pub fn check_edited(old: &str, new: &str) -> Result<(), SyntaxError> {
     let tokens = match tokenize(new) {
         Ok(t) => t,
-        Err(e) => return Err(SyntaxError { line: e.line(), message: e.to_string() }),
+        Err(e) => {
+            return Err(SyntaxError {
+                line: e.line(),
+                message: e.to_string(),
+            });
+        }
     };
     with_parser(|parser| {
         let old_tree = TREES.with(|cell| {
@@ -60,13 +65,19 @@ pub fn check_edited(old: &str, new: &str) -> Result<(), SyntaxError> {
             None => parser.parse(new, None),
         };
         let Some(tree) = tree else {
-            return Err(SyntaxError { line: 0, message: "the parser gave up".into() });
+            return Err(SyntaxError {
+                line: 0,
+                message: "the parser gave up".into(),
+            });
         };
         let root = tree.root_node();
         if !root.has_error() {
             return check_blocks(&tokens);
         }
-        Err(first_error(root).unwrap_or(SyntaxError { line: 1, message: "invalid syntax".into() }))
+        Err(first_error(root).unwrap_or(SyntaxError {
+            line: 1,
+            message: "invalid syntax".into(),
+        }))
     })
 }
 
@@ -75,7 +86,13 @@ fn input_edit(old: &str, new: &str) -> tree_sitter::InputEdit {
     let (a, b) = (old.as_bytes(), new.as_bytes());
     let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let max_suffix = a.len().min(b.len()) - prefix;
-    let suffix = a.iter().rev().zip(b.iter().rev()).take(max_suffix).take_while(|(x, y)| x == y).count();
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
     let point = |bytes: &[u8], at: usize| {
         let before = &bytes[..at];
         let row = before.iter().filter(|&&c| c == b'\n').count();
@@ -98,12 +115,18 @@ fn with_parser<T>(f: impl FnOnce(&mut tree_sitter::Parser) -> Result<T, SyntaxEr
         if slot.is_none() {
             let mut p = tree_sitter::Parser::new();
             p.set_language(&tree_sitter_python::LANGUAGE.into())
-                .map_err(|e| SyntaxError { line: 0, message: format!("the Python grammar does not load: {e}") })?;
+                .map_err(|e| SyntaxError {
+                    line: 0,
+                    message: format!("the Python grammar does not load: {e}"),
+                })?;
             *slot = Some(p);
         }
         match slot.as_mut() {
             Some(parser) => f(parser),
-            None => Err(SyntaxError { line: 0, message: "no parser".into() }),
+            None => Err(SyntaxError {
+                line: 0,
+                message: "no parser".into(),
+            }),
         }
     })
 }
@@ -112,17 +135,28 @@ fn with_parser<T>(f: impl FnOnce(&mut tree_sitter::Parser) -> Result<T, SyntaxEr
 pub fn check(src: &str) -> Result<(), SyntaxError> {
     let tokens = match tokenize(src) {
         Ok(t) => t,
-        Err(e) => return Err(SyntaxError { line: e.line(), message: e.to_string() }),
+        Err(e) => {
+            return Err(SyntaxError {
+                line: e.line(),
+                message: e.to_string(),
+            });
+        }
     };
     with_parser(|parser| {
         let Some(tree) = parser.parse(src, None) else {
-            return Err(SyntaxError { line: 0, message: "the parser gave up".into() });
+            return Err(SyntaxError {
+                line: 0,
+                message: "the parser gave up".into(),
+            });
         };
         let root = tree.root_node();
         if !root.has_error() {
             return check_blocks(&tokens);
         }
-        Err(first_error(root).unwrap_or(SyntaxError { line: 1, message: "invalid syntax".into() }))
+        Err(first_error(root).unwrap_or(SyntaxError {
+            line: 1,
+            message: "invalid syntax".into(),
+        }))
     })
 }
 
@@ -130,27 +164,41 @@ pub fn check(src: &str) -> Result<(), SyntaxError> {
 /// indented block, a block may only start after such a line, and there are no Python 2
 /// `print` / `exec` statements.
 fn check_blocks(tokens: &[Token<'_>]) -> Result<(), SyntaxError> {
-    let significant: Vec<&Token<'_>> =
-        tokens.iter().filter(|t| !matches!(t.kind, TokKind::Nl | TokKind::Comment)).collect();
+    let significant: Vec<&Token<'_>> = tokens
+        .iter()
+        .filter(|t| !matches!(t.kind, TokKind::Nl | TokKind::Comment))
+        .collect();
     for (i, t) in significant.iter().enumerate() {
         let prev = i.checked_sub(1).map(|j| significant[j]);
         let prev2 = i.checked_sub(2).map(|j| significant[j]);
         let after_header = prev.is_some_and(|p| p.kind == TokKind::Newline)
             && prev2.is_some_and(|p| p.kind == TokKind::Op && p.text == ":");
         if t.kind == TokKind::Indent && !after_header {
-            return Err(SyntaxError { line: t.line, message: "unexpected indent".into() });
+            return Err(SyntaxError {
+                line: t.line,
+                message: "unexpected indent".into(),
+            });
         }
         if after_header && t.kind != TokKind::Indent {
-            return Err(SyntaxError { line: t.line, message: "expected an indented block".into() });
+            return Err(SyntaxError {
+                line: t.line,
+                message: "expected an indented block".into(),
+            });
         }
         // Python 2 statements, which the tree-sitter grammar still accepts.
-        let starts_statement = prev.is_none_or(|p| matches!(p.kind, TokKind::Newline | TokKind::Indent | TokKind::Dedent));
+        let starts_statement =
+            prev.is_none_or(|p| matches!(p.kind, TokKind::Newline | TokKind::Indent | TokKind::Dedent));
         if starts_statement
             && t.kind == TokKind::Name
             && (t.text == "print" || t.text == "exec")
-            && significant.get(i + 1).is_some_and(|n| matches!(n.kind, TokKind::String | TokKind::Name | TokKind::Number))
+            && significant
+                .get(i + 1)
+                .is_some_and(|n| matches!(n.kind, TokKind::String | TokKind::Name | TokKind::Number))
         {
-            return Err(SyntaxError { line: t.line, message: format!("Missing parentheses in call to '{}'", t.text) });
+            return Err(SyntaxError {
+                line: t.line,
+                message: format!("Missing parentheses in call to '{}'", t.text),
+            });
         }
     }
     if significant.last().is_some_and(|t| t.kind == TokKind::Newline)
@@ -158,14 +206,20 @@ fn check_blocks(tokens: &[Token<'_>]) -> Result<(), SyntaxError> {
         && significant[significant.len() - 2].kind == TokKind::Op
         && significant[significant.len() - 2].text == ":"
     {
-        return Err(SyntaxError { line: significant[significant.len() - 1].line, message: "expected an indented block".into() });
+        return Err(SyntaxError {
+            line: significant[significant.len() - 1].line,
+            message: "expected an indented block".into(),
+        });
     }
     Ok(())
 }
 
 fn first_error(node: tree_sitter::Node<'_>) -> Option<SyntaxError> {
     if node.is_error() {
-        return Some(SyntaxError { line: node.start_position().row + 1, message: "invalid syntax".into() });
+        return Some(SyntaxError {
+            line: node.start_position().row + 1,
+            message: "invalid syntax".into(),
+        });
     }
     if node.is_missing() {
         return Some(SyntaxError {
@@ -232,8 +286,14 @@ mod tests {
         assert!(check("x = 'abc\n").is_err());
         assert!(check("def f():\nreturn 1\n").is_err());
         assert!(check("x = = 2\n").is_err());
-        assert_eq!(check("  x = 1\n").map_err(|e| e.message), Err("unexpected indent".to_owned()));
-        assert_eq!(check("if x:\n").map_err(|e| e.message), Err("expected an indented block".to_owned()));
+        assert_eq!(
+            check("  x = 1\n").map_err(|e| e.message),
+            Err("unexpected indent".to_owned())
+        );
+        assert_eq!(
+            check("if x:\n").map_err(|e| e.message),
+            Err("expected an indented block".to_owned())
+        );
         assert_eq!(check("if x:\n    # c\n\ny = 1\n").map_err(|e| e.line), Err(4));
         assert!(check("if x:\n        a\n    b\n").is_err());
         assert!(check("print 'hello'\n").is_err());

@@ -72,7 +72,14 @@ const OPS1: &str = "+-*/%@&|^~<>()[]{},:.;=!";
 
 /// Tokenize `src`. Line breaks are `\n`, `\r\n` and `\r`.
 pub fn tokenize(src: &str) -> Result<Vec<Token<'_>>, TokenizeError> {
-    Tokenizer { src, bytes: src.as_bytes(), pos: 0, line: 1, out: Vec::new() }.run()
+    Tokenizer {
+        src,
+        bytes: src.as_bytes(),
+        pos: 0,
+        line: 1,
+        out: Vec::new(),
+    }
+    .run()
 }
 
 struct Tokenizer<'a> {
@@ -97,7 +104,11 @@ fn is_py_space(c: char) -> bool {
 
 impl<'a> Tokenizer<'a> {
     fn push(&mut self, kind: TokKind, start: usize, end: usize, line: usize) {
-        self.out.push(Token { kind, text: &self.src[start..end], line });
+        self.out.push(Token {
+            kind,
+            text: &self.src[start..end],
+            line,
+        });
     }
 
     fn peek_char(&self) -> Option<char> {
@@ -169,7 +180,11 @@ impl<'a> Tokenizer<'a> {
             // Line break.
             let nl = self.newline_len(start);
             if nl > 0 {
-                let kind = if brackets.is_empty() && in_logical { TokKind::Newline } else { TokKind::Nl };
+                let kind = if brackets.is_empty() && in_logical {
+                    TokKind::Newline
+                } else {
+                    TokKind::Nl
+                };
                 if kind == TokKind::Newline {
                     in_logical = false;
                 }
@@ -184,7 +199,9 @@ impl<'a> Tokenizer<'a> {
                 continue;
             }
             if c == '#' {
-                let end = self.src[start..].find(['\n', '\r']).map_or(self.src.len(), |i| start + i);
+                let end = self.src[start..]
+                    .find(['\n', '\r'])
+                    .map_or(self.src.len(), |i| start + i);
                 self.push(TokKind::Comment, start, end, self.line);
                 self.pos = end;
                 continue;
@@ -251,9 +268,18 @@ impl<'a> Tokenizer<'a> {
                         _ => '{',
                     };
                     match brackets.pop() {
-                        None => return Err(TokenizeError::Unmatched { line: self.line, close: c }),
+                        None => {
+                            return Err(TokenizeError::Unmatched {
+                                line: self.line,
+                                close: c,
+                            });
+                        }
                         Some((open, _)) if open != want => {
-                            return Err(TokenizeError::Mismatched { line: self.line, open, close: c });
+                            return Err(TokenizeError::Mismatched {
+                                line: self.line,
+                                open,
+                                close: c,
+                            });
                         }
                         Some(_) => {}
                     }
@@ -384,7 +410,11 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(TokKind, String)> {
-        tokenize(src).unwrap().into_iter().map(|t| (t.kind, t.text.to_owned())).collect()
+        tokenize(src)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.kind, t.text.to_owned()))
+            .collect()
     }
 
     #[test]
@@ -392,7 +422,13 @@ mod tests {
         use TokKind::*;
         let k = kinds("def f(a, b=1):\n    return a ** b  # hi\n");
         let texts: Vec<&str> = k.iter().map(|(_, t)| t.as_str()).collect();
-        assert_eq!(texts, ["def", "f", "(", "a", ",", "b", "=", "1", ")", ":", "\n", "", "return", "a", "**", "b", "# hi", "\n", ""]);
+        assert_eq!(
+            texts,
+            [
+                "def", "f", "(", "a", ",", "b", "=", "1", ")", ":", "\n", "", "return", "a", "**", "b", "# hi", "\n",
+                ""
+            ]
+        );
         assert_eq!(k[11].0, Indent);
         assert_eq!(k[16].0, Comment);
         assert_eq!(k[18].0, Dedent);
@@ -401,7 +437,11 @@ mod tests {
     #[test]
     fn strings_and_continuations() {
         let k = kinds("x = (1,\n  2)\ny = '''a\nb''' + r'\\'' + f\"{d[\"k\"]}\"\nz = 1 + \\\n  2\n");
-        let strings: Vec<&str> = k.iter().filter(|(k, _)| *k == TokKind::String).map(|(_, t)| t.as_str()).collect();
+        let strings: Vec<&str> = k
+            .iter()
+            .filter(|(k, _)| *k == TokKind::String)
+            .map(|(_, t)| t.as_str())
+            .collect();
         assert_eq!(strings, ["'''a\nb'''", "r'\\''", "f\"{d[\"k\"]}\""]);
         let newlines = k.iter().filter(|(k, _)| *k == TokKind::Newline).count();
         assert_eq!(newlines, 3);
@@ -410,12 +450,27 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(tokenize("x = 'abc\n"), Err(TokenizeError::UnterminatedString { line: 1 })));
-        assert!(matches!(tokenize("x = '''abc\n"), Err(TokenizeError::UnterminatedTripleQuoted { .. })));
-        assert!(matches!(tokenize("x = (1, 2]\n"), Err(TokenizeError::Mismatched { .. })));
+        assert!(matches!(
+            tokenize("x = 'abc\n"),
+            Err(TokenizeError::UnterminatedString { line: 1 })
+        ));
+        assert!(matches!(
+            tokenize("x = '''abc\n"),
+            Err(TokenizeError::UnterminatedTripleQuoted { .. })
+        ));
+        assert!(matches!(
+            tokenize("x = (1, 2]\n"),
+            Err(TokenizeError::Mismatched { .. })
+        ));
         assert!(matches!(tokenize("x = 1)\n"), Err(TokenizeError::Unmatched { .. })));
-        assert!(matches!(tokenize("x = (1,\n"), Err(TokenizeError::EofInStatement { .. })));
-        assert!(matches!(tokenize("if x:\n        a\n    b\n"), Err(TokenizeError::InconsistentDedent { line: 3 })));
+        assert!(matches!(
+            tokenize("x = (1,\n"),
+            Err(TokenizeError::EofInStatement { .. })
+        ));
+        assert!(matches!(
+            tokenize("if x:\n        a\n    b\n"),
+            Err(TokenizeError::InconsistentDedent { line: 3 })
+        ));
         assert!(matches!(tokenize("x = $\n"), Err(TokenizeError::BadCharacter { .. })));
     }
 
