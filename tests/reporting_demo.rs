@@ -5,7 +5,10 @@
 //! with the official tests), the page opened in headless chromium, and `export` of the run.
 //! Needs Docker and chromium: without them the test fails.
 
-#![allow(clippy::unwrap_used, reason = "fixture builders outside #[test] fns: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "fixture builders outside #[test] fns: a failure is a test failure"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -239,6 +242,54 @@ fn a_real_demo_run_reports_grades_renders_and_exports() {
         })
         .count();
     assert_eq!(failing, 5 - resolved, "{xml}");
+
+    // `evaluate --junit` on the same predictions gives the same verdicts.
+    let ev_xml = tmp.path().join("evaluate.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .current_dir(tmp.path())
+        .args([
+            "evaluate",
+            "--predictions",
+            &s(&run_dir.join("predictions.jsonl")),
+            "--split",
+            "demo",
+            "--run-id",
+            "again",
+        ])
+        .args([
+            "--demo-repos",
+            &s(&demo_repos),
+            "--report-dir",
+            &s(&tmp.path().join("ev")),
+            "--junit",
+            &s(&ev_xml),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "evaluate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = fs_err::read_to_string(&ev_xml).expect("evaluate --junit wrote the file");
+    let ev_doc = roxmltree::Document::parse(&ev).expect("well-formed JUnit");
+    let verdict = |d: &roxmltree::Document| -> BTreeMap<String, bool> {
+        d.descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .map(|c| {
+                (
+                    c.attribute("name").unwrap().to_owned(),
+                    c.children()
+                        .all(|n| !n.has_tag_name("failure") && !n.has_tag_name("error")),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        verdict(&ev_doc),
+        verdict(&doc),
+        "eval --junit and evaluate --junit agree"
+    );
 
     // Grade every unsubmitted candidate with the official tests, then the page.
     let page = tmp.path().join("report.html");
