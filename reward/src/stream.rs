@@ -293,6 +293,77 @@ mod tests {
         assert_eq!(seen, (0..500).collect::<Vec<_>>());
     }
 
+    /// Reads what the test sends, blocking like a pipe; EOF when the sender is dropped.
+    struct ChannelReader(mpsc::Receiver<Vec<u8>>, Vec<u8>);
+
+    impl Read for ChannelReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.1.is_empty() {
+                match self.0.recv() {
+                    Ok(chunk) => self.1 = chunk,
+                    Err(_) => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.1.len());
+            buf[..n].copy_from_slice(&self.1[..n]);
+            self.1.drain(..n);
+            Ok(n)
+        }
+    }
+
+    /// Hands every flushed write to the test.
+    struct ChannelWriter(mpsc::Sender<Vec<u8>>);
+
+    impl Write for ChannelWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0
+                .send(buf.to_vec())
+                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Used as a co-process: each result arrives while the input is still open, before the
+    /// next request is sent.
+    #[test]
+    fn answers_each_request_before_the_next_arrives() {
+        let (in_tx, in_rx) = mpsc::channel();
+        let (out_tx, out_rx) = mpsc::channel();
+        let opts = StreamOptions {
+            threads: 2,
+            window: 64,
+            max_line_bytes: 1 << 20,
+            per_file: false,
+        };
+        let runner =
+            std::thread::spawn(move || score_stream(ChannelReader(in_rx, Vec::new()), ChannelWriter(out_tx), opts));
+        for id in 0..5 {
+            let line = format!("{{\"id\":{id},\"kind\":\"unidiff\",\"oracle_patches\":[],\"pred_patches\":[]}}\n");
+            in_tx
+                .send(line.into_bytes())
+                .map_err(|e| e.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut got = Vec::new();
+            while !got.ends_with(b"\n") {
+                let chunk = out_rx.recv_timeout(std::time::Duration::from_secs(10));
+                got.extend(chunk.unwrap_or_else(|e| panic!("no answer to request {id}: {e}")));
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                format!("{{\"id\":{id},\"reward\":1.0}}\n")
+            );
+        }
+        drop(in_tx);
+        let summary = runner
+            .join()
+            .map_err(|_| "runner panicked".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        assert_eq!(summary.map(|s| s.scored), Ok(5));
+    }
+
     #[test]
     fn stream_numbers_lines_and_skips_blank_ones() {
         let input = b"{\"id\":1,\"kind\":\"unidiff\",\"oracle_patches\":[],\"pred_patches\":[]}\r\n\n   \nnope\n{\"id\":2,\"kind\":\"unidiff\",\"oracle_patches\":[],\"pred_patches\":[\"x\"]}";
