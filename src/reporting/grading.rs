@@ -5,8 +5,8 @@
 //! tests by the evaluation engine, exactly as a submission would be.
 //!
 //! Candidates are graded in rounds: round `r` evaluates the `r`-th ungraded candidate of every
-//! instance as model `candidate-<r>` of run `candidates` (log tree
-//! `<run-dir>/logs/run_evaluation/candidates/candidate-<r>/<id>/`, run reports under
+//! instance as model `candidate-<r>` of run `candidates-<run dir name>` (log tree
+//! `<run-dir>/logs/run_evaluation/candidates-<name>/candidate-<r>/<id>/`, run reports under
 //! `<run-dir>/logs/candidates/`). Each verdict is appended to
 //! [`super::artifacts::VERDICTS_FILE`] as soon as its round ends; graded candidates are never
 //! graded again, so an interrupted grading resumes. The FAIL_TO_PASS / PASS_TO_PASS tests are
@@ -86,6 +86,26 @@ pub fn pending(run_dir: &Path) -> Result<Vec<Pending>, ReportingError> {
     Ok(out)
 }
 
+/// `candidates-<run dir name>`: containers of two gradings of different runs never share
+/// a name.
+pub fn grading_run_id(run_dir: &Path) -> String {
+    let name = std::path::absolute(run_dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("candidates-{}", clean.trim_start_matches('.'))
+}
+
 /// Grade `todo` with the evaluation engine (`cfg` gives images, limits and timeout; its
 /// run id and log root are set here). Returns the verdicts written.
 pub async fn grade(
@@ -120,7 +140,7 @@ pub async fn grade(
         rounds[*r].push(p);
         *r += 1;
     }
-    cfg.run_id = "candidates".into();
+    cfg.run_id = grading_run_id(run_dir);
     cfg.sandbox.run_id = cfg.run_id.clone();
     cfg.log_root = run_dir.join("logs").join("run_evaluation");
     let report_dir = run_dir.join("logs").join("candidates");
