@@ -6,10 +6,14 @@ Reads one JSON request on stdin and prints one JSON answer:
       -> {"tokens": [[ids...], ...]}          (add_bos=False, as the model's metadata says)
   {"model": PATH, "greedy": {"prompt": [ids], "n": N}}
       -> {"tokens": [ids...]}                 (N greedy tokens after the prompt, 1 thread)
+  {"model": PATH, "logits": {"prompt": [ids]}}
+      -> {"logits": [floats...]}              (the logits after the prompt)
 Exits non-zero with a message when llama-cpp-python is missing: the tests that call it fail.
 """
 import json
 import sys
+
+import numpy as np
 
 try:
     import llama_cpp
@@ -33,11 +37,16 @@ def main():
         toks = []
         for _ in range(g["n"]):
             ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-            import numpy as np
             t = int(np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).argmax())
             toks.append(t)
             llm.eval([t])
         out["tokens"] = toks
+    if "logits" in req:
+        prompt = req["logits"]["prompt"]
+        llm = llama_cpp.Llama(model_path=req["model"], n_ctx=max(2048, len(prompt) + 8), n_threads=2, n_threads_batch=2, verbose=False)
+        llm.eval(prompt)
+        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        out["logits"] = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(float).tolist()
     json.dump(out, sys.stdout)
 
 

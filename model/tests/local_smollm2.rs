@@ -235,3 +235,48 @@ async fn local_model_serves_concurrent_callers() {
     // The cancelled request (2000 tokens) was dropped, not decoded to its end first.
     assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
 }
+
+/// A prompt longer than the engine's prefill chunk (512 tokens) is processed in chunks: the
+/// logits after it agree with llama.cpp's (greedy continuations of long prompts may part at a
+/// near tie, so the logits are compared), and `n` samples share the prompt's cache.
+#[test]
+fn long_prompts_prefill_in_chunks() {
+    let mut rt = runtime();
+    let code = "def merge_intervals(intervals):\n    intervals = sorted(intervals, key=lambda iv: iv[0])\n    merged = []\n    for start, end in intervals:\n        if merged and start <= merged[-1][1]:\n            merged[-1][1] = max(merged[-1][1], end)\n        else:\n            merged.append([start, end])\n    return merged\n\n";
+    let text = format!("Here is some code:\n{}\nExplain what the function does in one sentence.", code.repeat(18));
+    let prompt = rt.prompt_ids(&[Message::user(text.clone())]).unwrap();
+    assert!(prompt.len() > 1100, "{}", prompt.len());
+    let t = std::time::Instant::now();
+    let ours = rt.prompt_logits(&prompt).unwrap();
+    eprintln!("engine prefill of {} tokens: {:?}", prompt.len(), t.elapsed());
+    let t = std::time::Instant::now();
+    let theirs = llamacpp(&json!({"model": common::smollm2(), "logits": {"prompt": prompt}}));
+    eprintln!("llama.cpp: {:?}", t.elapsed());
+    let theirs: Vec<f32> = serde_json::from_value(theirs["logits"].clone()).unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let top = |v: &[f32]| {
+        let mut i: Vec<usize> = (0..v.len()).collect();
+        i.sort_by(|a, b| v[*b].total_cmp(&v[*a]));
+        i.truncate(5);
+        i
+    };
+    let (to, tt) = (top(&ours), top(&theirs));
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (a, b) in ours.iter().zip(&theirs) {
+        dot += f64::from(*a) * f64::from(*b);
+        na += f64::from(*a).powi(2);
+        nb += f64::from(*b).powi(2);
+    }
+    let cosine = dot / (na.sqrt() * nb.sqrt());
+    eprintln!("long prompt ({} tokens): max |diff| {max_diff}, cosine {cosine}; top-5 ours {to:?} llama.cpp {tt:?}", prompt.len());
+    assert!(max_diff < 2.0 && cosine > 0.999, "max diff {max_diff}, cosine {cosine}");
+    assert_eq!(to[..3], tt[..3], "the three most likely next tokens");
+    let mut req = request(0.7, 3, Some(3), 8);
+    req.messages = vec![Message::user(text)];
+    let t = std::time::Instant::now();
+    let r = rt.chat(&req, &|| false).unwrap();
+    eprintln!("chat n=3: {:?}", t.elapsed());
+    assert_eq!(r.completions.len(), 3);
+    assert_eq!(r.usage.prompt_tokens, prompt.len() as u64);
+}

@@ -21,6 +21,8 @@ pub(crate) mod quant;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd;
 
+use std::sync::Arc;
+
 use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_core::Device;
 use rayon::prelude::*;
@@ -301,17 +303,50 @@ impl Engine {
     }
 }
 
-/// The KV cache of one sequence: per layer, `len × kv_dim` keys and values.
+/// Keys and values of consecutive positions: per layer, `len × kv_dim` each.
 #[derive(Debug, Clone)]
-pub(crate) struct Seq {
+struct Kv {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     len: usize,
 }
 
+impl Kv {
+    fn new(n_layer: usize) -> Self {
+        Kv { k: vec![Vec::new(); n_layer], v: vec![Vec::new(); n_layer], len: 0 }
+    }
+}
+
+/// The KV cache of one sequence: a prefix shared with the other samples of the same prompt
+/// (computed once, never copied), then the sequence's own positions.
+#[derive(Debug, Clone)]
+pub(crate) struct Seq {
+    shared: Option<Arc<Kv>>,
+    own: Kv,
+}
+
 impl Seq {
     fn new(n_layer: usize) -> Self {
-        Seq { k: vec![Vec::new(); n_layer], v: vec![Vec::new(); n_layer], len: 0 }
+        Seq { shared: None, own: Kv::new(n_layer) }
+    }
+
+    fn shared_len(&self) -> usize {
+        self.shared.as_ref().map_or(0, |s| s.len)
+    }
+
+    fn len(&self) -> usize {
+        self.shared_len() + self.own.len
+    }
+
+    /// Keys and values of layer `li` for the first `n` positions, as (keys, values, count)
+    /// runs: the shared prefix, then the own positions.
+    fn runs(&self, li: usize, n: usize) -> [(&[f32], &[f32], usize); 2] {
+        let s = self.shared_len().min(n);
+        let first: (&[f32], &[f32], usize) = match &self.shared {
+            Some(sh) => (&sh.k[li], &sh.v[li], s),
+            None => (&[], &[], 0),
+        };
+        [first, (&self.own.k[li], &self.own.v[li], n - s)]
     }
 }
 
@@ -353,6 +388,18 @@ fn transpose(src_t: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
         for r in 0..rows {
             dst[r * cols + c] = src_t[c * rows + r];
         }
+    }
+}
+
+/// `g = silu(g) * u`, elementwise.
+fn silu_mul(g: &mut [f32], u: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::has_avx2() {
+        simd::silu_mul(g, u);
+        return;
+    }
+    for (g, u) in g.iter_mut().zip(u) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
     }
 }
 
@@ -402,7 +449,7 @@ impl Engine {
         let (d, qd, kvd, hd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
         let half = hd / 2;
         // Positions of the rows.
-        let mut next: Vec<usize> = seqs.iter().map(|q| q.len).collect();
+        let mut next: Vec<usize> = seqs.iter().map(Seq::len).collect();
         let mut pos = Vec::with_capacity(m);
         for &sq in seq_of {
             pos.push(next[sq]);
@@ -463,8 +510,8 @@ impl Engine {
                     apply_rope(h, c, sn, cfg.rope);
                 }
                 let sq = &mut seqs[seq_of[r]];
-                sq.k[li].extend_from_slice(kr);
-                sq.v[li].extend_from_slice(vr);
+                sq.own.k[li].extend_from_slice(kr);
+                sq.own.v[li].extend_from_slice(vr);
             }
             s.attn.resize(m * qd, 0.0);
             {
@@ -474,15 +521,20 @@ impl Engine {
                     let (r, h) = (i / cfg.n_head, i % cfg.n_head);
                     let g = h / group;
                     let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
-                    let sq = &seqs[seq_of[r]];
-                    let (keys, vals) = (&sq.k[li], &sq.v[li]);
-                    let n = pos[r] + 1;
+                    let runs = seqs[seq_of[r]].runs(li, pos[r] + 1);
+                    #[cfg(target_arch = "x86_64")]
+                    if simd::has_avx2() && hd % 8 == 0 {
+                        simd::attend(qh, &runs, g * hd, kvd, scale, scores, out);
+                        return;
+                    }
                     scores.clear();
                     let mut mx = f32::NEG_INFINITY;
-                    for j in 0..n {
-                        let sc = dot(qh, &keys[j * kvd + g * hd..j * kvd + (g + 1) * hd]) * scale;
-                        mx = mx.max(sc);
-                        scores.push(sc);
+                    for (keys, _, count) in runs {
+                        for j in 0..count {
+                            let sc = dot(qh, &keys[j * kvd + g * hd..j * kvd + (g + 1) * hd]) * scale;
+                            mx = mx.max(sc);
+                            scores.push(sc);
+                        }
                     }
                     let mut sum = 0f32;
                     for sc in scores.iter_mut() {
@@ -491,11 +543,14 @@ impl Engine {
                     }
                     let inv = 1.0 / sum;
                     out.fill(0.0);
-                    for (j, p) in scores.iter().enumerate() {
-                        let w = p * inv;
-                        let vj = &vals[j * kvd + g * hd..j * kvd + (g + 1) * hd];
-                        for (o, x) in out.iter_mut().zip(vj) {
-                            *o += w * x;
+                    let mut p = scores.iter();
+                    for (_, vals, count) in runs {
+                        for (j, w) in p.by_ref().take(count).enumerate() {
+                            let w = w * inv;
+                            let vj = &vals[j * kvd + g * hd..j * kvd + (g + 1) * hd];
+                            for (o, x) in out.iter_mut().zip(vj) {
+                                *o += w * x;
+                            }
                         }
                     }
                 });
@@ -516,9 +571,7 @@ impl Engine {
             s.g_t.resize(ff * m, 0.0);
             s.u_t.resize(ff * m, 0.0);
             matmul_many(&[&layer.w_gate, &layer.w_up], &s.acts, &mut [&mut s.g_t, &mut s.u_t]);
-            for (g, u) in s.g_t.iter_mut().zip(&s.u_t) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
+            silu_mul(&mut s.g_t, &s.u_t);
             transpose(&s.g_t, m, ff, &mut s.ff);
             s.acts.quantize(&s.ff, m, ff);
             s.o_t.resize(d * m, 0.0);
@@ -530,10 +583,13 @@ impl Engine {
             }
         }
         for (sq, n) in seqs.iter_mut().zip(next) {
-            sq.len = n;
+            sq.own.len = n - sq.shared_len();
         }
         // Logits of the wanted rows.
         let l = want.len();
+        if l == 0 {
+            return Ok(Vec::new());
+        }
         s.h.resize(l * d, 0.0);
         for (i, &r) in want.iter().enumerate() {
             rms_norm(&s.x[r * d..(r + 1) * d], &self.out_norm, cfg.rms_eps, &mut s.h[i * d..(i + 1) * d]);
@@ -583,8 +639,8 @@ impl Forward for EngineForward {
             }
             Ok::<_, ModelError>(last)
         })?;
-        let first = seqs.remove(0);
-        self.seqs = vec![first; n];
+        let prefix = Arc::new(seqs.remove(0).own);
+        self.seqs = (0..n).map(|_| Seq { shared: Some(prefix.clone()), own: Kv::new(engine.cfg.n_layer) }).collect();
         Ok(vec![logits; n])
     }
 

@@ -268,6 +268,9 @@ pub(crate) fn matmul(w: &QMatrix, acts: &QActs, out_t: &mut [f32]) {
     assert_eq!(w.cols, acts.cols, "matmul: {} columns against {}", w.cols, acts.cols);
     assert_eq!(out_t.len(), w.rows * acts.rows);
     let m = acts.rows;
+    if m == 0 || w.rows == 0 {
+        return;
+    }
     let threads = rayon::current_num_threads().max(1);
     // Enough chunks to balance, few enough to keep scheduling cheap; a multiple of 4 rows.
     let target = (w.rows / (threads * 8)).max(4);
@@ -285,6 +288,9 @@ pub(crate) fn matmul(w: &QMatrix, acts: &QActs, out_t: &mut [f32]) {
 /// gate/up projections whose GGUF types may differ). `outs[i]` is `parts[i].rows × acts.rows`.
 pub(crate) fn matmul_many(parts: &[&QMatrix], acts: &QActs, outs: &mut [&mut [f32]]) {
     let m = acts.rows;
+    if m == 0 {
+        return;
+    }
     let threads = rayon::current_num_threads().max(1);
     let total: usize = parts.iter().map(|p| p.rows).sum();
     let chunk_rows = ((total / (threads * 8)).max(4)).div_ceil(4) * 4;

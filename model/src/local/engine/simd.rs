@@ -132,37 +132,56 @@ macro_rules! kernels {
             }
         }
 
-        /// One Q4 weight row against act rows `a0..a0 + R`.
+        /// One Q4 weight row against act rows `a0..a0 + R`. Blocks alternate between two
+        /// accumulators per act row (two independent FMA chains), whatever `R` is.
         #[target_feature(enable = $feat)]
         #[inline]
         unsafe fn $q4_tile<const R: usize>(row: &[BlockQ4], nb: usize, acts: &QActs, a0: usize, out: &mut [f32]) {
             let k = acts.cols;
-            let mut acc = [_mm256_setzero_ps(); R];
-            let mut macc = [0f32; R];
+            let mut acc0 = [_mm256_setzero_ps(); R];
+            let mut acc1 = [_mm256_setzero_ps(); R];
+            let mut macc0 = [0f32; R];
+            let mut macc1 = [0f32; R];
             let mask = _mm_set1_epi8(0x0f);
             let xq = acts.qs.as_ptr();
-            for (b, blk) in row.iter().enumerate() {
-                // SAFETY: `blk.qs` is 16 bytes; act offsets are < rows * cols (checked).
-                unsafe {
-                    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(blk.dm[0]) | (i32::from(blk.dm[1]) << 16)));
-                    let dw = _mm_cvtss_f32(dm);
-                    let mw = _mm_cvtss_f32(_mm_movehdup_ps(dm));
-                    let raw = _mm_loadu_si128(blk.qs.as_ptr() as *const __m128i);
-                    let lo = _mm_and_si128(raw, mask);
-                    let hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-                    let wv = _mm256_set_m128i(hi, lo);
-                    for r in 0..R {
-                        let ar = a0 + r;
-                        let x = _mm256_loadu_si256(xq.add(ar * k + b * QK) as *const __m256i);
-                        let p = _mm256_cvtepi32_ps($dot!(wv, x));
-                        let sc = dw * *acts.d.get_unchecked(ar * nb + b);
-                        acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(sc), acc[r]);
-                        macc[r] += mw * *acts.s.get_unchecked(ar * nb + b);
+            let (xd, xs) = (acts.d.as_ptr(), acts.s.as_ptr());
+            // One block into one accumulator set.
+            macro_rules! block {
+                ($b:expr, $acc:ident, $macc:ident) => {{
+                    let b = $b;
+                    let blk = &row[b];
+                    // SAFETY: `blk.qs` is 16 bytes; act offsets are < rows * cols and scale
+                    // offsets < rows * nb (checked by `check`).
+                    unsafe {
+                        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(blk.dm[0]) | (i32::from(blk.dm[1]) << 16)));
+                        let dw = _mm_cvtss_f32(dm);
+                        let mw = _mm_cvtss_f32(_mm_movehdup_ps(dm));
+                        let raw = _mm_loadu_si128(blk.qs.as_ptr() as *const __m128i);
+                        let lo = _mm_and_si128(raw, mask);
+                        let hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+                        let wv = _mm256_set_m128i(hi, lo);
+                        for r in 0..R {
+                            let ar = a0 + r;
+                            let x = _mm256_loadu_si256(xq.add(ar * k + b * QK) as *const __m256i);
+                            let p = _mm256_cvtepi32_ps($dot!(wv, x));
+                            let sc = dw * *xd.add(ar * nb + b);
+                            $acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(sc), $acc[r]);
+                            $macc[r] += mw * *xs.add(ar * nb + b);
+                        }
                     }
-                }
+                }};
+            }
+            let mut b = 0;
+            while b + 2 <= nb {
+                block!(b, acc0, macc0);
+                block!(b + 1, acc1, macc1);
+                b += 2;
+            }
+            if b < nb {
+                block!(b, acc0, macc0);
             }
             for r in 0..R {
-                out[r] = hsum(acc[r]) + macc[r];
+                out[r] = hsum(_mm256_add_ps(acc0[r], acc1[r])) + (macc0[r] + macc1[r]);
             }
         }
 
@@ -185,31 +204,47 @@ macro_rules! kernels {
             }
         }
 
-        /// One Q8 weight row against act rows `a0..a0 + R` (sign trick: |w| · (x · sign w)).
+        /// One Q8 weight row against act rows `a0..a0 + R` (sign trick: |w| · (x · sign w)),
+        /// two accumulators per act row as in the Q4 tile.
         #[target_feature(enable = $feat)]
         #[inline]
         unsafe fn $q8_tile<const R: usize>(row: &[BlockQ8], nb: usize, acts: &QActs, a0: usize, out: &mut [f32]) {
             let k = acts.cols;
-            let mut acc = [_mm256_setzero_ps(); R];
+            let mut acc0 = [_mm256_setzero_ps(); R];
+            let mut acc1 = [_mm256_setzero_ps(); R];
             let xq = acts.qs.as_ptr();
-            for (b, blk) in row.iter().enumerate() {
-                // SAFETY: `blk.qs` is 32 bytes; act offsets are < rows * cols (checked).
-                unsafe {
-                    let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(blk.d))));
-                    let wv = _mm256_loadu_si256(blk.qs.as_ptr() as *const __m256i);
-                    let aw = _mm256_sign_epi8(wv, wv);
-                    for r in 0..R {
-                        let ar = a0 + r;
-                        let x = _mm256_loadu_si256(xq.add(ar * k + b * QK) as *const __m256i);
-                        let sx = _mm256_sign_epi8(x, wv);
-                        let p = _mm256_cvtepi32_ps($dot!(aw, sx));
-                        let sc = dw * *acts.d.get_unchecked(ar * nb + b);
-                        acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(sc), acc[r]);
+            let xd = acts.d.as_ptr();
+            macro_rules! block {
+                ($b:expr, $acc:ident) => {{
+                    let b = $b;
+                    let blk = &row[b];
+                    // SAFETY: `blk.qs` is 32 bytes; act offsets are < rows * cols (checked).
+                    unsafe {
+                        let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(blk.d))));
+                        let wv = _mm256_loadu_si256(blk.qs.as_ptr() as *const __m256i);
+                        let aw = _mm256_sign_epi8(wv, wv);
+                        for r in 0..R {
+                            let ar = a0 + r;
+                            let x = _mm256_loadu_si256(xq.add(ar * k + b * QK) as *const __m256i);
+                            let sx = _mm256_sign_epi8(x, wv);
+                            let p = _mm256_cvtepi32_ps($dot!(aw, sx));
+                            let sc = dw * *xd.add(ar * nb + b);
+                            $acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(sc), $acc[r]);
+                        }
                     }
-                }
+                }};
+            }
+            let mut b = 0;
+            while b + 2 <= nb {
+                block!(b, acc0);
+                block!(b + 1, acc1);
+                b += 2;
+            }
+            if b < nb {
+                block!(b, acc0);
             }
             for r in 0..R {
-                out[r] = hsum(acc[r]);
+                out[r] = hsum(_mm256_add_ps(acc0[r], acc1[r]));
             }
         }
     };
@@ -246,3 +281,207 @@ kernels!(
     q8_tile_avx512vnni,
     dot_avx512vnni
 );
+
+/// `exp(x)` for 8 lanes (Cephes-style: x = n ln2 + r, a degree-6 polynomial for e^r, 2^n put
+/// into the exponent). Relative error about 2e-7 over [-87, 88]; below -87 the result is 0.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn exp256(x: __m256) -> __m256 {
+    let x = _mm256_min_ps(x, _mm256_set1_ps(88.0));
+    let underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0), _CMP_LT_OQ);
+    let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
+    let n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // r = x - n ln2, with ln2 split in two for precision.
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
+    let mut p = _mm256_set1_ps(1.987_569_1e-4);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.398_199_9e-3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.333_452e-3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.166_579_6e-2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.166_666_66));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+    p = _mm256_add_ps(p, _mm256_set1_ps(1.0));
+    let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+    _mm256_andnot_ps(underflow, _mm256_mul_ps(p, pow2n))
+}
+
+/// Whether the vector attention / activation kernels can run.
+pub(crate) fn has_avx2() -> bool {
+    level().is_some()
+}
+
+/// One query head against the keys and values of `runs` (see `Seq::runs`): softmax-weighted
+/// sum of the values into `out`. `off`: the KV head's offset in a cached row of `kvd` floats.
+/// Requires `has_avx2()`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend(
+    q: &[f32],
+    runs: &[(&[f32], &[f32], usize); 2],
+    off: usize,
+    kvd: usize,
+    scale: f32,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    assert!(hd % 8 == 0 && out.len() == hd && off + hd <= kvd, "attention shapes");
+    for (k, v, count) in runs {
+        assert!(k.len() >= count * kvd && v.len() >= count * kvd, "attention cache");
+    }
+    assert!(has_avx2());
+    // SAFETY: AVX2/FMA checked just above; every pointer offset is within the slices checked above.
+    unsafe { attend_avx2(q, runs, off, kvd, scale, scores, out) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_avx2(
+    q: &[f32],
+    runs: &[(&[f32], &[f32], usize); 2],
+    off: usize,
+    kvd: usize,
+    scale: f32,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    scores.clear();
+    let mut mx = f32::NEG_INFINITY;
+    let qp = q.as_ptr();
+    for &(keys, _, count) in runs {
+        for j in 0..count {
+            // SAFETY: j * kvd + off + hd <= count * kvd <= keys.len().
+            let kp = unsafe { keys.as_ptr().add(j * kvd + off) };
+            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut c = 0;
+            while c + 16 <= hd {
+                // SAFETY: c + 16 <= hd.
+                unsafe {
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(c)), _mm256_loadu_ps(kp.add(c)), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(c + 8)), _mm256_loadu_ps(kp.add(c + 8)), a1);
+                }
+                c += 16;
+            }
+            if c < hd {
+                // SAFETY: hd is a multiple of 8, so c + 8 == hd.
+                unsafe { a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(c)), _mm256_loadu_ps(kp.add(c)), a0) };
+            }
+            let sc = hsum(_mm256_add_ps(a0, a1)) * scale;
+            mx = mx.max(sc);
+            scores.push(sc);
+        }
+    }
+    let n = scores.len();
+    let sp = scores.as_mut_ptr();
+    let mut sum = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n = scores.len().
+        unsafe {
+            let e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sp.add(i)), _mm256_set1_ps(mx)));
+            _mm256_storeu_ps(sp.add(i), e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        i += 8;
+    }
+    let mut total = hsum(sum);
+    for s in &mut scores[i..] {
+        *s = (*s - mx).exp();
+        total += *s;
+    }
+    let inv = 1.0 / total;
+    // Values: up to 64 output dims in registers at a time.
+    let mut d0 = 0;
+    while d0 < hd {
+        let width = (hd - d0).min(64) / 8;
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut p = 0usize;
+        for &(_, vals, count) in runs {
+            for j in 0..count {
+                // SAFETY: p < n; j * kvd + off + d0 + 8 * width <= count * kvd <= vals.len().
+                unsafe {
+                    let w = _mm256_set1_ps(*scores.get_unchecked(p));
+                    let vp = vals.as_ptr().add(j * kvd + off + d0);
+                    for (c, a) in acc.iter_mut().enumerate().take(width) {
+                        *a = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp.add(8 * c)), *a);
+                    }
+                }
+                p += 1;
+            }
+        }
+        for (c, a) in acc.iter().enumerate().take(width) {
+            // SAFETY: d0 + 8 * c + 8 <= hd = out.len().
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(d0 + 8 * c), _mm256_mul_ps(*a, _mm256_set1_ps(inv))) };
+        }
+        d0 += 64;
+    }
+}
+
+/// `g[i] = silu(g[i]) * u[i]`. Requires `has_avx2()`.
+pub(crate) fn silu_mul(g: &mut [f32], u: &[f32]) {
+    assert_eq!(g.len(), u.len());
+    assert!(has_avx2());
+    // SAFETY: AVX2/FMA checked; lengths equal.
+    unsafe { silu_mul_avx2(g, u) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn silu_mul_avx2(g: &mut [f32], u: &[f32]) {
+    let n = g.len();
+    let (gp, up) = (g.as_mut_ptr(), u.as_ptr());
+    let one = _mm256_set1_ps(1.0);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n for both slices.
+        unsafe {
+            let x = _mm256_loadu_ps(gp.add(i));
+            let sig = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+            _mm256_storeu_ps(gp.add(i), _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(up.add(i))));
+        }
+        i += 8;
+    }
+    for j in i..n {
+        g[j] = g[j] / (1.0 + (-g[j]).exp()) * u[j];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_exp_is_accurate() {
+        if !has_avx2() {
+            return;
+        }
+        let xs: Vec<f32> = (-1000..=975).map(|i| i as f32 * 0.09).collect();
+        for chunk in xs.chunks_exact(8) {
+            let mut out = [0f32; 8];
+            // SAFETY: AVX2 checked; 8 floats in and out.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), exp256(_mm256_loadu_ps(chunk.as_ptr()))) };
+            for (x, y) in chunk.iter().zip(out) {
+                let e = x.exp();
+                if *x < -87.0 {
+                    assert!(y < 1e-37, "{x}: {y}");
+                } else {
+                    assert!(((y - e) / e).abs() < 1e-6, "{x}: {y} vs {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn silu_matches_scalar() {
+        if !has_avx2() {
+            return;
+        }
+        let g0: Vec<f32> = (0..37).map(|i| i as f32 * 0.7 - 12.0).collect();
+        let u: Vec<f32> = (0..37).map(|i| (i as f32 * 0.3).sin()).collect();
+        let mut g = g0.clone();
+        silu_mul(&mut g, &u);
+        for i in 0..37 {
+            let want = g0[i] / (1.0 + (-g0[i]).exp()) * u[i];
+            assert!((g[i] - want).abs() <= 1e-5 * (1.0 + want.abs()), "{i}: {} vs {want}", g[i]);
+        }
+    }
+}
