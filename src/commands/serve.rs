@@ -61,3 +61,49 @@ pub async fn run(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<ExitSt
     printer.note("server stopped");
     Ok(ExitStatus::Success)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentless_model::http::HttpModel;
+    use agentless_model::{ChatRequest, Message, Model, ModelOptions};
+
+    /// `serve` end to end on loopback: a replay model behind the command, the HTTP backend in
+    /// front of it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serve_command_answers_over_http() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("r.jsonl");
+        let line = |t: &str| format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"text\":\"{t}\"}}\n");
+        fs_err::write(&file, format!("{}{}", line("one"), line("two"))).expect("write");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let args = ServeArgs {
+            model: ModelArgs { model: format!("replay:{}", file.display()), ..ModelArgs::default() },
+            host: "127.0.0.1".into(),
+            port,
+            name: Some("replayed".into()),
+        };
+        let global = GlobalArgs { verbose: 0, quiet: true, no_progress: true };
+        let server = tokio::spawn(async move { run(&args, &global).await });
+        let url = format!("http://127.0.0.1:{port}/v1");
+        let client = reqwest::Client::new();
+        let mut up = false;
+        for _ in 0..100 {
+            if client.get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(up, "the server did not come up");
+        let model = HttpModel::connect(std::slice::from_ref(&url), &ModelOptions::default()).await.expect("connect");
+        assert_eq!(model.model_name(), "replayed");
+        let r = model.chat(&ChatRequest::new(vec![Message::user("hi")], 1.0, 2)).await.expect("chat");
+        let texts: Vec<&str> = r.completions.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two"]);
+        // A sample that was never recorded: the server says so (404), the client reports it.
+        let err = model.chat(&ChatRequest::new(vec![Message::user("hi")], 1.0, 3)).await.expect_err("not recorded");
+        assert!(err.to_string().contains("404"), "{err}");
+        server.abort();
+    }
+}

@@ -151,8 +151,8 @@ impl QMatrix {
             QData::Q8(b) => {
                 for (blk, o) in b[r * nb..(r + 1) * nb].iter().zip(out.chunks_exact_mut(QK)) {
                     let d = f16_to_f32(blk.d);
-                    for j in 0..QK {
-                        o[j] = d * f32::from(blk.qs[j]);
+                    for (o, q) in o.iter_mut().zip(blk.qs) {
+                        *o = d * f32::from(q);
                     }
                 }
             }

@@ -11,6 +11,7 @@
 //! sequence of operations whatever the batch size, so batched and single-row results are
 //! bit-identical.
 #![allow(unsafe_code)]
+#![allow(clippy::incompatible_msrv)]
 
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
@@ -271,6 +272,7 @@ macro_rules! dot_avx512vnni {
     };
 }
 
+// The VNNI intrinsics are stable since Rust 1.89 (the workspace's let-chains need 1.88).
 kernels!("avx2,fma,f16c", q4_rows_avx2, q4_tile_avx2, q8_rows_avx2, q8_tile_avx2, dot_avx2);
 kernels!("avx2,fma,f16c,avxvnni", q4_rows_avxvnni, q4_tile_avxvnni, q8_rows_avxvnni, q8_tile_avxvnni, dot_avxvnni);
 kernels!(
