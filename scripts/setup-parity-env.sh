@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# Set up the reference Python environments the parity tests and benchmarks compare against:
-#   target/parity/swebench4  — the official swebench 4.1.0 (the harness behind 2024–2026 logs)
-#   target/parity/swebench5  — the official swebench 5.0.2
-# Reference implementations only: the tool itself never runs Python.
+# Set up the reference Python environments the parity tests and benchmarks compare against,
+# each a venv under target/parity/ (idempotent; a complete venv is reused):
+#   swebench4  — the official swebench 4.1.0 (the harness behind the 2024–2026 logs)
+#   swebench5  — the official swebench 5.0.2
+#   unidiff075 — unidiff 0.7.5, the patch parser swe-rl's reward runs on
+#   llamacpp   — llama-cpp-python 0.3.36 (llama.cpp, for the local model's parity tests)
+# Prints `export NAME=…` lines for the interpreters on stdout (use: eval "$(…)"); progress
+# goes to stderr. Reference implementations only: the tool itself never runs Python.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="$root/target/parity"
 mkdir -p "$dest"
-for spec in "swebench4 swebench==4.1.0" "swebench5 swebench==5.0.2"; do
-  set -- $spec
-  name=$1; pkg=$2
-  if [ ! -x "$dest/$name/bin/python" ] || ! "$dest/$name/bin/python" -c "import swebench, pyarrow" 2>/dev/null; then
+
+# name | pip requirements | import check | exported variable
+envs=(
+  "swebench4|swebench==4.1.0 pyarrow|import swebench, pyarrow; assert swebench.__version__ == '4.1.0'|SWEBENCH4_PYTHON"
+  "swebench5|swebench==5.0.2 pyarrow|import swebench, pyarrow; assert swebench.__version__ == '5.0.2'|SWEBENCH5_PYTHON"
+  "unidiff075|unidiff==0.7.5|import unidiff; assert unidiff.VERSION == '0.7.5'|UNIDIFF075_PYTHON"
+  "llamacpp|llama-cpp-python==0.3.36|import llama_cpp; assert llama_cpp.__version__ == '0.3.36'|LLAMACPP_PYTHON"
+)
+for entry in "${envs[@]}"; do
+  IFS='|' read -r name reqs check var <<<"$entry"
+  py="$dest/$name/bin/python"
+  if [ ! -x "$py" ] || ! "$py" -c "$check" 2>/dev/null; then
+    echo "setting up $dest/$name ($reqs)..." >&2
+    rm -rf "$dest/$name"
     python3 -m venv "$dest/$name"
-    "$dest/$name/bin/pip" install --quiet --disable-pip-version-check "$pkg" pyarrow
+    # llama-cpp-python builds llama.cpp from source (a few minutes on 2 cores).
+    # shellcheck disable=SC2086
+    "$py" -m pip install --quiet --disable-pip-version-check $reqs >&2
+    "$py" -c "$check" || { echo "error: $dest/$name does not import ($check)" >&2; exit 1; }
   fi
+  echo "export $var=$py"
 done
-echo "export SWEBENCH4_PYTHON=$dest/swebench4/bin/python"
-echo "export SWEBENCH5_PYTHON=$dest/swebench5/bin/python"

@@ -11,12 +11,13 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 if [ "${1:-}" != "--no-setup" ]; then
-  "$root/scripts/setup.sh"
+  "$root/scripts/setup.sh" --tests
 fi
 
 # Reference implementations for the side-by-side parity tests (never used by the tool).
-eval "$("$root/scripts/setup-parity-env.sh")"
-export SWEBENCH4_PYTHON SWEBENCH5_PYTHON
+parity_env="$("$root/scripts/setup-parity-env.sh")"
+eval "$parity_env"
+export SWEBENCH4_PYTHON SWEBENCH5_PYTHON UNIDIFF075_PYTHON LLAMACPP_PYTHON
 
 docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not reachable (docker info failed)" >&2; exit 1; }
 

@@ -10,7 +10,8 @@
 //! Runs alternate (ours, llama.cpp, ours, ...) so that background load hits both alike; the
 //! best run of each is reported (the median in brackets). `--batch N` also measures decoding N
 //! rows at once (the local backend's `n` samples) as aggregate tokens per second. `--candle`
-//! adds stock candle (`quantized_llama`) as a third row. Needs `pip install llama-cpp-python`.
+//! adds stock candle (`quantized_llama`) as a third row. Needs llama-cpp-python: `LLAMACPP_PYTHON` (see
+//! `scripts/setup-parity-env.sh`), else `python3`.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -82,17 +83,18 @@ fn main() {
     let tokens_json = serde_json::to_string(&prompt).unwrap();
     let (mut our_p, mut our_d, mut ref_p, mut ref_d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut ref_name = String::from("llama.cpp");
+    let python = std::env::var("LLAMACPP_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     // Warm-up (page cache, thread pools).
     ours.time_prefill_decode(&prompt, 1, 8).unwrap();
     for _ in 0..args.repeat {
         let (p, d) = ours.time_prefill_decode(&prompt, 1, args.decode).unwrap();
         our_p.push(prompt.len() as f64 / p);
         our_d.push(args.decode as f64 / d);
-        let out = Command::new("python3")
+        let out = Command::new(&python)
             .args([script, "--model", &model.to_string_lossy(), "--tokens", &tokens_json])
             .args(["--decode", &args.decode.to_string(), "--threads", &args.threads.to_string(), "--repeat", "1"])
             .output()
-            .expect("python3 runs");
+            .expect("the llama.cpp Python ($LLAMACPP_PYTHON or python3) runs");
         if !out.status.success() {
             eprintln!("llama.cpp run failed:\n{}", String::from_utf8_lossy(&out.stderr));
             std::process::exit(1);

@@ -1,7 +1,8 @@
 //! The local backend on the real SmolLM2-135M-Instruct Q4_1 GGUF (fetched into the cache when
 //! missing), checked against llama.cpp (llama-cpp-python, through `llamacpp_ref.py`) and against
 //! candle's own quantized Llama. These tests fail, never skip, when python3 or llama-cpp-python
-//! is missing: CI installs `llama-cpp-python==0.3.36`.
+//! is missing. The interpreter is `LLAMACPP_PYTHON` (the venv `scripts/setup-parity-env.sh`
+//! makes with `llama-cpp-python==0.3.36`), else `python3`.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod common;
@@ -15,18 +16,19 @@ use serde_json::{json, Value};
 
 fn llamacpp(request: &Value) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/llamacpp_ref.py");
-    let mut child = Command::new("python3")
+    let python = std::env::var("LLAMACPP_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let mut child = Command::new(&python)
         .arg(script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 must be installed for the llama.cpp parity tests");
+        .unwrap_or_else(|e| panic!("cannot start {python} for the llama.cpp parity tests: {e}"));
     child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "llama.cpp reference failed (CI needs `pip install llama-cpp-python==0.3.36`):\n{}",
+        "llama.cpp reference failed ({python}; eval \"$(scripts/setup-parity-env.sh)\" sets LLAMACPP_PYTHON):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
