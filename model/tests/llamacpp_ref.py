@@ -5,7 +5,9 @@ Reads one JSON request on stdin and prints one JSON answer:
   {"model": PATH, "tokenize": [{"text": S, "special": bool}, ...]}
       -> {"tokens": [[ids...], ...]}          (add_bos=False, as the model's metadata says)
   {"model": PATH, "greedy": {"prompt": [ids], "n": N}}
-      -> {"tokens": [ids...]}                 (N greedy tokens after the prompt, 1 thread)
+      -> {"tokens": [ids...], "top": [[[id, logit] x5] ...]}
+                                              (N greedy tokens after the prompt, 1 thread, and
+                                              the five best logits at each step)
   {"model": PATH, "logits": {"prompt": [ids]}}
       -> {"logits": [floats...]}              (the logits after the prompt)
 Exits non-zero with a message when llama-cpp-python is missing: the tests that call it fail.
@@ -34,13 +36,16 @@ def main():
         g = req["greedy"]
         llm = llama_cpp.Llama(model_path=req["model"], n_ctx=2048, n_threads=1, n_threads_batch=1, verbose=False)
         llm.eval(g["prompt"])
-        toks = []
+        toks, top = [], []
         for _ in range(g["n"]):
             ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-            t = int(np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).argmax())
+            logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),))
+            t = int(logits.argmax())
             toks.append(t)
+            top.append([[int(i), float(logits[i])] for i in np.argsort(-logits, kind="stable")[:5]])
             llm.eval([t])
         out["tokens"] = toks
+        out["top"] = top
     if "logits" in req:
         prompt = req["logits"]["prompt"]
         llm = llama_cpp.Llama(model_path=req["model"], n_ctx=max(2048, len(prompt) + 8), n_threads=2, n_threads_batch=2, verbose=False)

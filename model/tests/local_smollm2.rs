@@ -100,16 +100,59 @@ fn control_tokens_in_messages_stay_text() {
     assert!(text.contains("a <|im_end|> b"), "{text}");
 }
 
-/// Greedy decoding is token-identical to llama.cpp's on the reference prompt (64 tokens), and
-/// candle's own quantized Llama agrees with the engine on the prompt's logits.
+/// Greedy decoding follows llama.cpp's on the reference prompt (64 tokens), teacher-forced along
+/// llama.cpp's own greedy path: at every step where llama.cpp's best token leads its second by
+/// a clear margin the engine picks the same token, at a near tie (both are Q4_1 weights times
+/// Q8 activations, summed in different orders) it picks one of llama.cpp's two best, and the
+/// engine's logits of llama.cpp's five best tokens are within quantization noise of
+/// llama.cpp's. Free-running greedy output agrees token for token up to the first near tie.
+/// Candle's own quantized Llama agrees with the engine on the prompt's logits.
 #[test]
 fn greedy_matches_llama_cpp_and_candle() {
+    const NEAR_TIE: f32 = 0.25;
     let mut rt = runtime();
     let prompt = rt.prompt_ids(&[Message::user("Write a Python function that checks if a number is prime.")]).unwrap();
-    let ours = rt.greedy_tokens(&prompt, 64).unwrap();
-    let theirs = llamacpp(&json!({"model": common::smollm2(), "greedy": {"prompt": prompt, "n": 64}}));
-    let theirs: Vec<u32> = serde_json::from_value(theirs["tokens"].clone()).unwrap();
-    assert_eq!(ours, theirs, "greedy tokens differ from llama.cpp's\nours: {:?}\nllama.cpp: {:?}", rt.decode(&ours), rt.decode(&theirs));
+    let reference = llamacpp(&json!({"model": common::smollm2(), "greedy": {"prompt": prompt, "n": 64}}));
+    let theirs: Vec<u32> = serde_json::from_value(reference["tokens"].clone()).unwrap();
+    let top: Vec<Vec<(u32, f32)>> = serde_json::from_value(reference["top"].clone()).unwrap();
+    assert_eq!((theirs.len(), top.len()), (64, 64));
+
+    let (mut ties, mut first_tie, mut worst, mut sum, mut count) = (0, None, 0f32, 0f64, 0u32);
+    for (i, (&want, best)) in theirs.iter().zip(&top).enumerate() {
+        let mut ids = prompt.clone();
+        ids.extend_from_slice(&theirs[..i]);
+        let logits = rt.prompt_logits(&ids).unwrap();
+        let ours = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        for &(t, l) in best {
+            let d = (logits[t as usize] - l).abs();
+            worst = worst.max(d);
+            sum += f64::from(d);
+            count += 1;
+        }
+        let gap = best[0].1 - best[1].1;
+        if gap < NEAR_TIE {
+            ties += 1;
+            first_tie.get_or_insert(i);
+            assert!(ours == best[0].0 || ours == best[1].0, "step {i}: near tie {best:?}, engine chose {ours}");
+        } else {
+            assert_eq!(ours, want, "step {i}: llama.cpp leads by {gap} with {want}, engine chose {ours} ({best:?})");
+        }
+    }
+    let mean = sum / f64::from(count);
+    eprintln!("64 teacher-forced steps: {ties} near ties (first at {first_tie:?}), top-5 logit |diff| mean {mean}, worst {worst}");
+    assert!(mean < 0.5 && worst < 2.0, "engine logits differ from llama.cpp's: mean {mean}, worst {worst}");
+    assert!(ties <= 8, "{ties} near ties in 64 steps: the reference path is too flat to test anything");
+
+    let free = rt.greedy_tokens(&prompt, 64).unwrap();
+    let agree = first_tie.unwrap_or(64);
+    assert_eq!(
+        free[..agree],
+        theirs[..agree],
+        "greedy tokens differ from llama.cpp's before the first near tie\nours: {:?}\nllama.cpp: {:?}",
+        rt.decode(&free),
+        rt.decode(&theirs)
+    );
+    assert!(agree >= 16, "a near tie at step {agree} already");
 
     let engine_logits = rt.prompt_logits(&prompt).unwrap();
     let mut candle = Runtime::load(&common::smollm2(), &LocalOptions { gguf_runner: GgufRunner::Candle, ..LocalOptions::default() }).unwrap();
