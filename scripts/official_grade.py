@@ -19,7 +19,12 @@ V5 = swebench.__version__.startswith("5")
 if V5:
     from swebench.harness.utils import make_test_spec
 else:
+    import swebench.harness.test_spec.test_spec as _test_spec
     from swebench.harness.test_spec.test_spec import make_test_spec
+
+    # 4.1.0 builds the environment script too, fetching requirement files from GitHub; grading
+    # never reads it, and this machine has no GitHub: leave it empty.
+    _test_spec.make_env_script_list = lambda *args, **kwargs: []
 
 
 def main():
