@@ -8,8 +8,8 @@
 pub mod artifact;
 pub mod cli;
 pub mod commands;
-pub mod exit;
 pub mod demo;
+pub mod exit;
 pub mod logging;
 pub mod pipeline;
 pub mod printer;

@@ -9,10 +9,17 @@ pub struct Printer {
     verbose: bool,
 }
 
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "the printer is where output happens")]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the printer is where output happens"
+)]
 impl Printer {
     pub fn new(global: &GlobalArgs) -> Self {
-        Printer { quiet: global.quiet, verbose: global.verbose > 0 }
+        Printer {
+            quiet: global.quiet,
+            verbose: global.verbose > 0,
+        }
     }
 
     /// Machine-readable or primary output (stdout).

@@ -28,7 +28,10 @@ fn split_download_then_cache_through_the_cli() {
             }
             req.extend_from_slice(&buf[..n]);
         }
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Repo-Commit: c0ffee\r\nConnection: close\r\n\r\n", body.len());
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Repo-Commit: c0ffee\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         s.write_all(head.as_bytes()).expect("head");
         s.write_all(&body).expect("body");
         String::from_utf8_lossy(&req).into_owned()
@@ -36,11 +39,17 @@ fn split_download_then_cache_through_the_cli() {
     let home = tempfile::tempdir().expect("tmp");
     let run = |extra: &[(&str, &str)]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
-        c.args(["dataset", "--split", "verified", "--instances", "django__django-11099,sympy__sympy-20590"])
-            .env_remove("HF_HUB_CACHE")
-            .env("HF_HOME", home.path())
-            .env("HF_ENDPOINT", format!("http://{addr}"))
-            .env("HF_TOKEN", "hf_do_not_leak");
+        c.args([
+            "dataset",
+            "--split",
+            "verified",
+            "--instances",
+            "django__django-11099,sympy__sympy-20590",
+        ])
+        .env_remove("HF_HUB_CACHE")
+        .env("HF_HOME", home.path())
+        .env("HF_ENDPOINT", format!("http://{addr}"))
+        .env("HF_TOKEN", "hf_do_not_leak");
         for (k, v) in extra {
             c.env(k, v);
         }
@@ -51,12 +60,25 @@ fn split_download_then_cache_through_the_cli() {
     let out = String::from_utf8_lossy(&first.stdout);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines[0].starts_with("django__django-11099\tdjango/django\t3.0"), "{out}");
+    assert!(
+        lines[0].starts_with("django__django-11099\tdjango/django\t3.0"),
+        "{out}"
+    );
     let request = server.join().expect("server");
-    assert!(request.contains("/datasets/princeton-nlp/SWE-bench_Verified/resolve/main/data/test-00000-of-00001.parquet"));
-    assert!(request.to_ascii_lowercase().contains("authorization: bearer hf_do_not_leak"));
+    assert!(
+        request.contains("/datasets/princeton-nlp/SWE-bench_Verified/resolve/main/data/test-00000-of-00001.parquet")
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("authorization: bearer hf_do_not_leak")
+    );
     assert!(!String::from_utf8_lossy(&first.stderr).contains("hf_do_not_leak"));
-    assert!(home.path().join("hub/datasets--princeton-nlp--SWE-bench_Verified/refs/main").is_file());
+    assert!(
+        home.path()
+            .join("hub/datasets--princeton-nlp--SWE-bench_Verified/refs/main")
+            .is_file()
+    );
     // The server is gone: the cache alone must serve the second run, also in offline mode.
     let second = run(&[("HF_HUB_OFFLINE", "1")]);
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));

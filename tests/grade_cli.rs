@@ -47,7 +47,11 @@ fn instance_dirs(dir: &Path) -> Vec<String> {
 fn oracle_logs_regrade_to_the_official_reports_byte_for_byte() {
     let out = tempfile::tempdir().expect("tmp");
     let o = grade(&oracle(), out.path(), "v4");
-    assert!(o.status.success(), "grade failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "grade failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let ids = instance_dirs(&oracle());
     assert_eq!(ids.len(), 71);
     for id in &ids {
@@ -57,26 +61,46 @@ fn oracle_logs_regrade_to_the_official_reports_byte_for_byte() {
     }
     // The run report covers the whole dataset, with the official key order and sorted ids.
     let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("run-report.json")).expect("run report")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("run-report.json")).expect("run report"))
+            .expect("json");
     assert_eq!(run["total_instances"], 500);
     assert_eq!(run["submitted_instances"], 71);
     assert_eq!(run["completed_instances"], 71);
     let official: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(oracle().join("run-report.json")).expect("official run report")).expect("json");
-    let official_resolved: Vec<&str> = official["resolved_ids"].as_array().expect("ids").iter().filter_map(|v| v.as_str()).collect();
+        serde_json::from_str(&std::fs::read_to_string(oracle().join("run-report.json")).expect("official run report"))
+            .expect("json");
+    let official_resolved: Vec<&str> = official["resolved_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     for id in run["resolved_ids"].as_array().expect("ids") {
-        assert!(official_resolved.contains(&id.as_str().expect("str")), "{id} resolved here but not officially");
+        assert!(
+            official_resolved.contains(&id.as_str().expect("str")),
+            "{id} resolved here but not officially"
+        );
     }
     let keys: Vec<&String> = run.as_object().expect("obj").keys().collect();
     let official_keys: Vec<&String> = official.as_object().expect("obj").keys().collect();
-    assert_eq!(keys, official_keys, "run report keys/order differ from the official schema");
+    assert_eq!(
+        keys, official_keys,
+        "run report keys/order differ from the official schema"
+    );
 }
 
 #[test]
 fn v5_grading_matches_the_official_5x_package() {
-    let py = std::env::var("SWEBENCH5_PYTHON")
-        .unwrap_or_else(|_| root().join("target/parity/swebench5/bin/python").to_string_lossy().into_owned());
-    assert!(Path::new(&py).exists(), "{py} missing: run scripts/setup-parity-env.sh (or set SWEBENCH5_PYTHON)");
+    let py = std::env::var("SWEBENCH5_PYTHON").unwrap_or_else(|_| {
+        root()
+            .join("target/parity/swebench5/bin/python")
+            .to_string_lossy()
+            .into_owned()
+    });
+    assert!(
+        Path::new(&py).exists(),
+        "{py} missing: run scripts/setup-parity-env.sh (or set SWEBENCH5_PYTHON)"
+    );
     let theirs = tempfile::tempdir().expect("tmp");
     let st = Command::new(&py)
         .arg(root().join("scripts/official_grade.py"))
@@ -95,7 +119,8 @@ fn v5_grading_matches_the_official_5x_package() {
         let got = std::fs::read_to_string(ours.path().join(&id).join("report.json")).expect("ours v5");
         assert_eq!(got, want, "v5 report.json differs for {id}");
         let v4 = std::fs::read_to_string(oracle().join(&id).join("report.json")).expect("v4");
-        if v4.contains("\"patch_successfully_applied\": true") && got.contains("\"patch_successfully_applied\": false") {
+        if v4.contains("\"patch_successfully_applied\": true") && got.contains("\"patch_successfully_applied\": false")
+        {
             flipped += 1;
         }
     }
@@ -129,10 +154,22 @@ fn bad_logs_get_a_verdict_or_an_error_that_names_them() {
     write(logs.path(), good_id, &not_utf8, Some(&patch));
     // Empty, truncated (no end marker), binary, marker-less.
     write(logs.path(), "django__django-11133", b"", Some(&patch));
-    write(logs.path(), "django__django-11206", &good[..good.len() / 2], Some(&patch));
-    let binary: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    write(
+        logs.path(),
+        "django__django-11206",
+        &good[..good.len() / 2],
+        Some(&patch),
+    );
+    let binary: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     write(logs.path(), "django__django-11728", &binary, Some(&patch));
-    write(logs.path(), "django__django-11740", b"PASSED a\nFAILED b - c\n", Some(&patch));
+    write(
+        logs.path(),
+        "django__django-11740",
+        b"PASSED a\nFAILED b - c\n",
+        Some(&patch),
+    );
     // Huge: ~40 MB of test output between the markers.
     let mut huge = b"+ : '>>>>> Start Test Output'\n".to_vec();
     let line = b"test_something_long_enough_to_matter (module.tests.SomeTestCase) ... ok\n";
@@ -151,14 +188,25 @@ fn bad_logs_get_a_verdict_or_an_error_that_names_them() {
     let o = grade(logs.path(), out.path(), "v4");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "partial errors exit 3; stderr: {stderr}");
-    assert!(stderr.contains("nobody__nothing-1") && stderr.contains("not in the dataset"), "{stderr}");
-    assert!(stderr.contains("django__django-12273") && stderr.contains("test_output.txt"), "{stderr}");
+    assert!(
+        stderr.contains("nobody__nothing-1") && stderr.contains("not in the dataset"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("django__django-12273") && stderr.contains("test_output.txt"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     let official = std::fs::read_to_string(oracle().join(good_id).join("report.json")).expect("official");
     let got = std::fs::read_to_string(out.path().join(good_id).join("report.json")).expect("ours");
     assert_eq!(got, official, "stray invalid bytes must not change the verdict");
-    for id in ["django__django-11133", "django__django-11206", "django__django-11728", "django__django-11740"] {
+    for id in [
+        "django__django-11133",
+        "django__django-11206",
+        "django__django-11728",
+        "django__django-11740",
+    ] {
         let r = report(out.path(), id);
         assert_eq!(r["patch_successfully_applied"], false, "{id}: {r}");
         assert_eq!(r["resolved"], false, "{id}");

@@ -5,7 +5,10 @@
 //! loader (`get_predictions_from_file`, the dataset id check of `get_dataset_from_preds`) and
 //! PyYAML, from the parity interpreter (`SWEBENCH4_PYTHON`, scripts/setup-parity-env.sh).
 
-#![allow(clippy::unwrap_used, reason = "fixture builders outside #[test] fns: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "fixture builders outside #[test] fns: a failure is a test failure"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,10 @@
 //! `compare` runs as the real binary (exit codes are the contract CI relies on); the JUnit
 //! XML is parsed back with a real XML parser (roxmltree) and with Python's `xml.etree`.
 
-#![allow(clippy::unwrap_used, reason = "fixture builders outside #[test] fns: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "fixture builders outside #[test] fns: a failure is a test failure"
+)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

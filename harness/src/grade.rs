@@ -119,7 +119,9 @@ pub fn parse_log(content: &str, parser: LogParser, mode: GradingMode) -> Result<
     let content = &*universal_newlines(content);
     for marker in [APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT] {
         if content.contains(marker) {
-            return Err(LogRejection::FailureMarker { marker: marker.to_owned() });
+            return Err(LogRejection::FailureMarker {
+                marker: marker.to_owned(),
+            });
         }
     }
     let Some((_, after_start)) = content.split_once(START_TEST_OUTPUT) else {
@@ -142,7 +144,9 @@ pub fn parse_log(content: &str, parser: LogParser, mode: GradingMode) -> Result<
             return Err(LogRejection::NoTestsRan);
         }
         if let Some(code) = exit_code(content) {
-            let any_failed = map.values().any(|s| matches!(s, TestStatus::Failed | TestStatus::Error));
+            let any_failed = map
+                .values()
+                .any(|s| matches!(s, TestStatus::Failed | TestStatus::Error));
             if code != 0 && !map.is_empty() && !any_failed {
                 return Err(LogRejection::ExitCodeMismatch { exit_code: code });
             }
@@ -184,7 +188,11 @@ pub struct Outcome {
 impl Outcome {
     fn rate(&self) -> f64 {
         let total = self.success.len() + self.failure.len();
-        if total == 0 { 1.0 } else { self.success.len() as f64 / total as f64 }
+        if total == 0 {
+            1.0
+        } else {
+            self.success.len() as f64 / total as f64
+        }
     }
 }
 
@@ -297,12 +305,36 @@ pub struct InfraClass {
 
 static INFRA_SIGNATURES: LazyLock<Vec<(&'static str, bool, Regex)>> = LazyLock::new(|| {
     [
-        ("browser_launch_failed", true, r"Failed to launch|Failed to connect to the bus"),
-        ("display_unavailable", true, r"cannot open display|Missing X server|unable to open X display"),
-        ("out_of_memory", true, r"(?m)Cannot allocate memory|OutOfMemoryError|^Killed$"),
-        ("container_unavailable", true, r"Error response from daemon|Cannot connect to the Docker daemon"),
-        ("network_unreachable", true, r"Could not resolve host|Temporary failure in name resolution"),
-        ("missing_module", false, r"Cannot find module|MODULE_NOT_FOUND|ModuleNotFoundError"),
+        (
+            "browser_launch_failed",
+            true,
+            r"Failed to launch|Failed to connect to the bus",
+        ),
+        (
+            "display_unavailable",
+            true,
+            r"cannot open display|Missing X server|unable to open X display",
+        ),
+        (
+            "out_of_memory",
+            true,
+            r"(?m)Cannot allocate memory|OutOfMemoryError|^Killed$",
+        ),
+        (
+            "container_unavailable",
+            true,
+            r"Error response from daemon|Cannot connect to the Docker daemon",
+        ),
+        (
+            "network_unreachable",
+            true,
+            r"Could not resolve host|Temporary failure in name resolution",
+        ),
+        (
+            "missing_module",
+            false,
+            r"Cannot find module|MODULE_NOT_FOUND|ModuleNotFoundError",
+        ),
         ("no_tests_collected", false, r"no tests ran|collected 0 items"),
         ("tests_timed_out", false, r"Timeout error: \d+ seconds exceeded"),
     ]
@@ -320,11 +352,18 @@ pub fn classify_infra_failure(log: &str) -> Option<InfraClass> {
     INFRA_SIGNATURES
         .iter()
         .find(|(_, _, re)| re.is_match(log))
-        .map(|(reason, environment, _)| InfraClass { reason, environment: *environment })
+        .map(|(reason, environment, _)| InfraClass {
+            reason,
+            environment: *environment,
+        })
 }
 
 /// The parser for an instance: the dataset's `log_parser` column when it names a known parser,
 /// else the official repository map.
 pub fn parser_for(instance: &Instance) -> Option<LogParser> {
-    instance.log_parser.as_deref().and_then(LogParser::from_name).or_else(|| LogParser::for_repo(&instance.repo))
+    instance
+        .log_parser
+        .as_deref()
+        .and_then(LogParser::from_name)
+        .or_else(|| LogParser::for_repo(&instance.repo))
 }

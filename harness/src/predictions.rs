@@ -40,7 +40,11 @@ pub enum PredictionsError {
         source: std::io::Error,
     },
     #[error("predictions {path}, line {line}: {message}")]
-    Line { path: PathBuf, line: usize, message: String },
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("predictions {path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("predictions {path}: duplicate instance id {id}")]
@@ -49,7 +53,10 @@ pub enum PredictionsError {
 
 /// Load predictions from `path`. Order is kept; duplicates are an error.
 pub fn load_predictions(path: &Path) -> Result<Vec<Prediction>, PredictionsError> {
-    let bytes = fs_err::read(path).map_err(|source| PredictionsError::Io { path: path.to_path_buf(), source })?;
+    let bytes = fs_err::read(path).map_err(|source| PredictionsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| PredictionsError::Invalid {
         path: path.to_path_buf(),
         message: format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
@@ -60,7 +67,10 @@ pub fn load_predictions(path: &Path) -> Result<Vec<Prediction>, PredictionsError
 /// Parse predictions text; `path` only names the source in errors.
 pub fn parse_predictions(path: &Path, text: &str) -> Result<Vec<Prediction>, PredictionsError> {
     let trimmed = text.trim_start();
-    let invalid = |message: String| PredictionsError::Invalid { path: path.to_path_buf(), message };
+    let invalid = |message: String| PredictionsError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
     let preds = if trimmed.starts_with('[') || (trimmed.starts_with('{') && looks_like_single_document(trimmed)) {
         let value: Value = serde_json::from_str(text).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
         match value {
@@ -82,7 +92,11 @@ pub fn parse_predictions(path: &Path, text: &str) -> Result<Vec<Prediction>, Pre
             if line.trim().is_empty() {
                 continue;
             }
-            let line_err = |message: String| PredictionsError::Line { path: path.to_path_buf(), line: i + 1, message };
+            let line_err = |message: String| PredictionsError::Line {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message,
+            };
             let v: Value = serde_json::from_str(line).map_err(|e| line_err(format!("invalid JSON: {e}")))?;
             out.push(from_value(v, None).map_err(line_err)?);
         }
@@ -91,7 +105,10 @@ pub fn parse_predictions(path: &Path, text: &str) -> Result<Vec<Prediction>, Pre
     let mut seen = HashSet::new();
     for p in &preds {
         if !seen.insert(p.instance_id.as_str()) {
-            return Err(PredictionsError::Duplicate { path: path.to_path_buf(), id: p.instance_id.clone() });
+            return Err(PredictionsError::Duplicate {
+                path: path.to_path_buf(),
+                id: p.instance_id.clone(),
+            });
         }
     }
     Ok(preds)
@@ -104,7 +121,9 @@ fn looks_like_single_document(text: &str) -> bool {
 }
 
 fn from_value(v: Value, key: Option<&str>) -> Result<Prediction, String> {
-    let Value::Object(mut m) = v else { return Err("not a JSON object".into()) };
+    let Value::Object(mut m) = v else {
+        return Err("not a JSON object".into());
+    };
     let id = match (m.remove("instance_id"), key) {
         (Some(Value::String(s)), Some(k)) if s != k => {
             return Err(format!("instance_id {s:?} does not match its key {k:?}"));
@@ -128,7 +147,11 @@ fn from_value(v: Value, key: Option<&str>) -> Result<Prediction, String> {
         None => return Err(format!("{id}: missing model_patch")),
         Some(_) => return Err(format!("{id}: model_patch must be a string or null")),
     };
-    Ok(Prediction { instance_id: id, model_name_or_path: model, model_patch: patch })
+    Ok(Prediction {
+        instance_id: id,
+        model_name_or_path: model,
+        model_patch: patch,
+    })
 }
 
 /// The dataset's gold patches as predictions (`--predictions gold`), model name `gold`.
@@ -166,12 +189,16 @@ mod tests {
 
     #[test]
     fn errors_name_lines_and_duplicates() {
-        let e = parse("{\"instance_id\":\"a\",\"model_name_or_path\":\"m\",\"model_patch\":\"\"}\n{oops").unwrap_err().to_string();
+        let e = parse("{\"instance_id\":\"a\",\"model_name_or_path\":\"m\",\"model_patch\":\"\"}\n{oops")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
         let row = r#"{"instance_id":"a","model_name_or_path":"m","model_patch":""}"#;
         let e = parse(&format!("{row}\n{row}")).unwrap_err().to_string();
         assert!(e.contains("duplicate instance id a"), "{e}");
-        let e = parse(r#"{"instance_id":"a","model_patch":""}"#).unwrap_err().to_string();
+        let e = parse(r#"{"instance_id":"a","model_patch":""}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("model_name_or_path"), "{e}");
     }
 }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Instance;
-use crate::grade::{GradingMode, InfraClass, LogRejection, TestsStatus, classify_infra_failure, grade_tests, parse_log};
+use crate::grade::{
+    GradingMode, InfraClass, LogRejection, TestsStatus, classify_infra_failure, grade_tests, parse_log,
+};
 use crate::parse::LogParser;
 
 /// One instance's verdict, in the official key order.
@@ -41,7 +43,10 @@ pub enum VerdictKind {
     NoPatch,
     /// The log could not be graded (reported as "patch not applied", not resolved).
     /// `infra` is the 5.x advisory classification (computed in v5 mode only).
-    Rejected { why: LogRejection, infra: Option<InfraClass> },
+    Rejected {
+        why: LogRejection,
+        infra: Option<InfraClass>,
+    },
     /// Graded.
     Graded(TestsStatus),
 }
@@ -83,7 +88,13 @@ impl Verdict {
 }
 
 /// Grade one instance's log: `get_eval_report`. `has_patch` false gives the no-patch report.
-pub fn grade_instance(instance: &Instance, parser: LogParser, log: &str, has_patch: bool, mode: GradingMode) -> Verdict {
+pub fn grade_instance(
+    instance: &Instance,
+    parser: LogParser,
+    log: &str,
+    has_patch: bool,
+    mode: GradingMode,
+) -> Verdict {
     let kind = if !has_patch {
         VerdictKind::NoPatch
     } else {
@@ -91,7 +102,11 @@ pub fn grade_instance(instance: &Instance, parser: LogParser, log: &str, has_pat
             Ok(map) => VerdictKind::Graded(grade_tests(instance, &map, mode)),
             Err(why) => VerdictKind::Rejected {
                 why,
-                infra: if mode == GradingMode::V5 { classify_infra_failure(log) } else { None },
+                infra: if mode == GradingMode::V5 {
+                    classify_infra_failure(log)
+                } else {
+                    None
+                },
             },
         }
     };
@@ -123,7 +138,9 @@ struct PythonFormatter {
 
 impl Default for PythonFormatter {
     fn default() -> Self {
-        PythonFormatter { inner: serde_json::ser::PrettyFormatter::with_indent(b"    ") }
+        PythonFormatter {
+            inner: serde_json::ser::PrettyFormatter::with_indent(b"    "),
+        }
     }
 }
 
@@ -200,7 +217,11 @@ pub enum InstanceOutcome {
 
 /// Build the run report over the whole dataset: instances with no outcome are incomplete.
 pub fn make_run_report(dataset: &[Instance], outcomes: &BTreeMap<String, InstanceOutcome>) -> RunReport {
-    let mut r = RunReport { total_instances: dataset.len(), schema_version: 2, ..Default::default() };
+    let mut r = RunReport {
+        total_instances: dataset.len(),
+        schema_version: 2,
+        ..Default::default()
+    };
     let mut sets: [BTreeSet<String>; 6] = Default::default();
     let [completed, incomplete, empty, resolved, unresolved, error] = &mut sets;
     for inst in dataset {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use agentless_harness::dataset::{load_dataset, read_id_file, select};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/swe-bench").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/swe-bench")
+        .join(name)
 }
 
 #[test]
@@ -18,12 +20,22 @@ fn loads_every_shared_parquet_with_all_columns() {
     let newer = load_dataset(&data("verified-2026-08.parquet")).expect("verified 2026-08");
     assert_eq!(newer.len(), 500);
     let d = v.iter().find(|i| i.instance_id == "django__django-10097").expect("row");
-    let d2 = newer.iter().find(|i| i.instance_id == "django__django-10097").expect("row");
-    assert_ne!(d.pass_to_pass, d2.pass_to_pass, "the documented relabel of django-10097 is visible");
+    let d2 = newer
+        .iter()
+        .find(|i| i.instance_id == "django__django-10097")
+        .expect("row");
+    assert_ne!(
+        d.pass_to_pass, d2.pass_to_pass,
+        "the documented relabel of django-10097 is visible"
+    );
     for inst in &v {
         assert_eq!(inst.base_commit.len(), 40, "{}", inst.instance_id);
         assert!(!inst.fail_to_pass.is_empty(), "{}", inst.instance_id);
-        assert!(inst.eval_script.as_deref().is_some_and(|s| s.contains(">>>>> Start Test Output")));
+        assert!(
+            inst.eval_script
+                .as_deref()
+                .is_some_and(|s| s.contains(">>>>> Start Test Output"))
+        );
         assert!(inst.log_parser.is_some() && inst.image.is_some() && inst.difficulty.is_some());
     }
     let empty_p2p = v.iter().filter(|i| i.pass_to_pass.is_empty()).count();
@@ -59,12 +71,22 @@ fn selection_keeps_dataset_order_and_names_unknown_ids() {
     let v = load_dataset(&data("lite-test.parquet")).expect("lite");
     let dir = tempfile::tempdir().expect("tmp");
     let ids_file = dir.path().join("ids.txt");
-    std::fs::write(&ids_file, "# chosen\nsympy__sympy-20590\n\ndjango__django-11099  # the validator one\n").expect("write");
+    std::fs::write(
+        &ids_file,
+        "# chosen\nsympy__sympy-20590\n\ndjango__django-11099  # the validator one\n",
+    )
+    .expect("write");
     let ids = read_id_file(&ids_file).expect("ids");
     let sel = select(v.clone(), &ids).expect("select");
     let got: Vec<&str> = sel.iter().map(|i| i.instance_id.as_str()).collect();
-    assert_eq!(got, ["django__django-11099", "sympy__sympy-20590"], "dataset order, not file order");
-    let err = select(v, &["django__django-11099".into(), "nope__nope-1".into()]).expect_err("unknown").to_string();
+    assert_eq!(
+        got,
+        ["django__django-11099", "sympy__sympy-20590"],
+        "dataset order, not file order"
+    );
+    let err = select(v, &["django__django-11099".into(), "nope__nope-1".into()])
+        .expect_err("unknown")
+        .to_string();
     assert!(err.contains("nope__nope-1"), "{err}");
 }
 
@@ -77,7 +99,14 @@ fn bad_dataset_files_are_clear_errors() {
     assert!(e.contains("bad.parquet"), "{e}");
     let csv = dir.path().join("x.csv");
     std::fs::write(&csv, "a,b").expect("write");
-    assert!(load_dataset(&csv).expect_err("csv").to_string().contains("unsupported file type"));
-    let e = load_dataset(&dir.path().join("missing.jsonl")).expect_err("missing").to_string();
+    assert!(
+        load_dataset(&csv)
+            .expect_err("csv")
+            .to_string()
+            .contains("unsupported file type")
+    );
+    let e = load_dataset(&dir.path().join("missing.jsonl"))
+        .expect_err("missing")
+        .to_string();
     assert!(e.contains("missing.jsonl"), "{e}");
 }

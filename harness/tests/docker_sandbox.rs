@@ -107,7 +107,10 @@ async fn sandbox_runs_commands_with_labels_limits_and_no_network() {
     ));
 
     // An image without `timeout` cannot bound commands: a clear error, not a wrong verdict.
-    let rm = sb.exec(&["rm", "/usr/bin/timeout"], Duration::from_secs(10)).await.expect("rm");
+    let rm = sb
+        .exec(&["rm", "/usr/bin/timeout"], Duration::from_secs(10))
+        .await
+        .expect("rm");
     assert_eq!(rm.exit_code, Some(0));
     match sb.exec(&["true"], Duration::from_secs(10)).await {
         Err(SandboxError::Invalid(msg)) => assert!(msg.contains("no `timeout` command"), "{msg}"),

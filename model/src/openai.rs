@@ -59,7 +59,10 @@ pub struct WireMessage {
 
 impl WireMessage {
     pub fn from_message(m: &Message) -> Self {
-        WireMessage { role: role_name(m.role).to_string(), content: Some(serde_json::Value::String(m.content.clone())) }
+        WireMessage {
+            role: role_name(m.role).to_string(),
+            content: Some(serde_json::Value::String(m.content.clone())),
+        }
     }
 
     /// The text of the message: a string, or the `text` of every text part joined.
@@ -70,7 +73,10 @@ impl WireMessage {
             Some(serde_json::Value::Array(parts)) => {
                 let mut out = String::new();
                 for p in parts {
-                    match (p.get("type").and_then(|t| t.as_str()), p.get("text").and_then(|t| t.as_str())) {
+                    match (
+                        p.get("type").and_then(|t| t.as_str()),
+                        p.get("text").and_then(|t| t.as_str()),
+                    ) {
                         (Some("text") | None, Some(t)) => out.push_str(t),
                         (kind, _) => {
                             return Err(format!("unsupported content part type {:?}", kind.unwrap_or("?")));
@@ -112,7 +118,11 @@ impl ChatCompletionRequest {
             top_p: Some(req.top_p),
             max_tokens: Some(req.max_tokens),
             max_completion_tokens: None,
-            stop: if req.stop.is_empty() { None } else { Some(Stop::Many(req.stop.clone())) },
+            stop: if req.stop.is_empty() {
+                None
+            } else {
+                Some(Stop::Many(req.stop.clone()))
+            },
             seed: req.sample_seed(first),
             n: Some(n),
             stream: None,
@@ -123,20 +133,27 @@ impl ChatCompletionRequest {
     /// temperature 1, top_p 1, n 1; `max_tokens` defaults to `default_max_tokens`.
     pub fn to_chat(&self, default_max_tokens: u32) -> Result<ChatRequest, ModelError> {
         if self.stream == Some(true) {
-            return Err(ModelError::BadRequest("streaming is not supported; send stream: false".into()));
+            return Err(ModelError::BadRequest(
+                "streaming is not supported; send stream: false".into(),
+            ));
         }
         let mut messages = Vec::with_capacity(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
             let role = parse_role(&m.role)
                 .ok_or_else(|| ModelError::BadRequest(format!("messages[{i}]: unsupported role {:?}", m.role)))?;
-            let content = m.text().map_err(|e| ModelError::BadRequest(format!("messages[{i}]: {e}")))?;
+            let content = m
+                .text()
+                .map_err(|e| ModelError::BadRequest(format!("messages[{i}]: {e}")))?;
             messages.push(Message { role, content });
         }
         let req = ChatRequest {
             messages,
             temperature: self.temperature.unwrap_or(1.0),
             top_p: self.top_p.unwrap_or(1.0),
-            max_tokens: self.max_completion_tokens.or(self.max_tokens).unwrap_or(default_max_tokens),
+            max_tokens: self
+                .max_completion_tokens
+                .or(self.max_tokens)
+                .unwrap_or(default_max_tokens),
             stop: self.stop.clone().map(Stop::into_vec).unwrap_or_default(),
             seed: self.seed,
             n: self.n.unwrap_or(1),
@@ -267,6 +284,9 @@ mod tests {
         let resp: ChatCompletionResponse =
             serde_json::from_str(r#"{"choices":[{"message":{"content":null},"finish_reason":"length"}]}"#).unwrap();
         assert_eq!(resp.choices[0].message.content, None);
-        assert_eq!(finish_reason_from_wire(resp.choices[0].finish_reason.as_deref()), FinishReason::Length);
+        assert_eq!(
+            finish_reason_from_wire(resp.choices[0].finish_reason.as_deref()),
+            FinishReason::Length
+        );
     }
 }

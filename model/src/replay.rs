@@ -158,7 +158,11 @@ fn messages_key(messages: &[Message]) -> String {
 /// What a line answers for its sample.
 #[derive(Debug, Clone)]
 enum Recorded {
-    Done { completion: Completion, usage: Usage, model: Option<String> },
+    Done {
+        completion: Completion,
+        usage: Usage,
+        model: Option<String>,
+    },
     Refused(RecordedError),
 }
 
@@ -169,14 +173,21 @@ impl RecordLine {
         }
         let completion = match (&self.completion, &self.text) {
             (Some(c), _) => c.clone(),
-            (None, Some(t)) => {
-                Completion { text: t.clone(), finish_reason: self.finish_reason.unwrap_or(FinishReason::Stop) }
-            }
+            (None, Some(t)) => Completion {
+                text: t.clone(),
+                finish_reason: self.finish_reason.unwrap_or(FinishReason::Stop),
+            },
             (None, None) => {
-                return Err(ModelError::Config(format!("{where_}: a line needs `completion`, `text` or `error`")));
+                return Err(ModelError::Config(format!(
+                    "{where_}: a line needs `completion`, `text` or `error`"
+                )));
             }
         };
-        Ok(Recorded::Done { completion, usage: self.usage.unwrap_or_default(), model: self.model.clone() })
+        Ok(Recorded::Done {
+            completion,
+            usage: self.usage.unwrap_or_default(),
+            model: self.model.clone(),
+        })
     }
 }
 
@@ -192,9 +203,8 @@ pub struct ReplayModel {
 impl ReplayModel {
     /// Read a recording. A line that is not valid is an error naming the file and line.
     pub fn open(path: &Path) -> Result<Self, ModelError> {
-        let text = fs_err::read_to_string(path).map_err(|e| {
-            ModelError::Config(format!("cannot read the replay file: {e}"))
-        })?;
+        let text = fs_err::read_to_string(path)
+            .map_err(|e| ModelError::Config(format!("cannot read the replay file: {e}")))?;
         Self::parse(path, &text)
     }
 
@@ -241,7 +251,12 @@ impl ReplayModel {
             }
         }
         let model_id = if ids.len() == 1 { ids.pop() } else { None };
-        Ok(ReplayModel { path: path.to_path_buf(), by_key, by_messages, model_id })
+        Ok(ReplayModel {
+            path: path.to_path_buf(),
+            by_key,
+            by_messages,
+            model_id,
+        })
     }
 
     /// Number of samples with an exact key.
@@ -258,10 +273,16 @@ impl ReplayModel {
         if let Some(r) = self.by_key.get(&key) {
             return Ok(r);
         }
-        if let Some(r) = self.by_messages.get(&messages_key(&req.messages)).and_then(|m| m.get(&sample)) {
+        if let Some(r) = self
+            .by_messages
+            .get(&messages_key(&req.messages))
+            .and_then(|m| m.get(&sample))
+        {
             return Ok(r);
         }
-        Err(ModelError::NotRecorded { key: format!("{key} (sample {sample}, in {})", self.path.display()) })
+        Err(ModelError::NotRecorded {
+            key: format!("{key} (sample {sample}, in {})", self.path.display()),
+        })
     }
 }
 
@@ -279,9 +300,17 @@ impl Model for ReplayModel {
         let mut model = None;
         for i in 0..request.n {
             match self.lookup(request, i)? {
-                Recorded::Refused(e) if e.kind == "bad_request" => return Err(ModelError::BadRequest(e.message.clone())),
-                Recorded::Refused(e) => return Err(ModelError::Unavailable(format!("recorded {}: {}", e.kind, e.message))),
-                Recorded::Done { completion, usage: u, model: m } => {
+                Recorded::Refused(e) if e.kind == "bad_request" => {
+                    return Err(ModelError::BadRequest(e.message.clone()));
+                }
+                Recorded::Refused(e) => {
+                    return Err(ModelError::Unavailable(format!("recorded {}: {}", e.kind, e.message)));
+                }
+                Recorded::Done {
+                    completion,
+                    usage: u,
+                    model: m,
+                } => {
                     completions.push(completion.clone());
                     usage.prompt_tokens += u.prompt_tokens;
                     usage.completion_tokens += u.completion_tokens;
@@ -309,7 +338,10 @@ pub struct Recorder {
 
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder").field("inner", &self.inner.id()).field("path", &self.path).finish()
+        f.debug_struct("Recorder")
+            .field("inner", &self.inner.id())
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -320,7 +352,11 @@ impl Recorder {
             fs_err::create_dir_all(parent)?;
         }
         let file = fs_err::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Recorder { inner, path: path.to_path_buf(), file: Mutex::new(file.into_parts().0) })
+        Ok(Recorder {
+            inner,
+            path: path.to_path_buf(),
+            file: Mutex::new(file.into_parts().0),
+        })
     }
 
     fn append(&self, lines: &[RecordLine]) -> Result<(), ModelError> {
@@ -329,7 +365,10 @@ impl Recorder {
             serde_json::to_writer(&mut buf, l).map_err(|e| ModelError::Io(std::io::Error::other(e)))?;
             buf.push(b'\n');
         }
-        let mut f = self.file.lock().map_err(|_| ModelError::Io(std::io::Error::other("recorder lock poisoned")))?;
+        let mut f = self
+            .file
+            .lock()
+            .map_err(|_| ModelError::Io(std::io::Error::other("recorder lock poisoned")))?;
         f.write_all(&buf)
             .and_then(|()| f.flush())
             .map_err(|e| ModelError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))))
@@ -381,7 +420,10 @@ impl Model for Recorder {
                         key: Some(key_of(&req, i)),
                         sample: Some(i),
                         request: Some(req.clone()),
-                        error: Some(RecordedError { kind: "bad_request".into(), message: message.clone() }),
+                        error: Some(RecordedError {
+                            kind: "bad_request".into(),
+                            message: message.clone(),
+                        }),
                         model_id: model_id.clone(),
                         ..RecordLine::default()
                     })
@@ -446,11 +488,17 @@ mod tests {
 
     #[test]
     fn bad_lines_name_the_line() {
-        let err = ReplayModel::parse(Path::new("t.jsonl"), "{\"text\":\"x\"}\n").unwrap_err().to_string();
+        let err = ReplayModel::parse(Path::new("t.jsonl"), "{\"text\":\"x\"}\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t.jsonl:1"), "{err}");
-        let err = ReplayModel::parse(Path::new("t.jsonl"), "\n{not json\n").unwrap_err().to_string();
+        let err = ReplayModel::parse(Path::new("t.jsonl"), "\n{not json\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t.jsonl:2"), "{err}");
-        let err = ReplayModel::parse(Path::new("t.jsonl"), r#"{"messages":[]}"#).unwrap_err().to_string();
+        let err = ReplayModel::parse(Path::new("t.jsonl"), r#"{"messages":[]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("needs `completion`"), "{err}");
     }
 }

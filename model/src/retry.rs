@@ -49,7 +49,11 @@ impl std::fmt::Display for GiveUp {
             GiveUp::Attempts(n) => write!(f, "gave up after {n} attempts"),
             GiveUp::Elapsed(d) => write!(f, "gave up: retry time budget of {}s spent", d.as_secs()),
             GiveUp::RetryAfterTooLong(d) => {
-                write!(f, "gave up: the server asked to retry after {}s, beyond the limit", d.as_secs())
+                write!(
+                    f,
+                    "gave up: the server asked to retry after {}s, beyond the limit",
+                    d.as_secs()
+                )
             }
         }
     }
@@ -58,7 +62,10 @@ impl std::fmt::Display for GiveUp {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
     }
 
     /// The wait before attempt `attempt + 1` (after `attempt` failed attempts, counting from 1),
@@ -158,9 +165,13 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_bounded() {
         let p = RetryPolicy::default();
-        let d = p.next_delay(1, Duration::ZERO, Some(Duration::from_secs(3)), &mut Fixed(0.0)).unwrap();
+        let d = p
+            .next_delay(1, Duration::ZERO, Some(Duration::from_secs(3)), &mut Fixed(0.0))
+            .unwrap();
         assert_eq!(d, Duration::from_secs(3));
-        let d = p.next_delay(1, Duration::ZERO, Some(Duration::from_secs(3)), &mut Fixed(0.99)).unwrap();
+        let d = p
+            .next_delay(1, Duration::ZERO, Some(Duration::from_secs(3)), &mut Fixed(0.99))
+            .unwrap();
         assert!(d >= Duration::from_secs(3) && d < Duration::from_millis(3400));
         assert_eq!(
             p.next_delay(1, Duration::ZERO, Some(Duration::from_secs(121)), &mut Fixed(0.0)),
@@ -170,15 +181,27 @@ mod tests {
 
     #[test]
     fn budget_ends() {
-        let p = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
         assert!(p.next_delay(2, Duration::ZERO, None, &mut Fixed(0.5)).is_ok());
-        assert_eq!(p.next_delay(3, Duration::ZERO, None, &mut Fixed(0.5)), Err(GiveUp::Attempts(3)));
-        let p = RetryPolicy { max_elapsed: Duration::from_secs(10), ..RetryPolicy::default() };
+        assert_eq!(
+            p.next_delay(3, Duration::ZERO, None, &mut Fixed(0.5)),
+            Err(GiveUp::Attempts(3))
+        );
+        let p = RetryPolicy {
+            max_elapsed: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        };
         assert_eq!(
             p.next_delay(1, Duration::from_secs(10), None, &mut Fixed(0.5)),
             Err(GiveUp::Elapsed(Duration::from_secs(10)))
         );
-        assert_eq!(RetryPolicy::none().next_delay(1, Duration::ZERO, None, &mut Fixed(0.0)), Err(GiveUp::Attempts(1)));
+        assert_eq!(
+            RetryPolicy::none().next_delay(1, Duration::ZERO, None, &mut Fixed(0.0)),
+            Err(GiveUp::Attempts(1))
+        );
     }
 
     #[test]
@@ -186,8 +209,14 @@ mod tests {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after(" 1.5 ", now), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
     }

@@ -20,7 +20,14 @@ fn splitmix64(state: &mut u64) -> u64 {
 impl Rng {
     pub(crate) fn seed_from_u64(seed: u64) -> Self {
         let mut st = seed;
-        Rng { s: [splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st)] }
+        Rng {
+            s: [
+                splitmix64(&mut st),
+                splitmix64(&mut st),
+                splitmix64(&mut st),
+                splitmix64(&mut st),
+            ],
+        }
     }
 
     /// A seed nobody chose: the clock mixed with a process-wide counter.

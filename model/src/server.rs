@@ -11,8 +11,8 @@
 //! A client that disconnects cancels its request (the local backend stops decoding it).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -22,7 +22,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::openai::{ChatCompletionRequest, ChatCompletionResponse, ChoiceMessage, Choice, ErrorBody, ErrorDetail, ModelCard, ModelList, WireUsage};
+use crate::openai::{
+    ChatCompletionRequest, ChatCompletionResponse, Choice, ChoiceMessage, ErrorBody, ErrorDetail, ModelCard, ModelList,
+    WireUsage,
+};
 use crate::{Model, ModelError};
 
 /// `max_tokens` when a request does not say.
@@ -36,12 +39,20 @@ struct AppState {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The routes, serving `model` under the name `name`.
 pub fn router(model: Arc<dyn Model>, name: &str) -> Router {
-    let state = Arc::new(AppState { model, name: name.to_string(), created: now_secs(), counter: AtomicU64::new(0) });
+    let state = Arc::new(AppState {
+        model,
+        name: name.to_string(),
+        created: now_secs(),
+        counter: AtomicU64::new(0),
+    });
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(list_models))
@@ -60,7 +71,13 @@ pub async fn serve(
 }
 
 fn error(status: StatusCode, kind: &str, message: String) -> Response {
-    let body = ErrorBody { error: ErrorDetail { message, kind: kind.to_string(), code: None } };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            message,
+            kind: kind.to_string(),
+            code: None,
+        },
+    };
     (status, Json(body)).into_response()
 }
 
@@ -78,7 +95,13 @@ fn model_error(e: ModelError) -> Response {
 async fn chat_completions(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let wire: ChatCompletionRequest = match serde_json::from_slice(&body) {
         Ok(w) => w,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("bad JSON body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("bad JSON body: {e}"),
+            );
+        }
     };
     let request = match wire.to_chat(DEFAULT_MAX_TOKENS) {
         Ok(r) => r,
@@ -103,7 +126,10 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Bytes) -> Re
             .enumerate()
             .map(|(i, c)| Choice {
                 index: i as u32,
-                message: ChoiceMessage { role: "assistant".into(), content: Some(c.text) },
+                message: ChoiceMessage {
+                    role: "assistant".into(),
+                    content: Some(c.text),
+                },
                 finish_reason: Some(c.finish_reason.as_str().to_string()),
             })
             .collect(),
@@ -119,6 +145,11 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Bytes) -> Re
 async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     Json(ModelList {
         object: "list".into(),
-        data: vec![ModelCard { id: state.name.clone(), object: "model".into(), created: state.created, owned_by: "agentless-mini".into() }],
+        data: vec![ModelCard {
+            id: state.name.clone(),
+            object: "model".into(),
+            created: state.created,
+            owned_by: "agentless-mini".into(),
+        }],
     })
 }

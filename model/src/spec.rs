@@ -39,13 +39,17 @@ impl ModelSpec {
             if path.is_empty() {
                 return Err(ModelError::Config("`local:` needs a path: local:PATH".into()));
             }
-            return Ok(ModelSpec::Local { path: PathBuf::from(path) });
+            return Ok(ModelSpec::Local {
+                path: PathBuf::from(path),
+            });
         }
         if let Some(file) = s.strip_prefix("replay:") {
             if file.is_empty() {
                 return Err(ModelError::Config("`replay:` needs a file: replay:FILE".into()));
             }
-            return Ok(ModelSpec::Replay { file: PathBuf::from(file) });
+            return Ok(ModelSpec::Replay {
+                file: PathBuf::from(file),
+            });
         }
         if s.starts_with("http://") || s.starts_with("https://") {
             let mut base_urls = Vec::new();
@@ -64,10 +68,11 @@ impl ModelSpec {
 /// Check one base URL and drop a trailing `/` (the endpoint is `BASE/chat/completions`).
 fn normalize_base_url(url: &str) -> Result<String, ModelError> {
     let shown = redact_userinfo(url);
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| ModelError::Config(format!("bad model URL {shown:?}: {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| ModelError::Config(format!("bad model URL {shown:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ModelError::Config(format!("bad model URL {shown:?}: expected http(s)://HOST")));
+        return Err(ModelError::Config(format!(
+            "bad model URL {shown:?}: expected http(s)://HOST"
+        )));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(ModelError::Config(
@@ -179,8 +184,7 @@ pub async fn open(spec: &ModelSpec, options: &ModelOptions) -> Result<Arc<dyn Mo
                 None => crate::fetch::models_cache_dir()?,
             };
             let progress = options.fetch_progress.clone();
-            let path = crate::fetch::ensure_default_model(&dir, options.offline, progress.as_deref())
-                .await?;
+            let path = crate::fetch::ensure_default_model(&dir, options.offline, progress.as_deref()).await?;
             Arc::new(crate::local::LocalModel::load(&path, &options.local).await?)
         }
         ModelSpec::Local { path } => Arc::new(crate::local::LocalModel::load(path, &options.local).await?),
@@ -203,18 +207,33 @@ mod tests {
         assert_eq!(ModelSpec::parse("").unwrap(), ModelSpec::Default);
         assert_eq!(
             ModelSpec::parse("local:/m/x.gguf").unwrap(),
-            ModelSpec::Local { path: "/m/x.gguf".into() }
+            ModelSpec::Local {
+                path: "/m/x.gguf".into()
+            }
         );
-        assert_eq!(ModelSpec::parse("replay:r.jsonl").unwrap(), ModelSpec::Replay { file: "r.jsonl".into() });
+        assert_eq!(
+            ModelSpec::parse("replay:r.jsonl").unwrap(),
+            ModelSpec::Replay { file: "r.jsonl".into() }
+        );
         assert_eq!(
             ModelSpec::parse("http://a:8000/v1/, https://b/v1").unwrap(),
-            ModelSpec::Http { base_urls: vec!["http://a:8000/v1".into(), "https://b/v1".into()] }
+            ModelSpec::Http {
+                base_urls: vec!["http://a:8000/v1".into(), "https://b/v1".into()]
+            }
         );
     }
 
     #[test]
     fn rejects_bad_specs() {
-        for bad in ["local:", "replay:", "ftp://x", "gpt-4", "http://", "http://user:key@host/v1", "http://u:k@"] {
+        for bad in [
+            "local:",
+            "replay:",
+            "ftp://x",
+            "gpt-4",
+            "http://",
+            "http://user:key@host/v1",
+            "http://u:k@",
+        ] {
             assert!(matches!(ModelSpec::parse(bad), Err(ModelError::Config(_))), "{bad}");
         }
         // The message about credentials in a URL must not repeat them.

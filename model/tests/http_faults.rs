@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use agentless_model::http::HttpModel;
 use agentless_model::retry::RetryPolicy;
 use agentless_model::{ChatRequest, Message, Model, ModelError, ModelOptions};
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// What the mock does with one request.
 #[derive(Debug, Clone)]
@@ -99,7 +99,11 @@ async fn completions(State(mock): State<Arc<Mock>>, headers: HeaderMap, body: By
     mock.started.lock().unwrap().push(Instant::now());
     let now = mock.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     mock.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     mock.auth.lock().unwrap().push(auth.clone());
     let fault = mock.next_fault();
     let resp = answer(&mock, fault, &auth, &body).await;
@@ -124,7 +128,10 @@ async fn answer(mock: &Mock, fault: Fault, auth: &str, body: &Bytes) -> Response
     match fault {
         Fault::Ok => ok(),
         Fault::Status(code, retry_after) => {
-            let mut r = (StatusCode::from_u16(code).unwrap(), json!({"error": {"message": format!("mock {code}"), "type": "x"}}).to_string())
+            let mut r = (
+                StatusCode::from_u16(code).unwrap(),
+                json!({"error": {"message": format!("mock {code}"), "type": "x"}}).to_string(),
+            )
                 .into_response();
             if let Some(ra) = retry_after {
                 r.headers_mut().insert("retry-after", ra.parse().unwrap());
@@ -137,8 +144,10 @@ async fn answer(mock: &Mock, fault: Fault, auth: &str, body: &Bytes) -> Response
             ok()
         }
         Fault::DropMidBody => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(Bytes::from_static(b"{\"id\":\"x\",\"choices\":[")), Err(std::io::Error::other("connection dropped"))];
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(b"{\"id\":\"x\",\"choices\":[")),
+                Err(std::io::Error::other("connection dropped")),
+            ];
             Response::builder()
                 .status(200)
                 .header("content-type", "application/json")
@@ -148,7 +157,11 @@ async fn answer(mock: &Mock, fault: Fault, auth: &str, body: &Bytes) -> Response
         }
         Fault::EchoAuth(code) => {
             let msg = format!("invalid credentials: you sent {auth}");
-            (StatusCode::from_u16(code).unwrap(), json!({"error": {"message": msg, "type": "auth"}}).to_string()).into_response()
+            (
+                StatusCode::from_u16(code).unwrap(),
+                json!({"error": {"message": msg, "type": "auth"}}).to_string(),
+            )
+                .into_response()
         }
     }
 }
@@ -156,7 +169,10 @@ async fn answer(mock: &Mock, fault: Fault, auth: &str, body: &Bytes) -> Response
 async fn start(mock: Arc<Mock>) -> String {
     let app = Router::new()
         .route("/v1/chat/completions", post(completions))
-        .route("/v1/models", get(|| async { axum::Json(json!({"object": "list", "data": [{"id": "mock-model", "object": "model"}]})) }))
+        .route(
+            "/v1/models",
+            get(|| async { axum::Json(json!({"object": "list", "data": [{"id": "mock-model", "object": "model"}]})) }),
+        )
         .with_state(mock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -172,7 +188,9 @@ async fn start_dropper() -> (String, Arc<AtomicUsize>) {
     let c = count.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             c.fetch_add(1, Ordering::SeqCst);
             let mut buf = [0u8; 1024];
             let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
@@ -193,7 +211,12 @@ fn fast_retry(max_attempts: u32) -> RetryPolicy {
 }
 
 fn options(concurrency: usize, timeout: Duration, retry: RetryPolicy) -> ModelOptions {
-    ModelOptions { concurrency, request_timeout: timeout, retry, ..ModelOptions::default() }
+    ModelOptions {
+        concurrency,
+        request_timeout: timeout,
+        retry,
+        ..ModelOptions::default()
+    }
 }
 
 fn request(tag: &str, n: u32, seed: u64) -> ChatRequest {
@@ -214,7 +237,9 @@ fn assert_exact(tag: &str, seed: u64, n: u32, resp: &agentless_model::ChatRespon
 async fn exactly_n_when_the_server_ignores_n() {
     let mock = Mock::new(vec![], Some(1));
     let url = start(mock.clone()).await;
-    let model = HttpModel::connect(&[url], &options(4, Duration::from_secs(10), fast_retry(3))).await.unwrap();
+    let model = HttpModel::connect(&[url], &options(4, Duration::from_secs(10), fast_retry(3)))
+        .await
+        .unwrap();
     assert_eq!(model.model_name(), "mock-model", "asked from /v1/models");
     let r = model.chat(&request("a", 5, 100)).await.unwrap();
     assert_exact("a", 100, 5, &r);
@@ -240,14 +265,22 @@ async fn a_429_storm_with_retry_after_is_waited_out() {
     let r = model.chat(&request("storm", 3, 1)).await.unwrap();
     assert_exact("storm", 1, 3, &r);
     assert_eq!(mock.requests.load(Ordering::SeqCst), 11);
-    assert!(t.elapsed() >= Duration::from_millis(1000), "Retry-After honoured: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(1000),
+        "Retry-After honoured: {:?}",
+        t.elapsed()
+    );
     // Whole-second Retry-After (the common form) is honoured too.
     let mock = Mock::new(vec![Fault::Status(429, Some("1"))], None);
     let url = start(mock.clone()).await;
     let model = HttpModel::new(&[url], &options(2, Duration::from_secs(10), fast_retry(3)), "m".into()).unwrap();
     model.chat(&request("one", 1, 0)).await.unwrap();
     let started = mock.started.lock().unwrap().clone();
-    assert!(started[1] - started[0] >= Duration::from_secs(1), "{:?}", started[1] - started[0]);
+    assert!(
+        started[1] - started[0] >= Duration::from_secs(1),
+        "{:?}",
+        started[1] - started[0]
+    );
 }
 
 #[tokio::test]
@@ -263,8 +296,16 @@ async fn each_fault_kind_is_retried_once_and_recovered() {
     for f in faults {
         let mock = Mock::new(vec![f.clone()], None);
         let url = start(mock.clone()).await;
-        let model = HttpModel::new(&[url], &options(2, Duration::from_millis(800), fast_retry(3)), "m".into()).unwrap();
-        let r = model.chat(&request("f", 2, 5)).await.unwrap_or_else(|e| panic!("{f:?}: {e}"));
+        let model = HttpModel::new(
+            &[url],
+            &options(2, Duration::from_millis(800), fast_retry(3)),
+            "m".into(),
+        )
+        .unwrap();
+        let r = model
+            .chat(&request("f", 2, 5))
+            .await
+            .unwrap_or_else(|e| panic!("{f:?}: {e}"));
         assert_exact("f", 5, 2, &r);
         assert_eq!(mock.requests.load(Ordering::SeqCst), 2, "{f:?}");
     }
@@ -280,14 +321,26 @@ async fn connections_closed_without_an_answer_go_to_the_next_server() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}/v1", l.local_addr().unwrap())
     };
-    let model = HttpModel::new(&[dropper, refused, good], &options(4, Duration::from_secs(5), fast_retry(4)), "m".into()).unwrap();
+    let model = HttpModel::new(
+        &[dropper, refused, good],
+        &options(4, Duration::from_secs(5), fast_retry(4)),
+        "m".into(),
+    )
+    .unwrap();
     for i in 0..6u64 {
         let tag = format!("rr{i}");
         let r = model.chat(&request(&tag, 2, i * 10)).await.unwrap();
         assert_exact(&tag, i * 10, 2, &r);
     }
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 6, "each request answered once by the good server");
-    assert!(dropped.load(Ordering::SeqCst) >= 2, "round-robin reached the dropping server");
+    assert_eq!(
+        mock.requests.load(Ordering::SeqCst),
+        6,
+        "each request answered once by the good server"
+    );
+    assert!(
+        dropped.load(Ordering::SeqCst) >= 2,
+        "round-robin reached the dropping server"
+    );
 }
 
 #[tokio::test]
@@ -298,7 +351,10 @@ async fn the_retry_budget_ends_with_a_clear_error() {
     let err = model.chat(&request("x", 1, 0)).await.unwrap_err();
     assert!(matches!(err, ModelError::Unavailable(_)), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("gave up after 4 attempts") && msg.contains("HTTP 503") && msg.contains("mock 503"), "{msg}");
+    assert!(
+        msg.contains("gave up after 4 attempts") && msg.contains("HTTP 503") && msg.contains("mock 503"),
+        "{msg}"
+    );
     assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
     // A Retry-After longer than allowed ends the retries at once.
     let mock = Mock::new(vec![Fault::Status(429, Some("3600"))], None);
@@ -312,12 +368,20 @@ async fn the_retry_budget_ends_with_a_clear_error() {
     let url = start(mock.clone()).await;
     let model = HttpModel::new(&[url], &options(2, Duration::from_secs(5), fast_retry(3)), "m".into()).unwrap();
     let err = model.chat(&request("x", 1, 0)).await.unwrap_err();
-    assert!(matches!(err, ModelError::Malformed(_)) && err.to_string().contains("gave up after 3 attempts"), "{err}");
+    assert!(
+        matches!(err, ModelError::Malformed(_)) && err.to_string().contains("gave up after 3 attempts"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn bad_requests_are_not_retried() {
-    for (code, kind) in [(400, "bad_request"), (422, "bad_request"), (404, "bad_request"), (401, "unauthorized")] {
+    for (code, kind) in [
+        (400, "bad_request"),
+        (422, "bad_request"),
+        (404, "bad_request"),
+        (401, "unauthorized"),
+    ] {
         let mock = Mock::new(vec![Fault::Status(code, None)], None);
         let url = start(mock.clone()).await;
         let model = HttpModel::new(&[url], &options(2, Duration::from_secs(5), fast_retry(5)), "m".into()).unwrap();
@@ -335,7 +399,8 @@ async fn concurrent_requests_through_random_faults_lose_and_duplicate_nothing() 
     let mock = Mock::new(vec![], Some(3));
     *mock.random.lock().unwrap() = (0x9E37_79B9_7F4A_7C15, 0.25);
     let url = start(mock.clone()).await;
-    let model = Arc::new(HttpModel::new(&[url], &options(5, Duration::from_secs(5), fast_retry(12)), "m".into()).unwrap());
+    let model =
+        Arc::new(HttpModel::new(&[url], &options(5, Duration::from_secs(5), fast_retry(12)), "m".into()).unwrap());
     let mut handles = Vec::new();
     for i in 0..40u64 {
         let m = model.clone();
@@ -360,11 +425,26 @@ async fn concurrent_requests_through_random_faults_lose_and_duplicate_nothing() 
 /// (changing this process's environment is unsafe while tests run in threads).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_key_is_sent_but_never_shown() {
-    let mock = Mock::new(vec![Fault::EchoAuth(401), Fault::EchoAuth(500), Fault::EchoAuth(500), Fault::EchoAuth(500)], None);
+    let mock = Mock::new(
+        vec![
+            Fault::EchoAuth(401),
+            Fault::EchoAuth(500),
+            Fault::EchoAuth(500),
+            Fault::EchoAuth(500),
+        ],
+        None,
+    );
     let url = start(mock.clone()).await;
     let exe = std::env::current_exe().unwrap();
     let out = tokio::process::Command::new(exe)
-        .args(["--exact", "child_api_key_scenario", "--ignored", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_api_key_scenario",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("AGENTLESS_TEST_SECRET", SECRET)
         .env("AGENTLESS_TEST_MOCK", &url)
         .output()
@@ -373,10 +453,19 @@ async fn the_api_key_is_sent_but_never_shown() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("child scenario passed"), "the child scenario did not run:\n{stdout}");
-    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the key leaked into the output");
+    assert!(
+        stdout.contains("child scenario passed"),
+        "the child scenario did not run:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "the key leaked into the output"
+    );
     let auth = mock.auth.lock().unwrap().clone();
-    assert!(auth.len() >= 4 && auth.iter().all(|a| a == &format!("Bearer {SECRET}")), "{auth:?}");
+    assert!(
+        auth.len() >= 4 && auth.iter().all(|a| a == &format!("Bearer {SECRET}")),
+        "{auth:?}"
+    );
 }
 
 const SECRET: &str = "sk-test-4f2a9c7e1b3d5f60";
@@ -398,7 +487,10 @@ async fn child_api_key_scenario() {
     }
     let logs = Buf::default();
     let l2 = logs.clone();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || l2.clone()).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || l2.clone())
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let url = std::env::var("AGENTLESS_TEST_MOCK").unwrap();
@@ -414,10 +506,21 @@ async fn child_api_key_scenario() {
     opts.api_key_env = Some("AGENTLESS_TEST_UNSET_VARIABLE".into());
     let e3 = HttpModel::new(&[url], &opts, "m".into()).unwrap_err();
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let texts = [e1.to_string(), format!("{e1:?}"), e2.to_string(), format!("{e2:?}"), e3.to_string(), debug, logs.clone()];
+    let texts = [
+        e1.to_string(),
+        format!("{e1:?}"),
+        e2.to_string(),
+        format!("{e2:?}"),
+        e3.to_string(),
+        debug,
+        logs.clone(),
+    ];
     assert_eq!(e1.kind(), "unauthorized", "{e1}");
     assert_eq!(e2.kind(), "unavailable", "{e2}");
-    assert!(e1.to_string().contains("Bearer ***"), "the echo is scrubbed, not dropped: {e1}");
+    assert!(
+        e1.to_string().contains("Bearer ***"),
+        "the echo is scrubbed, not dropped: {e1}"
+    );
     assert!(e3.to_string().contains("AGENTLESS_TEST_UNSET_VARIABLE"), "{e3}");
     assert!(logs.contains("retrying"), "retries are logged: {logs}");
     let secret = std::env::var("AGENTLESS_TEST_SECRET").unwrap();

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use agentless_model::local::{GgufRunner, LocalOptions, Runtime};
-use agentless_model::{open, ChatRequest, FinishReason, Message, ModelOptions, ModelSpec};
-use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use agentless_model::{ChatRequest, FinishReason, Message, ModelOptions, ModelSpec, open};
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use serde_json::json;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{Vocab, BPE};
+use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
@@ -24,8 +24,16 @@ const LAYERS: usize = 2;
 const HEADS: usize = 4;
 const KV_HEADS: usize = 2;
 const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
-const MERGES: [(&str, &str); 8] =
-    [("Ġ", "t"), ("h", "e"), ("i", "n"), ("Ġt", "he"), ("e", "r"), ("o", "n"), ("Ġ", "a"), ("r", "e")];
+const MERGES: [(&str, &str); 8] = [
+    ("Ġ", "t"),
+    ("h", "e"),
+    ("i", "n"),
+    ("Ġt", "he"),
+    ("e", "r"),
+    ("o", "n"),
+    ("Ġ", "a"),
+    ("r", "e"),
+];
 const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
 /// Tokens in id order and the merges of the tiny byte-level BPE vocabulary.
@@ -48,7 +56,8 @@ fn tokenizer() -> Tokenizer {
     let mut tok = Tokenizer::new(bpe);
     tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tok.with_decoder(Some(ByteLevelDecoder::default()));
-    tok.add_special_tokens(SPECIALS.iter().map(|s| AddedToken::from(*s, true))).unwrap();
+    tok.add_special_tokens(SPECIALS.iter().map(|s| AddedToken::from(*s, true)))
+        .unwrap();
     tok
 }
 
@@ -75,7 +84,10 @@ fn weights(vocab: usize, bias: bool, seed: u64) -> HashMap<String, Tensor> {
     let mut g = Gen(seed);
     let mut w = HashMap::new();
     w.insert("model.embed_tokens.weight".into(), g.tensor(&[vocab, HIDDEN], 1.0));
-    w.insert("model.norm.weight".into(), g.tensor(&[HIDDEN], 0.2).affine(1.0, 1.0).unwrap());
+    w.insert(
+        "model.norm.weight".into(),
+        g.tensor(&[HIDDEN], 0.2).affine(1.0, 1.0).unwrap(),
+    );
     w.insert("lm_head.weight".into(), g.tensor(&[vocab, HIDDEN], 0.4));
     for i in 0..LAYERS {
         let p = |s: &str| format!("model.layers.{i}.{s}");
@@ -91,8 +103,14 @@ fn weights(vocab: usize, bias: bool, seed: u64) -> HashMap<String, Tensor> {
         w.insert(p("mlp.gate_proj.weight"), g.tensor(&[INTER, HIDDEN], 0.3));
         w.insert(p("mlp.up_proj.weight"), g.tensor(&[INTER, HIDDEN], 0.3));
         w.insert(p("mlp.down_proj.weight"), g.tensor(&[HIDDEN, INTER], 0.3));
-        w.insert(p("input_layernorm.weight"), g.tensor(&[HIDDEN], 0.2).affine(1.0, 1.0).unwrap());
-        w.insert(p("post_attention_layernorm.weight"), g.tensor(&[HIDDEN], 0.2).affine(1.0, 1.0).unwrap());
+        w.insert(
+            p("input_layernorm.weight"),
+            g.tensor(&[HIDDEN], 0.2).affine(1.0, 1.0).unwrap(),
+        );
+        w.insert(
+            p("post_attention_layernorm.weight"),
+            g.tensor(&[HIDDEN], 0.2).affine(1.0, 1.0).unwrap(),
+        );
     }
     w
 }
@@ -133,11 +151,18 @@ fn write_folder(dir: &Path, llama: bool) -> HashMap<String, Tensor> {
 fn write_gguf(path: &Path, w: &HashMap<String, Tensor>, mixed: bool) {
     let (tokens, merges) = vocabulary();
     let q = |name: &str, dtype: GgmlDType| {
-        let dtype = if mixed || dtype == GgmlDType::F32 && w[name].rank() == 1 { dtype } else { GgmlDType::Q8_0 };
+        let dtype = if mixed || dtype == GgmlDType::F32 && w[name].rank() == 1 {
+            dtype
+        } else {
+            GgmlDType::Q8_0
+        };
         QTensor::quantize(&w[name], dtype).unwrap()
     };
     let mut tensors: Vec<(String, QTensor)> = vec![
-        ("token_embd.weight".into(), q("model.embed_tokens.weight", GgmlDType::Q8_0)),
+        (
+            "token_embd.weight".into(),
+            q("model.embed_tokens.weight", GgmlDType::Q8_0),
+        ),
         ("output_norm.weight".into(), q("model.norm.weight", GgmlDType::F32)),
         ("output.weight".into(), q("lm_head.weight", GgmlDType::F32)),
     ];
@@ -163,7 +188,10 @@ fn write_gguf(path: &Path, w: &HashMap<String, Tensor>, mixed: bool) {
     }
     use gguf_file::Value as V;
     let im_end = tokens.iter().position(|t| t == "<|im_end|>").unwrap() as u32;
-    let token_types: Vec<V> = tokens.iter().map(|t| V::I32(if SPECIALS.contains(&t.as_str()) { 3 } else { 1 })).collect();
+    let token_types: Vec<V> = tokens
+        .iter()
+        .map(|t| V::I32(if SPECIALS.contains(&t.as_str()) { 3 } else { 1 }))
+        .collect();
     let md: Vec<(&str, V)> = vec![
         ("general.architecture", V::String("qwen2".into())),
         ("qwen2.block_count", V::U32(LAYERS as u32)),
@@ -176,8 +204,14 @@ fn write_gguf(path: &Path, w: &HashMap<String, Tensor>, mixed: bool) {
         ("qwen2.context_length", V::U32(256)),
         ("tokenizer.ggml.model", V::String("gpt2".into())),
         ("tokenizer.ggml.pre", V::String("default".into())),
-        ("tokenizer.ggml.tokens", V::Array(tokens.iter().map(|t| V::String(t.clone())).collect())),
-        ("tokenizer.ggml.merges", V::Array(merges.iter().map(|(a, b)| V::String(format!("{a} {b}"))).collect())),
+        (
+            "tokenizer.ggml.tokens",
+            V::Array(tokens.iter().map(|t| V::String(t.clone())).collect()),
+        ),
+        (
+            "tokenizer.ggml.merges",
+            V::Array(merges.iter().map(|(a, b)| V::String(format!("{a} {b}"))).collect()),
+        ),
         ("tokenizer.ggml.token_type", V::Array(token_types)),
         ("tokenizer.ggml.eos_token_id", V::U32(im_end)),
         ("tokenizer.chat_template", V::String(CHATML.into())),
@@ -190,7 +224,10 @@ fn write_gguf(path: &Path, w: &HashMap<String, Tensor>, mixed: bool) {
 
 fn req(n: u32, temperature: f64, seed: u64, max_tokens: u32) -> ChatRequest {
     ChatRequest {
-        messages: vec![Message::system("be brief"), Message::user("tell the answer in one line")],
+        messages: vec![
+            Message::system("be brief"),
+            Message::user("tell the answer in one line"),
+        ],
         temperature,
         top_p: 1.0,
         max_tokens,
@@ -207,19 +244,30 @@ fn check_runtime(rt: &mut Runtime, what: &str) {
     let b = rt.chat(&req(3, 0.0, 5, 20), &never).unwrap();
     assert!(!a.completions[0].text.is_empty(), "{what}");
     for c in &b.completions {
-        assert_eq!(c, &a.completions[0], "{what}: greedy differs across calls or batch rows");
+        assert_eq!(
+            c, &a.completions[0],
+            "{what}: greedy differs across calls or batch rows"
+        );
     }
     // Sampled: the batch equals single requests seed by seed; seeds matter.
     let batch = rt.chat(&req(4, 1.0, 40, 16), &never).unwrap();
     for i in 0..4u64 {
         let single = rt.chat(&req(1, 1.0, 40 + i, 16), &never).unwrap();
-        assert_eq!(single.completions[0], batch.completions[i as usize], "{what}: sample {i} batched vs single");
+        assert_eq!(
+            single.completions[0], batch.completions[i as usize],
+            "{what}: sample {i} batched vs single"
+        );
     }
     let again = rt.chat(&req(4, 1.0, 40, 16), &never).unwrap();
     assert_eq!(again.completions, batch.completions, "{what}: same seeds");
     let other = rt.chat(&req(4, 1.0, 41, 16), &never).unwrap();
     assert_ne!(other.completions, batch.completions, "{what}: other seeds");
-    assert!(batch.completions.iter().all(|c| c.finish_reason == FinishReason::Length || c.finish_reason == FinishReason::Stop));
+    assert!(
+        batch
+            .completions
+            .iter()
+            .all(|c| c.finish_reason == FinishReason::Length || c.finish_reason == FinishReason::Stop)
+    );
 }
 
 #[test]
@@ -233,7 +281,9 @@ fn tiny_qwen2_folder_runs_and_batches_like_single_sequences() {
     // The chat template from tokenizer_config.json, control tokens as single ids.
     let ids = rt.prompt_ids(&[Message::user("hi")]).unwrap();
     let tok = tokenizer();
-    let want = tok.encode("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", false).unwrap();
+    let want = tok
+        .encode("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", false)
+        .unwrap();
     assert_eq!(ids, want.get_ids());
     check_runtime(&mut rt, "qwen2 folder");
     // Batched and single-sequence logits agree numerically, too.
@@ -271,13 +321,35 @@ fn engine_on_a_qwen2_gguf_agrees_with_candle() {
     let (mixed, q8) = (dir.path().join("tiny-mixed.gguf"), dir.path().join("tiny-q8.gguf"));
     write_gguf(&mixed, &w, true);
     write_gguf(&q8, &w, false);
-    let mut engine = Runtime::load(&mixed, &LocalOptions { threads: Some(2), ..LocalOptions::default() }).unwrap();
-    assert!(engine.info(0).runner.contains("engine Qwen2"), "{}", engine.info(0).runner);
-    let mut candle_q = Runtime::load(&mixed, &LocalOptions { gguf_runner: GgufRunner::Candle, ..LocalOptions::default() }).unwrap();
+    let mut engine = Runtime::load(
+        &mixed,
+        &LocalOptions {
+            threads: Some(2),
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        engine.info(0).runner.contains("engine Qwen2"),
+        "{}",
+        engine.info(0).runner
+    );
+    let mut candle_q = Runtime::load(
+        &mixed,
+        &LocalOptions {
+            gguf_runner: GgufRunner::Candle,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
     let mut candle_f = Runtime::load(dir.path(), &LocalOptions::default()).unwrap();
     let mut engine_q8 = Runtime::load(&q8, &LocalOptions::default()).unwrap();
     let prompt = engine.prompt_ids(&req(1, 0.0, 0, 1).messages).unwrap();
-    assert_eq!(prompt, candle_f.prompt_ids(&req(1, 0.0, 0, 1).messages).unwrap(), "GGUF and folder tokenizers agree");
+    assert_eq!(
+        prompt,
+        candle_f.prompt_ids(&req(1, 0.0, 0, 1).messages).unwrap(),
+        "GGUF and folder tokenizers agree"
+    );
     let e = engine.prompt_logits(&prompt).unwrap();
     let cq = candle_q.prompt_logits(&prompt).unwrap();
     let (d_q, s_q) = stats(&e, &cq);
@@ -285,13 +357,25 @@ fn engine_on_a_qwen2_gguf_agrees_with_candle() {
     let cf = candle_f.prompt_logits(&prompt).unwrap();
     let (d_f, s_f) = stats(&e8, &cf);
     // The quantized reference's own distance from f32: the engine may be no further than twice it.
-    let mut candle_q8 = Runtime::load(&q8, &LocalOptions { gguf_runner: GgufRunner::Candle, ..LocalOptions::default() }).unwrap();
+    let mut candle_q8 = Runtime::load(
+        &q8,
+        &LocalOptions {
+            gguf_runner: GgufRunner::Candle,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
     let (d_ref, _) = stats(&candle_q8.prompt_logits(&prompt).unwrap(), &cf);
-    eprintln!("engine vs candle quantized (same file): max diff {d_q} of {s_q}; engine Q8_0 vs candle f32 folder: {d_f} of {s_f} (candle Q8_0: {d_ref})");
+    eprintln!(
+        "engine vs candle quantized (same file): max diff {d_q} of {s_q}; engine Q8_0 vs candle f32 folder: {d_f} of {s_f} (candle Q8_0: {d_ref})"
+    );
     assert_eq!(argmax(&e), argmax(&cq));
     assert_eq!(argmax(&e8), argmax(&cf));
     assert!(d_q < 0.04 * s_q, "engine vs candle on the same GGUF: {d_q} of {s_q}");
-    assert!(d_f < 2.0 * d_ref.max(0.01 * s_f), "engine (Q8_0) vs candle on the f32 folder: {d_f} of {s_f}, candle's own: {d_ref}");
+    assert!(
+        d_f < 2.0 * d_ref.max(0.01 * s_f),
+        "engine (Q8_0) vs candle on the f32 folder: {d_f} of {s_f}, candle's own: {d_ref}"
+    );
     // Greedy continuations agree for a while (quantization may split them later).
     let ge = engine.greedy_tokens(&prompt, 8).unwrap();
     let gq = candle_q.greedy_tokens(&prompt, 8).unwrap();
@@ -311,7 +395,9 @@ async fn a_folder_through_open_and_the_worker_thread() {
     assert_eq!(r.completions.len(), 2);
     // A folder without config.json is a configuration error.
     let empty = tempfile::tempdir().unwrap();
-    let spec = ModelSpec::Local { path: empty.path().to_path_buf() };
+    let spec = ModelSpec::Local {
+        path: empty.path().to_path_buf(),
+    };
     let err = open(&spec, &ModelOptions::default()).await.err().expect("an error");
     assert!(err.to_string().contains("config.json"), "{err}");
 }

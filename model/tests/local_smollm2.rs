@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use agentless_model::local::{GgufRunner, LocalModel, LocalOptions, Runtime};
 use agentless_model::{ChatRequest, FinishReason, Message, Model, ModelError};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn llamacpp(request: &Value) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/llamacpp_ref.py");
@@ -24,7 +24,12 @@ fn llamacpp(request: &Value) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {python} for the llama.cpp parity tests: {e}"));
-    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -35,7 +40,14 @@ fn llamacpp(request: &Value) -> Value {
 }
 
 fn runtime() -> Runtime {
-    Runtime::load(&common::smollm2(), &LocalOptions { threads: Some(2), ..LocalOptions::default() }).unwrap()
+    Runtime::load(
+        &common::smollm2(),
+        &LocalOptions {
+            threads: Some(2),
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 const TEXTS: &[&str] = &[
@@ -68,7 +80,10 @@ fn tokenization_matches_llama_cpp() {
         }
     }
     // The rendered chat prompt, tokenized the way llama.cpp's chat path does (special on).
-    let chat = [Message::system("You solve bugs."), Message::user("Fix `def f(): retun 1`\nplease")];
+    let chat = [
+        Message::system("You solve bugs."),
+        Message::user("Fix `def f(): retun 1`\nplease"),
+    ];
     let ids = rt.prompt_ids(&chat).unwrap();
     let rendered = "<|im_start|>system\nYou solve bugs.<|im_end|>\n<|im_start|>user\nFix `def f(): retun 1`\nplease<|im_end|>\n<|im_start|>assistant\n";
     items.push(json!({"text": rendered, "special": true}));
@@ -80,7 +95,10 @@ fn tokenization_matches_llama_cpp() {
         assert_eq!(a, b, "item {i}: {}", items[i]);
     }
     // The sample from the reference notes, pinned.
-    assert_eq!(rt.encode(TEXTS[0], false).unwrap(), [1604, 803, 24, 81, 28, 278, 727, 472, 1003, 253, 1232, 278]);
+    assert_eq!(
+        rt.encode(TEXTS[0], false).unwrap(),
+        [1604, 803, 24, 81, 28, 278, 727, 472, 1003, 253, 1232, 278]
+    );
     // Round trip.
     for t in TEXTS {
         assert_eq!(rt.decode(&rt.encode(t, false).unwrap()).unwrap(), *t);
@@ -111,7 +129,11 @@ fn control_tokens_in_messages_stay_text() {
 fn greedy_matches_llama_cpp_and_candle() {
     const NEAR_TIE: f32 = 0.25;
     let mut rt = runtime();
-    let prompt = rt.prompt_ids(&[Message::user("Write a Python function that checks if a number is prime.")]).unwrap();
+    let prompt = rt
+        .prompt_ids(&[Message::user(
+            "Write a Python function that checks if a number is prime.",
+        )])
+        .unwrap();
     let reference = llamacpp(&json!({"model": common::smollm2(), "greedy": {"prompt": prompt, "n": 64}}));
     let theirs: Vec<u32> = serde_json::from_value(reference["tokens"].clone()).unwrap();
     let top: Vec<Vec<(u32, f32)>> = serde_json::from_value(reference["top"].clone()).unwrap();
@@ -133,15 +155,29 @@ fn greedy_matches_llama_cpp_and_candle() {
         if gap < NEAR_TIE {
             ties += 1;
             first_tie.get_or_insert(i);
-            assert!(ours == best[0].0 || ours == best[1].0, "step {i}: near tie {best:?}, engine chose {ours}");
+            assert!(
+                ours == best[0].0 || ours == best[1].0,
+                "step {i}: near tie {best:?}, engine chose {ours}"
+            );
         } else {
-            assert_eq!(ours, want, "step {i}: llama.cpp leads by {gap} with {want}, engine chose {ours} ({best:?})");
+            assert_eq!(
+                ours, want,
+                "step {i}: llama.cpp leads by {gap} with {want}, engine chose {ours} ({best:?})"
+            );
         }
     }
     let mean = sum / f64::from(count);
-    eprintln!("64 teacher-forced steps: {ties} near ties (first at {first_tie:?}), top-5 logit |diff| mean {mean}, worst {worst}");
-    assert!(mean < 0.5 && worst < 2.0, "engine logits differ from llama.cpp's: mean {mean}, worst {worst}");
-    assert!(ties <= 8, "{ties} near ties in 64 steps: the reference path is too flat to test anything");
+    eprintln!(
+        "64 teacher-forced steps: {ties} near ties (first at {first_tie:?}), top-5 logit |diff| mean {mean}, worst {worst}"
+    );
+    assert!(
+        mean < 0.5 && worst < 2.0,
+        "engine logits differ from llama.cpp's: mean {mean}, worst {worst}"
+    );
+    assert!(
+        ties <= 8,
+        "{ties} near ties in 64 steps: the reference path is too flat to test anything"
+    );
 
     let free = rt.greedy_tokens(&prompt, 64).unwrap();
     let agree = first_tie.unwrap_or(64);
@@ -155,12 +191,23 @@ fn greedy_matches_llama_cpp_and_candle() {
     assert!(agree >= 16, "a near tie at step {agree} already");
 
     let engine_logits = rt.prompt_logits(&prompt).unwrap();
-    let mut candle = Runtime::load(&common::smollm2(), &LocalOptions { gguf_runner: GgufRunner::Candle, ..LocalOptions::default() }).unwrap();
+    let mut candle = Runtime::load(
+        &common::smollm2(),
+        &LocalOptions {
+            gguf_runner: GgufRunner::Candle,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
     let candle_logits = candle.prompt_logits(&prompt).unwrap();
     assert_eq!(engine_logits.len(), candle_logits.len());
     let argmax = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     assert_eq!(argmax(&engine_logits), argmax(&candle_logits));
-    let max_diff = engine_logits.iter().zip(&candle_logits).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_diff = engine_logits
+        .iter()
+        .zip(&candle_logits)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
     for (a, b) in engine_logits.iter().zip(&candle_logits) {
         dot += f64::from(*a) * f64::from(*b);
@@ -169,7 +216,10 @@ fn greedy_matches_llama_cpp_and_candle() {
     }
     let cosine = dot / (na.sqrt() * nb.sqrt());
     eprintln!("engine vs candle logits: max |diff| {max_diff}, cosine {cosine}");
-    assert!(max_diff < 1.0 && cosine > 0.9995, "max diff {max_diff}, cosine {cosine}");
+    assert!(
+        max_diff < 1.0 && cosine > 0.9995,
+        "max diff {max_diff}, cosine {cosine}"
+    );
 }
 
 fn request(temperature: f64, n: u32, seed: Option<u64>, max_tokens: u32) -> ChatRequest {
@@ -194,24 +244,41 @@ fn sampling_is_seeded_and_batching_does_not_change_samples() {
     let g2 = rt.chat(&request(0.0, 3, Some(99), 24), &never).unwrap();
     assert_eq!(g2.completions.len(), 3);
     for c in &g2.completions {
-        assert_eq!(c.text, g1.completions[0].text, "greedy must not depend on seed or batch");
+        assert_eq!(
+            c.text, g1.completions[0].text,
+            "greedy must not depend on seed or batch"
+        );
     }
 
     let a = rt.chat(&request(1.0, 4, Some(7), 24), &never).unwrap();
     let b = rt.chat(&request(1.0, 4, Some(7), 24), &never).unwrap();
     assert_eq!(a.completions, b.completions, "same seed, same samples");
     let texts: std::collections::HashSet<&str> = a.completions.iter().map(|c| c.text.as_str()).collect();
-    assert!(texts.len() >= 3, "samples of one request should differ: {:?}", a.completions);
+    assert!(
+        texts.len() >= 3,
+        "samples of one request should differ: {:?}",
+        a.completions
+    );
     let c = rt.chat(&request(1.0, 4, Some(8), 24), &never).unwrap();
     assert_ne!(a.completions, c.completions, "another seed, other samples");
     assert_eq!(a.completions[1..], c.completions[..3], "sample i uses seed + i");
 
     for i in 0..4u32 {
         let single = rt.chat(&request(1.0, 1, Some(7 + u64::from(i)), 24), &never).unwrap();
-        assert_eq!(single.completions[0], a.completions[i as usize], "sample {i}: batched vs single");
+        assert_eq!(
+            single.completions[0], a.completions[i as usize],
+            "sample {i}: batched vs single"
+        );
     }
-    assert!(a.usage.completion_tokens > 0 && a.usage.completion_tokens <= 4 * 24, "{:?}", a.usage);
-    assert_eq!(a.usage.prompt_tokens, rt.prompt_ids(&request(1.0, 1, None, 1).messages).unwrap().len() as u64);
+    assert!(
+        a.usage.completion_tokens > 0 && a.usage.completion_tokens <= 4 * 24,
+        "{:?}",
+        a.usage
+    );
+    assert_eq!(
+        a.usage.prompt_tokens,
+        rt.prompt_ids(&request(1.0, 1, None, 1).messages).unwrap().len() as u64
+    );
 }
 
 /// Stop strings cut the text (and are not included), `max_tokens` ends with `length`, and a
@@ -221,7 +288,9 @@ fn stops_limits_and_context() {
     let mut rt = runtime();
     let never = || false;
     let mut req = request(0.0, 1, None, 64);
-    req.messages = vec![Message::user("Write a Python function that checks if a number is prime.")];
+    req.messages = vec![Message::user(
+        "Write a Python function that checks if a number is prime.",
+    )];
     let full = rt.chat(&req, &never).unwrap();
     let text = &full.completions[0].text;
     assert!(text.starts_with("```python\ndef is_prime(n):"), "{text}");
@@ -251,7 +320,12 @@ fn eos_ends_completions() {
     let mut req = request(0.0, 1, None, 200);
     req.messages = vec![Message::user("What is 2+2?")];
     let r = rt.chat(&req, &|| false).unwrap();
-    assert_eq!(r.completions[0].finish_reason, FinishReason::Stop, "{:?}", r.completions[0]);
+    assert_eq!(
+        r.completions[0].finish_reason,
+        FinishReason::Stop,
+        "{:?}",
+        r.completions[0]
+    );
     assert!(r.usage.completion_tokens < 200);
     assert!(!r.completions[0].text.contains("<|im_end|>"));
 }
@@ -260,13 +334,24 @@ fn eos_ends_completions() {
 /// and a dropped request is cancelled without harming the next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_model_serves_concurrent_callers() {
-    let model = std::sync::Arc::new(LocalModel::load(&common::smollm2(), &LocalOptions::default()).await.unwrap());
+    let model = std::sync::Arc::new(
+        LocalModel::load(&common::smollm2(), &LocalOptions::default())
+            .await
+            .unwrap(),
+    );
     assert_eq!(model.id(), "local:SmolLM2-135M-Instruct.Q4_1");
     // A request cancelled by dropping its future.
     let slow = request(1.0, 2, Some(1), 2000);
     let m2 = model.clone();
-    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(300), async move { m2.chat(&slow).await }).await;
-    assert!(cancelled.is_err(), "the long request should still be running at the timeout");
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        async move { m2.chat(&slow).await },
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the long request should still be running at the timeout"
+    );
     let mut handles = Vec::new();
     for i in 0..4u64 {
         let m = model.clone();
@@ -288,7 +373,10 @@ async fn local_model_serves_concurrent_callers() {
 fn long_prompts_prefill_in_chunks() {
     let mut rt = runtime();
     let code = "def merge_intervals(intervals):\n    intervals = sorted(intervals, key=lambda iv: iv[0])\n    merged = []\n    for start, end in intervals:\n        if merged and start <= merged[-1][1]:\n            merged[-1][1] = max(merged[-1][1], end)\n        else:\n            merged.append([start, end])\n    return merged\n\n";
-    let text = format!("Here is some code:\n{}\nExplain what the function does in one sentence.", code.repeat(18));
+    let text = format!(
+        "Here is some code:\n{}\nExplain what the function does in one sentence.",
+        code.repeat(18)
+    );
     let prompt = rt.prompt_ids(&[Message::user(text.clone())]).unwrap();
     assert!(prompt.len() > 1100, "{}", prompt.len());
     let t = std::time::Instant::now();
@@ -299,7 +387,11 @@ fn long_prompts_prefill_in_chunks() {
     eprintln!("llama.cpp: {:?}", t.elapsed());
     let theirs: Vec<f32> = serde_json::from_value(theirs["logits"].clone()).unwrap();
     assert_eq!(ours.len(), theirs.len());
-    let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_diff = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     let top = |v: &[f32]| {
         let mut i: Vec<usize> = (0..v.len()).collect();
         i.sort_by(|a, b| v[*b].total_cmp(&v[*a]));
@@ -314,7 +406,10 @@ fn long_prompts_prefill_in_chunks() {
         nb += f64::from(*b).powi(2);
     }
     let cosine = dot / (na.sqrt() * nb.sqrt());
-    eprintln!("long prompt ({} tokens): max |diff| {max_diff}, cosine {cosine}; top-5 ours {to:?} llama.cpp {tt:?}", prompt.len());
+    eprintln!(
+        "long prompt ({} tokens): max |diff| {max_diff}, cosine {cosine}; top-5 ours {to:?} llama.cpp {tt:?}",
+        prompt.len()
+    );
     assert!(max_diff < 2.0 && cosine > 0.999, "max diff {max_diff}, cosine {cosine}");
     assert_eq!(to[..3], tt[..3], "the three most likely next tokens");
     let mut req = request(0.7, 3, Some(3), 8);

@@ -38,11 +38,17 @@ fn request(n: u32, seed: u64) -> ChatRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_client_against_serve_running_smollm2() {
-    let local: Arc<dyn Model> = Arc::new(LocalModel::load(&common::smollm2(), &LocalOptions::default()).await.unwrap());
+    let local: Arc<dyn Model> = Arc::new(
+        LocalModel::load(&common::smollm2(), &LocalOptions::default())
+            .await
+            .unwrap(),
+    );
     let (url, stop) = serve(local.clone(), "smollm2-test").await;
 
     // The model name comes from GET /v1/models.
-    let client = HttpModel::connect(std::slice::from_ref(&url), &ModelOptions::default()).await.unwrap();
+    let client = HttpModel::connect(std::slice::from_ref(&url), &ModelOptions::default())
+        .await
+        .unwrap();
     assert_eq!(client.model_name(), "smollm2-test");
     assert_eq!(client.id(), "openai:smollm2-test");
 
@@ -54,12 +60,19 @@ async fn http_client_against_serve_running_smollm2() {
     assert_eq!(over_http.model, "smollm2-test");
 
     // n split into one request per sample (seed + i each): still the same samples.
-    let opts = ModelOptions { n_per_request: Some(1), ..ModelOptions::default() };
+    let opts = ModelOptions {
+        n_per_request: Some(1),
+        ..ModelOptions::default()
+    };
     let split = HttpModel::new(std::slice::from_ref(&url), &opts, "smollm2-test".into()).unwrap();
     let r = split.chat(&request(3, 11)).await.unwrap();
     assert_eq!(r.completions, direct.completions);
     assert_eq!(r.usage.completion_tokens, direct.usage.completion_tokens);
-    assert_eq!(r.usage.prompt_tokens, 3 * direct.usage.prompt_tokens, "three requests, three prompts");
+    assert_eq!(
+        r.usage.prompt_tokens,
+        3 * direct.usage.prompt_tokens,
+        "three requests, three prompts"
+    );
 
     // Concurrent clients all get their answers.
     let client = Arc::new(client);
@@ -84,28 +97,66 @@ async fn http_client_against_serve_running_smollm2() {
 
     // The wire format, seen raw.
     let http = reqwest::Client::new();
-    let models: Value = http.get(format!("{url}/models")).send().await.unwrap().json().await.unwrap();
+    let models: Value = http
+        .get(format!("{url}/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(models["data"][0]["id"], "smollm2-test");
     let body = serde_json::json!({"model": "x", "messages": [{"role": "user", "content": "Hi"}], "n": 2, "max_tokens": 4, "temperature": 0});
-    let resp: Value = http.post(format!("{url}/chat/completions")).json(&body).send().await.unwrap().json().await.unwrap();
+    let resp: Value = http
+        .post(format!("{url}/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(resp["object"], "chat.completion");
     assert_eq!(resp["choices"].as_array().unwrap().len(), 2);
     assert_eq!(resp["choices"][1]["index"], 1);
     assert_eq!(resp["choices"][0]["message"]["role"], "assistant");
-    assert_eq!(resp["usage"]["completion_tokens"].as_u64().unwrap() + resp["usage"]["prompt_tokens"].as_u64().unwrap(),
-        resp["usage"]["total_tokens"].as_u64().unwrap());
+    assert_eq!(
+        resp["usage"]["completion_tokens"].as_u64().unwrap() + resp["usage"]["prompt_tokens"].as_u64().unwrap(),
+        resp["usage"]["total_tokens"].as_u64().unwrap()
+    );
     for (body, what) in [
         ("{not json".to_string(), "bad JSON"),
-        (r#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#.to_string(), "streaming"),
-        (r#"{"messages":[{"role":"user","content":"x"}],"top_p":0}"#.to_string(), "top_p"),
+        (
+            r#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#.to_string(),
+            "streaming",
+        ),
+        (
+            r#"{"messages":[{"role":"user","content":"x"}],"top_p":0}"#.to_string(),
+            "top_p",
+        ),
         (r#"{"messages":[]}"#.to_string(), "no messages"),
     ] {
-        let r = http.post(format!("{url}/chat/completions")).header("content-type", "application/json").body(body).send().await.unwrap();
+        let r = http
+            .post(format!("{url}/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{what}");
         let v: Value = r.json().await.unwrap();
         assert!(v["error"]["message"].as_str().unwrap().contains(what), "{what}: {v}");
     }
-    assert_eq!(http.get(url.replace("/v1", "/health")).send().await.unwrap().text().await.unwrap(), "ok");
+    assert_eq!(
+        http.get(url.replace("/v1", "/health"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
 
     // A client that gives up does not stall the server for the next one.
     let slow = {
@@ -116,13 +167,21 @@ async fn http_client_against_serve_running_smollm2() {
     };
     let impatient = HttpModel::new(
         std::slice::from_ref(&url),
-        &ModelOptions { request_timeout: Duration::from_millis(300), retry: agentless_model::retry::RetryPolicy::none(), ..ModelOptions::default() },
+        &ModelOptions {
+            request_timeout: Duration::from_millis(300),
+            retry: agentless_model::retry::RetryPolicy::none(),
+            ..ModelOptions::default()
+        },
         "x".into(),
     )
     .unwrap();
     assert!(impatient.chat(&slow).await.is_err());
     let t = std::time::Instant::now();
     client.chat(&request(1, 5)).await.unwrap();
-    assert!(t.elapsed() < Duration::from_secs(15), "the abandoned request kept the model busy: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "the abandoned request kept the model busy: {:?}",
+        t.elapsed()
+    );
     let _ = stop.send(());
 }

@@ -52,7 +52,9 @@ pub async fn run(args: &ChatArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     let printer = Printer::new(global);
     let prompt = if args.prompt == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading the prompt from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the prompt from stdin")?;
         s
     } else {
         args.prompt.clone()
@@ -73,7 +75,10 @@ pub async fn run(args: &ChatArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     };
     request.validate()?;
     let model = args.model.open(global).await?;
-    let response = model.chat(&request).await.with_context(|| format!("asking {}", model.id()))?;
+    let response = model
+        .chat(&request)
+        .await
+        .with_context(|| format!("asking {}", model.id()))?;
     if args.json {
         printer.data(&serde_json::to_string_pretty(&response)?);
     } else if response.completions.len() == 1 {
@@ -81,7 +86,11 @@ pub async fn run(args: &ChatArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     } else {
         let n = response.completions.len();
         for (i, c) in response.completions.iter().enumerate() {
-            printer.data(&format!("--- completion {}/{n} ({}) ---", i + 1, c.finish_reason.as_str()));
+            printer.data(&format!(
+                "--- completion {}/{n} ({}) ---",
+                i + 1,
+                c.finish_reason.as_str()
+            ));
             printer.data(&c.text);
         }
     }

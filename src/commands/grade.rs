@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::grade::{GradingMode, parser_for};
-use agentless_harness::report::{InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report, to_python_json};
+use agentless_harness::report::{
+    InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report, to_python_json,
+};
 use anyhow::Context as _;
 use clap::Args;
 
@@ -61,12 +63,24 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
     fs_err::create_dir_all(&args.out)?;
     let mut results = Vec::with_capacity(dirs.len());
     for dir in &dirs {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let graded = match by_id.get(name.as_str()) {
-            None => Graded::Failed { dir: name.clone(), error: anyhow::anyhow!("instance {name} is not in the dataset {}", args.dataset.display()) },
+            None => Graded::Failed {
+                dir: name.clone(),
+                error: anyhow::anyhow!("instance {name} is not in the dataset {}", args.dataset.display()),
+            },
             Some(inst) => match grade_dir(inst, dir, args.grading) {
-                Ok(verdict) => Graded::Ok { id: name.clone(), verdict },
-                Err(error) => Graded::Failed { dir: name.clone(), error },
+                Ok(verdict) => Graded::Ok {
+                    id: name.clone(),
+                    verdict,
+                },
+                Err(error) => Graded::Failed {
+                    dir: name.clone(),
+                    error,
+                },
             },
         };
         results.push(graded);
@@ -85,7 +99,9 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
                 }
                 let outcome = match verdict.kind {
                     VerdictKind::NoPatch => InstanceOutcome::EmptyPatch,
-                    _ => InstanceOutcome::Completed { resolved: report.resolved },
+                    _ => InstanceOutcome::Completed {
+                        resolved: report.resolved,
+                    },
                 };
                 outcomes.insert(id.clone(), outcome);
             }
@@ -110,15 +126,29 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
         args.grading,
         args.out.display()
     ));
-    Ok(if errors > 0 { ExitStatus::PartialErrors } else { ExitStatus::Success })
+    Ok(if errors > 0 {
+        ExitStatus::PartialErrors
+    } else {
+        ExitStatus::Success
+    })
 }
 
 fn grade_dir(inst: &Instance, dir: &Path, mode: GradingMode) -> anyhow::Result<Verdict> {
-    let parser = parser_for(inst).with_context(|| format!("no log parser known for repository {} (and no log_parser column)", inst.repo))?;
+    let parser = parser_for(inst).with_context(|| {
+        format!(
+            "no log parser known for repository {} (and no log_parser column)",
+            inst.repo
+        )
+    })?;
     let log_path = dir.join("test_output.txt");
     let meta = fs_err::metadata(&log_path)?;
     if meta.len() > MAX_LOG_BYTES {
-        anyhow::bail!("{} is {} bytes, over the {} byte limit", log_path.display(), meta.len(), MAX_LOG_BYTES);
+        anyhow::bail!(
+            "{} is {} bytes, over the {} byte limit",
+            log_path.display(),
+            meta.len(),
+            MAX_LOG_BYTES
+        );
     }
     let bytes = fs_err::read(&log_path)?;
     // The official 4.1.0 crashes on non-UTF-8 output; 5.x decodes with replacement. We replace.
@@ -135,8 +165,10 @@ fn grade_dir(inst: &Instance, dir: &Path, mode: GradingMode) -> anyhow::Result<V
 /// Write a whole file through a temporary sibling and a rename, so readers never see half.
 pub fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, contents.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

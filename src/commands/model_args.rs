@@ -108,10 +108,18 @@ impl ModelArgs {
             api_key_env: self.api_key_env.clone(),
             concurrency: self.model_concurrency.max(1),
             request_timeout: Duration::from_secs(self.request_timeout.max(1)),
-            retry: RetryPolicy { max_attempts: self.max_attempts.max(1), ..RetryPolicy::default() },
+            retry: RetryPolicy {
+                max_attempts: self.max_attempts.max(1),
+                ..RetryPolicy::default()
+            },
             n_per_request: self.n_per_request,
             record: self.record.clone(),
-            local: LocalOptions { threads: self.threads, device: self.device, max_batch: self.max_batch.max(1), ..LocalOptions::default() },
+            local: LocalOptions {
+                threads: self.threads,
+                device: self.device,
+                max_batch: self.max_batch.max(1),
+                ..LocalOptions::default()
+            },
             cache_dir: None,
             offline: self.offline,
             fetch_progress: None,
@@ -123,7 +131,9 @@ impl ModelArgs {
         let spec = self.spec()?;
         let mut options = self.options();
         options.fetch_progress = Some(Arc::new(FetchBar(DownloadBar::new(global))));
-        agentless_model::open(&spec, &options).await.with_context(|| format!("opening the model {spec}"))
+        agentless_model::open(&spec, &options)
+            .await
+            .with_context(|| format!("opening the model {spec}"))
     }
 }
 
@@ -141,9 +151,29 @@ mod tests {
     #[test]
     fn flags_map_to_options() {
         let cli = Cli::parse_from([
-            "x", "--model", "http://a/v1,http://b/v1", "--served-model-name", "m", "--api-key-env", "K",
-            "--model-concurrency", "3", "--request-timeout", "5", "--max-attempts", "2", "--n-per-request", "4",
-            "--record", "r.jsonl", "--threads", "1", "--device", "cuda:1", "--max-batch", "8",
+            "x",
+            "--model",
+            "http://a/v1,http://b/v1",
+            "--served-model-name",
+            "m",
+            "--api-key-env",
+            "K",
+            "--model-concurrency",
+            "3",
+            "--request-timeout",
+            "5",
+            "--max-attempts",
+            "2",
+            "--n-per-request",
+            "4",
+            "--record",
+            "r.jsonl",
+            "--threads",
+            "1",
+            "--device",
+            "cuda:1",
+            "--max-batch",
+            "8",
         ]);
         let o = cli.model.options();
         assert_eq!(o.model_name.as_deref(), Some("m"));

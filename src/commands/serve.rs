@@ -51,13 +51,20 @@ pub async fn run(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<ExitSt
     let printer = Printer::new(global);
     let model = args.model.open(global).await?;
     let id = model.id();
-    let name = args.name.clone().unwrap_or_else(|| id.split_once(':').map(|(_, n)| n.to_string()).unwrap_or(id.clone()));
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| id.split_once(':').map(|(_, n)| n.to_string()).unwrap_or(id.clone()));
     let addr = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr().context("the listening address")?;
     printer.data(&format!("serving {name} ({id}) on http://{local}/v1"));
     let router = agentless_model::server::router(model, &name);
-    agentless_model::server::serve(listener, router, shutdown_signal()).await.context("serving")?;
+    agentless_model::server::serve(listener, router, shutdown_signal())
+        .await
+        .context("serving")?;
     printer.note("server stopped");
     Ok(ExitStatus::Success)
 }
@@ -76,33 +83,56 @@ mod tests {
         let file = dir.path().join("r.jsonl");
         let line = |t: &str| format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"text\":\"{t}\"}}\n");
         fs_err::write(&file, format!("{}{}", line("one"), line("two"))).expect("write");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let args = ServeArgs {
-            model: ModelArgs { model: format!("replay:{}", file.display()), ..ModelArgs::default() },
+            model: ModelArgs {
+                model: format!("replay:{}", file.display()),
+                ..ModelArgs::default()
+            },
             host: "127.0.0.1".into(),
             port,
             name: Some("replayed".into()),
         };
-        let global = GlobalArgs { verbose: 0, quiet: true, no_progress: true };
+        let global = GlobalArgs {
+            verbose: 0,
+            quiet: true,
+            no_progress: true,
+        };
         let server = tokio::spawn(async move { run(&args, &global).await });
         let url = format!("http://127.0.0.1:{port}/v1");
         let client = reqwest::Client::new();
         let mut up = false;
         for _ in 0..100 {
-            if client.get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok() {
+            if client
+                .get(format!("http://127.0.0.1:{port}/health"))
+                .send()
+                .await
+                .is_ok()
+            {
                 up = true;
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert!(up, "the server did not come up");
-        let model = HttpModel::connect(std::slice::from_ref(&url), &ModelOptions::default()).await.expect("connect");
+        let model = HttpModel::connect(std::slice::from_ref(&url), &ModelOptions::default())
+            .await
+            .expect("connect");
         assert_eq!(model.model_name(), "replayed");
-        let r = model.chat(&ChatRequest::new(vec![Message::user("hi")], 1.0, 2)).await.expect("chat");
+        let r = model
+            .chat(&ChatRequest::new(vec![Message::user("hi")], 1.0, 2))
+            .await
+            .expect("chat");
         let texts: Vec<&str> = r.completions.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, ["one", "two"]);
         // A sample that was never recorded: the server says so (404), the client reports it.
-        let err = model.chat(&ChatRequest::new(vec![Message::user("hi")], 1.0, 3)).await.expect_err("not recorded");
+        let err = model
+            .chat(&ChatRequest::new(vec![Message::user("hi")], 1.0, 3))
+            .await
+            .expect_err("not recorded");
         assert!(err.to_string().contains("404"), "{err}");
         server.abort();
     }

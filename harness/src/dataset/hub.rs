@@ -133,7 +133,10 @@ pub async fn resolve_split(split: Split, cfg: &HubConfig, progress: &dyn HubProg
         return Ok(found);
     }
     if cfg.offline {
-        return Err(DatasetError::Offline { split: split.name().into(), cache: cfg.cache_dir.clone() });
+        return Err(DatasetError::Offline {
+            split: split.name().into(),
+            cache: cfg.cache_dir.clone(),
+        });
     }
     download(cfg, repo, TEST_PARQUET, progress).await
 }
@@ -162,13 +165,21 @@ fn repo_dir_checked(cfg: &HubConfig, repo: &str) -> Option<PathBuf> {
     d.is_dir().then_some(d)
 }
 
-async fn download(cfg: &HubConfig, repo: &str, file: &str, progress: &dyn HubProgress) -> Result<PathBuf, DatasetError> {
+async fn download(
+    cfg: &HubConfig,
+    repo: &str,
+    file: &str,
+    progress: &dyn HubProgress,
+) -> Result<PathBuf, DatasetError> {
     let url = format!(
         "{}/datasets/{repo}/resolve/{}/{file}",
         cfg.endpoint.trim_end_matches('/'),
         cfg.revision
     );
-    let fail = |message: String| DatasetError::Download { url: url.clone(), message };
+    let fail = |message: String| DatasetError::Download {
+        url: url.clone(),
+        message,
+    };
     let client = reqwest::Client::builder()
         .user_agent(concat!("agentless-mini/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(30))
@@ -184,7 +195,9 @@ async fn download(cfg: &HubConfig, repo: &str, file: &str, progress: &dyn HubPro
         return Err(fail(format!("HTTP {status}")));
     }
     let header = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let commit = header("x-repo-commit").filter(|c| is_safe_component(c)).unwrap_or_else(|| cfg.revision.clone());
+    let commit = header("x-repo-commit")
+        .filter(|c| is_safe_component(c))
+        .unwrap_or_else(|| cfg.revision.clone());
     let etag = header("x-linked-etag")
         .or_else(|| header("etag"))
         .map(|e| e.trim_start_matches("W/").trim_matches('"').to_owned())
@@ -193,16 +206,24 @@ async fn download(cfg: &HubConfig, repo: &str, file: &str, progress: &dyn HubPro
 
     let dir = cfg.repo_dir(repo);
     let blobs = dir.join("blobs");
-    let io = |path: &Path, e: std::io::Error| DatasetError::Io { path: path.to_path_buf(), source: e };
+    let io = |path: &Path, e: std::io::Error| DatasetError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     fs_err::create_dir_all(&blobs).map_err(|e| io(&blobs, e))?;
-    let partial = blobs.join(format!("{}.incomplete", etag.clone().unwrap_or_else(|| commit.clone() + "-" + &file.replace('/', "_"))));
+    let partial = blobs.join(format!(
+        "{}.incomplete",
+        etag.clone()
+            .unwrap_or_else(|| commit.clone() + "-" + &file.replace('/', "_"))
+    ));
     let mut out = tokio::fs::File::create(&partial).await.map_err(|e| io(&partial, e))?;
     progress.start(file, total);
     let mut written: u64 = 0;
     let mut stream = resp.bytes_stream();
     let result: Result<(), DatasetError> = async {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| fail(format!("transfer failed after {written} bytes: {}", e.without_url())))?;
+            let chunk =
+                chunk.map_err(|e| fail(format!("transfer failed after {written} bytes: {}", e.without_url())))?;
             out.write_all(&chunk).await.map_err(|e| io(&partial, e))?;
             written += chunk.len() as u64;
             progress.advance(chunk.len() as u64);
@@ -244,7 +265,12 @@ async fn download(cfg: &HubConfig, repo: &str, file: &str, progress: &dyn HubPro
 }
 
 fn is_safe_component(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') && s != "." && s != ".."
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && s != "."
+        && s != ".."
 }
 
 /// A parquet file starts and ends with `PAR1` and has a readable footer.
@@ -269,7 +295,10 @@ fn link_or_copy(blob: &Path, dest: &Path) -> std::io::Result<()> {
     {
         // Relative link as huggingface_hub makes it: snapshots/<rev>/<dirs>/file -> ../../blobs/x
         let depth = dest.components().count();
-        let base_depth = blob.parent().and_then(Path::parent).map_or(0, |p| p.components().count());
+        let base_depth = blob
+            .parent()
+            .and_then(Path::parent)
+            .map_or(0, |p| p.components().count());
         let ups = depth.saturating_sub(base_depth + 1);
         let mut rel = PathBuf::new();
         for _ in 0..ups {

@@ -17,7 +17,11 @@ use super::{DatasetError, Instance};
 ///
 /// Row order is kept. Duplicate instance ids are an error.
 pub fn load_dataset(path: &Path) -> Result<Vec<Instance>, DatasetError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let rows = if name.ends_with(".parquet") {
         parquet_rows(path)?
     } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
@@ -27,7 +31,9 @@ pub fn load_dataset(path: &Path) -> Result<Vec<Instance>, DatasetError> {
         let text = read_text(path)?;
         json_rows(path, &text)?
     } else {
-        return Err(DatasetError::UnknownFormat { path: path.to_path_buf() });
+        return Err(DatasetError::UnknownFormat {
+            path: path.to_path_buf(),
+        });
     };
     let instances = rows
         .into_iter()
@@ -55,7 +61,10 @@ pub fn parse_json_rows(origin: &Path, text: &str) -> Result<Vec<Instance>, Datas
 }
 
 fn read_text(path: &Path) -> Result<String, DatasetError> {
-    let bytes = fs_err::read(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let bytes = fs_err::read(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     String::from_utf8(bytes).map_err(|e| DatasetError::Row {
         path: path.to_path_buf(),
         row: 0,
@@ -67,7 +76,10 @@ fn check_unique(path: &Path, instances: &[Instance]) -> Result<(), DatasetError>
     let mut seen = HashSet::new();
     for inst in instances {
         if !seen.insert(inst.instance_id.as_str()) {
-            return Err(DatasetError::Duplicate { path: path.to_path_buf(), id: inst.instance_id.clone() });
+            return Err(DatasetError::Duplicate {
+                path: path.to_path_buf(),
+                id: inst.instance_id.clone(),
+            });
         }
     }
     Ok(())
@@ -91,7 +103,11 @@ fn json_rows(path: &Path, text: &str) -> Result<Vec<Map<String, Value>>, Dataset
         .enumerate()
         .map(|(i, v)| match v {
             Value::Object(m) => Ok(m),
-            _ => Err(DatasetError::Row { path: path.to_path_buf(), row: i + 1, message: "not a JSON object".into() }),
+            _ => Err(DatasetError::Row {
+                path: path.to_path_buf(),
+                row: i + 1,
+                message: "not a JSON object".into(),
+            }),
         })
         .collect()
 }
@@ -122,22 +138,34 @@ fn jsonl_rows(path: &Path, text: &str) -> Result<Vec<Map<String, Value>>, Datase
 }
 
 fn parquet_rows(path: &Path) -> Result<Vec<Map<String, Value>>, DatasetError> {
-    let file = fs_err::File::open(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
-    let reader = SerializedFileReader::new(file.into_parts().0)
-        .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
-    let iter = reader
-        .get_row_iter(None)
-        .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    let file = fs_err::File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = SerializedFileReader::new(file.into_parts().0).map_err(|source| DatasetError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let iter = reader.get_row_iter(None).map_err(|source| DatasetError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut rows = Vec::new();
     for (i, row) in iter.enumerate() {
-        let row = row.map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+        let row = row.map_err(|source| DatasetError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut obj = Map::new();
         for (name, field) in row.get_column_iter() {
-            obj.insert(name.clone(), field_to_json(field).map_err(|message| DatasetError::Row {
-                path: path.to_path_buf(),
-                row: i + 1,
-                message: format!("column {name}: {message}"),
-            })?);
+            obj.insert(
+                name.clone(),
+                field_to_json(field).map_err(|message| DatasetError::Row {
+                    path: path.to_path_buf(),
+                    row: i + 1,
+                    message: format!("column {name}: {message}"),
+                })?,
+            );
         }
         rows.push(obj);
     }
@@ -150,11 +178,11 @@ fn field_to_json(field: &Field) -> Result<Value, String> {
         Field::Bool(b) => Value::Bool(*b),
         Field::Str(s) => Value::String(s.clone()),
         Field::Bytes(b) => Value::String(
-            std::str::from_utf8(b.data()).map_err(|_| "binary value is not UTF-8".to_string())?.to_owned(),
+            std::str::from_utf8(b.data())
+                .map_err(|_| "binary value is not UTF-8".to_string())?
+                .to_owned(),
         ),
-        Field::ListInternal(list) => {
-            Value::Array(list.elements().iter().map(field_to_json).collect::<Result<_, _>>()?)
-        }
+        Field::ListInternal(list) => Value::Array(list.elements().iter().map(field_to_json).collect::<Result<_, _>>()?),
         Field::Byte(n) => Value::from(*n),
         Field::Short(n) => Value::from(*n),
         Field::Int(n) => Value::from(*n),
@@ -172,7 +200,11 @@ fn field_to_json(field: &Field) -> Result<Value, String> {
 /// Validate one row object and turn it into an [`Instance`].
 fn instance_from_object(path: &Path, index: usize, mut obj: Map<String, Value>) -> Result<Instance, DatasetError> {
     let row = index + 1;
-    let err = |message: String| DatasetError::Row { path: path.to_path_buf(), row, message };
+    let err = |message: String| DatasetError::Row {
+        path: path.to_path_buf(),
+        row,
+        message,
+    };
     obj.retain(|_, v| !v.is_null());
     let id = obj.get("instance_id").and_then(Value::as_str).map(str::to_owned);
     let label = id.clone().unwrap_or_else(|| format!("row {row}"));
@@ -216,12 +248,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_row_and_field() {
-        let e = one("{\"instance_id\":\"x\",\"repo\":\"r\",\"base_commit\":\"c\",\"FAIL_TO_PASS\":\"[\",\"PASS_TO_PASS\":[]}").unwrap_err();
+        let e = one(
+            "{\"instance_id\":\"x\",\"repo\":\"r\",\"base_commit\":\"c\",\"FAIL_TO_PASS\":\"[\",\"PASS_TO_PASS\":[]}",
+        )
+        .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("row 1") && msg.contains("x: FAIL_TO_PASS"), "{msg}");
         let e = one("{\"instance_id\":\"x\"}\nnot json").unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
-        let e = one("{\"instance_id\":\"x\",\"repo\":\"r\",\"base_commit\":\"c\",\"PASS_TO_PASS\":[]}").unwrap_err().to_string();
+        let e = one("{\"instance_id\":\"x\",\"repo\":\"r\",\"base_commit\":\"c\",\"PASS_TO_PASS\":[]}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing column FAIL_TO_PASS"), "{e}");
     }
 

@@ -92,22 +92,25 @@ pub fn select(instances: Vec<Instance>, ids: &[String]) -> Result<Vec<Instance>,
     if ids.is_empty() {
         return Ok(instances);
     }
-    let known: std::collections::HashSet<&str> =
-        instances.iter().map(|i| i.instance_id.as_str()).collect();
-    let mut unknown: Vec<String> =
-        ids.iter().filter(|id| !known.contains(id.as_str())).cloned().collect();
+    let known: std::collections::HashSet<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
+    let mut unknown: Vec<String> = ids.iter().filter(|id| !known.contains(id.as_str())).cloned().collect();
     if !unknown.is_empty() {
         unknown.dedup();
         return Err(DatasetError::UnknownInstances { ids: unknown });
     }
     let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-    Ok(instances.into_iter().filter(|i| wanted.contains(i.instance_id.as_str())).collect())
+    Ok(instances
+        .into_iter()
+        .filter(|i| wanted.contains(i.instance_id.as_str()))
+        .collect())
 }
 
 /// Read an instance-id list file: one id per line, blank lines and `#` comments ignored.
 pub fn read_id_file(path: &std::path::Path) -> Result<Vec<String>, DatasetError> {
-    let text = fs_err::read_to_string(path)
-        .map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let text = fs_err::read_to_string(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(text
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())

@@ -30,8 +30,13 @@ pub enum TestStatus {
 }
 
 impl TestStatus {
-    pub const ALL: [TestStatus; 5] =
-        [TestStatus::Failed, TestStatus::Passed, TestStatus::Skipped, TestStatus::Error, TestStatus::Xfail];
+    pub const ALL: [TestStatus; 5] = [
+        TestStatus::Failed,
+        TestStatus::Passed,
+        TestStatus::Skipped,
+        TestStatus::Error,
+        TestStatus::Xfail,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,10 +91,14 @@ impl LogParser {
             "mwaskom/seaborn" => LogParser::Seaborn,
             "sympy/sympy" => LogParser::Sympy,
             "psf/requests" | "pylint-dev/pylint" | "pydicom/pydicom" => LogParser::PytestOptions,
-            "pallets/flask" | "pydata/xarray" | "pytest-dev/pytest" | "marshmallow-code/marshmallow"
-            | "pvlib/pvlib-python" | "pyvista/pyvista" | "sqlfluff/sqlfluff" | "pylint-dev/astroid" => {
-                LogParser::Pytest
-            }
+            "pallets/flask"
+            | "pydata/xarray"
+            | "pytest-dev/pytest"
+            | "marshmallow-code/marshmallow"
+            | "pvlib/pvlib-python"
+            | "pyvista/pyvista"
+            | "sqlfluff/sqlfluff"
+            | "pylint-dev/astroid" => LogParser::Pytest,
             _ => return None,
         })
     }
@@ -193,7 +202,10 @@ mod tests {
         assert_eq!(
             pairs(&map),
             vec![
-                ("Make sure HttpResponseRedirect works with lazy strings.", TestStatus::Passed),
+                (
+                    "Make sure HttpResponseRedirect works with lazy strings.",
+                    TestStatus::Passed
+                ),
                 ("test_a (m.T)", TestStatus::Skipped),
                 ("test_b (m.T)", TestStatus::Failed),
                 ("test_c (m.T)", TestStatus::Error),
@@ -244,7 +256,10 @@ mod tests {
             pairs(&v4),
             vec![
                 ("[10]", TestStatus::Skipped),
-                ("lib/matplotlib/tests/test_backend_bases.py::test_interactive_zoom[1]", TestStatus::Passed),
+                (
+                    "lib/matplotlib/tests/test_backend_bases.py::test_interactive_zoom[1]",
+                    TestStatus::Passed
+                ),
                 ("lib/t.py::test_x", TestStatus::Failed),
             ]
         );
@@ -255,10 +270,18 @@ mod tests {
 
     #[test]
     fn pytest_options_shortens_absolute_path_parameters() {
-        let log = "PASSED tests/test_lint.py::test_x[/tmp/abc/foo.py]\nPASSED t.py::y[//net/a]\nPASSED t.py::z[/a/*.py]\n";
+        let log =
+            "PASSED tests/test_lint.py::test_x[/tmp/abc/foo.py]\nPASSED t.py::y[//net/a]\nPASSED t.py::z[/a/*.py]\n";
         let map = LogParser::PytestOptions.parse(log);
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["tests/test_lint.py::test_x[/foo.py]", "t.py::y[//net/a]", "t.py::z[/a/*.py]"]);
+        assert_eq!(
+            keys,
+            [
+                "tests/test_lint.py::test_x[/foo.py]",
+                "t.py::y[//net/a]",
+                "t.py::z[/a/*.py]"
+            ]
+        );
     }
 
     #[test]
@@ -279,7 +302,10 @@ mod tests {
     #[test]
     fn odd_status_tokens_are_kept_as_other() {
         let map = LogParser::Pytest.parse("PASSEDx t.py::a\nPASSED: t.py::b\n");
-        assert_eq!(pairs(&map), vec![("t.py::a", TestStatus::Other), ("t.py::b", TestStatus::Other)]);
+        assert_eq!(
+            pairs(&map),
+            vec![("t.py::a", TestStatus::Other), ("t.py::b", TestStatus::Other)]
+        );
     }
 
     #[test]

@@ -29,8 +29,11 @@ pub(super) fn parse_pytest(log: &str, rules: ParserRules, rewrite: impl Fn(&str)
 /// which grades as neither passed nor failed, like the odd string the Python code stores.
 fn prefix_status_and_id(line: &str, rules: ParserRules) -> Option<(TestStatus, String)> {
     TestStatus::prefix_of(line)?;
-    let line: Cow<'_, str> =
-        if line.starts_with("FAILED") { Cow::Owned(line.replace(" - ", " ")) } else { Cow::Borrowed(line) };
+    let line: Cow<'_, str> = if line.starts_with("FAILED") {
+        Cow::Owned(line.replace(" - ", " "))
+    } else {
+        Cow::Borrowed(line)
+    };
     let mut toks = py_split(&line);
     let first = toks.next()?;
     let second = toks.next()?;
@@ -48,7 +51,9 @@ static OPTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(.*?)\[(.*)\]").e
 pub(super) fn parse_pytest_options(log: &str, rules: ParserRules) -> StatusMap {
     let mut map = StatusMap::new();
     for line in log.split('\n') {
-        let Some((status, id)) = prefix_status_and_id(line, rules) else { continue };
+        let Some((status, id)) = prefix_status_and_id(line, rules) else {
+            continue;
+        };
         let name = match OPTION.captures(&id) {
             Some(c) => {
                 let main = c.get(1).map_or("", |m| m.as_str());
@@ -73,7 +78,10 @@ pub(super) fn parse_pytest_v2(log: &str, rules: ParserRules) -> StatusMap {
     let mut map = StatusMap::new();
     for raw in log.split('\n') {
         let no_codes = ANSI_CODE.replace_all(raw, "");
-        let line: String = no_codes.chars().filter(|&c| !('\u{1}'..='\u{1f}').contains(&c)).collect();
+        let line: String = no_codes
+            .chars()
+            .filter(|&c| !('\u{1}'..='\u{1f}').contains(&c))
+            .collect();
         if rules == ParserRules::V5 {
             v5_pytest_v2_line(&line, &mut map);
         } else if TestStatus::prefix_of(&line).is_some() {
@@ -93,16 +101,26 @@ pub(super) fn parse_pytest_v2(log: &str, rules: ParserRules) -> StatusMap {
 /// 5.x `parse_log_pytest_v2` for one cleaned line: ids keep their spaces.
 fn v5_pytest_v2_line(line: &str, map: &mut StatusMap) {
     if TestStatus::prefix_of(line).is_some() {
-        let line = if line.starts_with("FAILED") { line.split(" - ").next().unwrap_or(line) } else { line };
+        let line = if line.starts_with("FAILED") {
+            line.split(" - ").next().unwrap_or(line)
+        } else {
+            line
+        };
         let toks: Vec<&str> = py_split(line).collect();
         if toks.len() >= 2 && !is_skip_summary(toks[0], toks[1]) {
-            map.insert(toks[1..].join(" "), TestStatus::from_token(toks[0]).unwrap_or(TestStatus::Other));
+            map.insert(
+                toks[1..].join(" "),
+                TestStatus::from_token(toks[0]).unwrap_or(TestStatus::Other),
+            );
         }
     } else if TestStatus::suffix_of(line).is_some() {
         let toks: Vec<&str> = py_split(line).collect();
         if let Some((last, rest)) = toks.split_last() {
             if !rest.is_empty() {
-                map.insert(rest.join(" "), TestStatus::from_token(last).unwrap_or(TestStatus::Other));
+                map.insert(
+                    rest.join(" "),
+                    TestStatus::from_token(last).unwrap_or(TestStatus::Other),
+                );
             }
         }
     }

@@ -6,7 +6,8 @@ use regex::Regex;
 
 use super::{StatusMap, TestStatus, py_split, py_strip};
 
-static FAILURE_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(_*) (.*)\.py:(.*) (_*)").expect("static regex"));
+static FAILURE_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(_*) (.*)\.py:(.*) (_*)").expect("static regex"));
 
 pub(super) fn parse_sympy(log: &str) -> StatusMap {
     let mut map = StatusMap::new();

@@ -19,9 +19,9 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::{llama, quantized_llama, quantized_qwen2, qwen2};
 use serde_json::Value;
 
-use super::template::{ChatTemplate, CHATML};
-use super::tokenizer::TextTokenizer;
 use super::Forward;
+use super::template::{CHATML, ChatTemplate};
+use super::tokenizer::TextTokenizer;
 use crate::ModelError;
 
 fn cerr(what: &str) -> impl FnOnce(candle_core::Error) -> ModelError + '_ {
@@ -85,14 +85,29 @@ pub(crate) struct Loaded {
 pub(crate) fn load_folder(dir: &Path, device: &Device) -> Result<Loaded, ModelError> {
     let config_path = dir.join("config.json");
     if !config_path.exists() {
-        return Err(ModelError::Config(format!("{} has no config.json (expected a model folder or a .gguf file)", dir.display())));
+        return Err(ModelError::Config(format!(
+            "{} has no config.json (expected a model folder or a .gguf file)",
+            dir.display()
+        )));
     }
     let config = read_json(&config_path)?;
-    let model_type = config.get("model_type").and_then(Value::as_str).unwrap_or("").to_string();
+    let model_type = config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let tok_config = dir.join("tokenizer_config.json");
-    let tok_config = if tok_config.exists() { read_json(&tok_config)? } else { Value::Null };
+    let tok_config = if tok_config.exists() {
+        read_json(&tok_config)?
+    } else {
+        Value::Null
+    };
     let gen_config = dir.join("generation_config.json");
-    let gen_config = if gen_config.exists() { read_json(&gen_config)? } else { Value::Null };
+    let gen_config = if gen_config.exists() {
+        read_json(&gen_config)?
+    } else {
+        Value::Null
+    };
 
     let eos_text = token_text(tok_config.get("eos_token"));
     let bos_text = token_text(tok_config.get("bos_token"));
@@ -119,15 +134,24 @@ pub(crate) fn load_folder(dir: &Path, device: &Device) -> Result<Loaded, ModelEr
         Some(s) => s,
         None => {
             let jinja = dir.join("chat_template.jinja");
-            if jinja.exists() { fs_err::read_to_string(jinja)? } else { CHATML.to_string() }
+            if jinja.exists() {
+                fs_err::read_to_string(jinja)?
+            } else {
+                CHATML.to_string()
+            }
         }
     };
-    let template = ChatTemplate::new(&template_src, bos_text.as_deref().unwrap_or(""), eos_text.as_deref().unwrap_or(""))?;
+    let template = ChatTemplate::new(
+        &template_src,
+        bos_text.as_deref().unwrap_or(""),
+        eos_text.as_deref().unwrap_or(""),
+    )?;
 
     let dtype = if device.is_cpu() { DType::F32 } else { DType::BF16 };
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for f in weight_files(dir)? {
-        let loaded = candle_core::safetensors::load(&f, device).map_err(|e| ModelError::Local(format!("{}: {e}", f.display())))?;
+        let loaded = candle_core::safetensors::load(&f, device)
+            .map_err(|e| ModelError::Local(format!("{}: {e}", f.display())))?;
         tensors.extend(loaded);
     }
     let vb = VarBuilder::from_tensors(tensors, dtype, device);
@@ -138,7 +162,15 @@ pub(crate) fn load_folder(dir: &Path, device: &Device) -> Result<Loaded, ModelEr
             let ctx = cfg.max_position_embeddings;
             let vocab = cfg.vocab_size;
             let model = qwen2::ModelForCausalLM::new(&cfg, vb).map_err(cerr("loading the Qwen2 weights"))?;
-            Box::new(CandleForward { model: Kind::Qwen2(model), device: device.clone(), pos: 0, rows: 0, vocab, ctx, label: "candle qwen2".into() })
+            Box::new(CandleForward {
+                model: Kind::Qwen2(model),
+                device: device.clone(),
+                pos: 0,
+                rows: 0,
+                vocab,
+                ctx,
+                label: "candle qwen2".into(),
+            })
         }
         "llama" => {
             let cfg: llama::LlamaConfig = serde_json::from_value(config.clone())
@@ -149,7 +181,12 @@ pub(crate) fn load_folder(dir: &Path, device: &Device) -> Result<Loaded, ModelEr
             let model = llama::Llama::load(vb, &cfg).map_err(cerr("loading the Llama weights"))?;
             let cache = llama::Cache::new(true, dtype, &cfg, device).map_err(cerr("llama cache"))?;
             Box::new(CandleForward {
-                model: Kind::Llama { model, cache, cfg, dtype },
+                model: Kind::Llama {
+                    model,
+                    cache,
+                    cfg,
+                    dtype,
+                },
                 device: device.clone(),
                 pos: 0,
                 rows: 0,
@@ -164,7 +201,11 @@ pub(crate) fn load_folder(dir: &Path, device: &Device) -> Result<Loaded, ModelEr
             )));
         }
     };
-    Ok(Loaded { forward, tokenizer, template })
+    Ok(Loaded {
+        forward,
+        tokenizer,
+        template,
+    })
 }
 
 /// candle's quantized Llama / Qwen2 on `device` for a GGUF file.
@@ -173,25 +214,56 @@ pub(crate) fn load_gguf_candle<R: std::io::Read + std::io::Seek>(
     reader: &mut R,
     device: &Device,
 ) -> Result<Box<dyn Forward>, ModelError> {
-    let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+    let arch = content
+        .metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_default();
     let ctx = content
         .metadata
         .get(&format!("{arch}.context_length"))
         .and_then(|v| v.to_u32().ok())
         .map(|x| x as usize)
         .unwrap_or(4096);
-    let vocab = content.metadata.get("tokenizer.ggml.tokens").and_then(|v| v.to_vec().ok()).map(Vec::len).unwrap_or(0);
+    let vocab = content
+        .metadata
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| v.to_vec().ok())
+        .map(Vec::len)
+        .unwrap_or(0);
     let model = match arch.as_str() {
-        "llama" => Kind::QLlama(quantized_llama::ModelWeights::from_gguf(content, reader, device).map_err(cerr("GGUF llama"))?),
-        "qwen2" => Kind::QQwen2(quantized_qwen2::ModelWeights::from_gguf(content, reader, device).map_err(cerr("GGUF qwen2"))?),
-        other => return Err(ModelError::Local(format!("GGUF architecture {other:?} is not supported (llama, qwen2)"))),
+        "llama" => {
+            Kind::QLlama(quantized_llama::ModelWeights::from_gguf(content, reader, device).map_err(cerr("GGUF llama"))?)
+        }
+        "qwen2" => {
+            Kind::QQwen2(quantized_qwen2::ModelWeights::from_gguf(content, reader, device).map_err(cerr("GGUF qwen2"))?)
+        }
+        other => {
+            return Err(ModelError::Local(format!(
+                "GGUF architecture {other:?} is not supported (llama, qwen2)"
+            )));
+        }
     };
-    Ok(Box::new(CandleForward { model, device: device.clone(), pos: 0, rows: 0, vocab, ctx, label: format!("candle quantized {arch}") }))
+    Ok(Box::new(CandleForward {
+        model,
+        device: device.clone(),
+        pos: 0,
+        rows: 0,
+        vocab,
+        ctx,
+        label: format!("candle quantized {arch}"),
+    }))
 }
 
 enum Kind {
     Qwen2(qwen2::ModelForCausalLM),
-    Llama { model: llama::Llama, cache: llama::Cache, cfg: llama::Config, dtype: DType },
+    Llama {
+        model: llama::Llama,
+        cache: llama::Cache,
+        cfg: llama::Config,
+        dtype: DType,
+    },
     QLlama(quantized_llama::ModelWeights),
     QQwen2(quantized_qwen2::ModelWeights),
 }
@@ -248,12 +320,21 @@ impl Forward for CandleForward {
 
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>, ModelError> {
         if tokens.len() != self.rows {
-            return Err(ModelError::Local(format!("{} tokens for {} rows", tokens.len(), self.rows)));
+            return Err(ModelError::Local(format!(
+                "{} tokens for {} rows",
+                tokens.len(),
+                self.rows
+            )));
         }
         if self.pos >= self.ctx {
-            return Err(ModelError::BadRequest(format!("beyond the model's context of {}", self.ctx)));
+            return Err(ModelError::BadRequest(format!(
+                "beyond the model's context of {}",
+                self.ctx
+            )));
         }
-        let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(1)).map_err(cerr("token tensor"))?;
+        let input = Tensor::new(tokens, &self.device)
+            .and_then(|t| t.unsqueeze(1))
+            .map_err(cerr("token tensor"))?;
         let out = self.run(&input)?;
         self.pos += 1;
         Ok(out)

@@ -2,9 +2,9 @@
 //! then decode the rows as one batch, each with its own sampler, until EOS, a stop string, or
 //! the token limit; finished rows leave the batch where the model allows it.
 
+use super::Forward;
 use super::sampler::Sampler;
 use super::tokenizer::TextTokenizer;
-use super::Forward;
 use crate::{FinishReason, ModelError};
 
 /// What to generate for one prompt.
@@ -44,7 +44,9 @@ fn find_stop(text: &str, stop: &[String], from: usize) -> Option<usize> {
     while !text.is_char_boundary(start) {
         start -= 1;
     }
-    stop.iter().filter_map(|s| text[start..].find(s.as_str()).map(|p| p + start)).min()
+    stop.iter()
+        .filter_map(|s| text[start..].find(s.as_str()).map(|p| p + start))
+        .min()
 }
 
 /// Generate `req.seeds.len()` samples. `cancelled` is polled between steps.
@@ -61,7 +63,12 @@ pub(crate) fn generate(
     let mut rows: Vec<Row> = req
         .seeds
         .iter()
-        .map(|&s| Row { sampler: Sampler::new(s, req.temperature, req.top_p), ids: Vec::new(), checked: 0, done: None })
+        .map(|&s| Row {
+            sampler: Sampler::new(s, req.temperature, req.top_p),
+            ids: Vec::new(),
+            checked: 0,
+            done: None,
+        })
         .collect();
     let mut logits = fwd.prefill(req.prompt, n)?;
     // `live[k]`: the row whose logits are `logits[k]`.
@@ -122,7 +129,11 @@ pub(crate) fn generate(
                 Some(t) => t,
                 None => tok.decode(&row.ids)?,
             };
-            Ok(GenSample { text, finish, tokens: row.ids.len() })
+            Ok(GenSample {
+                text,
+                finish,
+                tokens: row.ids.len(),
+            })
         })
         .collect()
 }

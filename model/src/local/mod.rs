@@ -22,16 +22,16 @@ pub(crate) mod sampler;
 pub(crate) mod template;
 pub(crate) mod tokenizer;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use candle_core::quantized::gguf_file;
 use candle_core::Device;
+use candle_core::quantized::gguf_file;
 
-use self::generate::{generate, GenRequest};
-use self::template::{ChatTemplate, CHATML};
+use self::generate::{GenRequest, generate};
+use self::template::{CHATML, ChatTemplate};
 use self::tokenizer::TextTokenizer;
 use crate::rng::Rng;
 use crate::{ChatRequest, ChatResponse, Completion, Message, Model, ModelError, Usage};
@@ -97,7 +97,12 @@ pub struct LocalOptions {
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { threads: None, device: LocalDevice::Cpu, max_batch: 16, gguf_runner: GgufRunner::Engine }
+        LocalOptions {
+            threads: None,
+            device: LocalDevice::Cpu,
+            max_batch: 16,
+            gguf_runner: GgufRunner::Engine,
+        }
     }
 }
 
@@ -127,14 +132,21 @@ fn device_of(d: LocalDevice) -> Result<Device, ModelError> {
     match d {
         LocalDevice::Cpu => Ok(Device::Cpu),
         LocalDevice::Cuda(i) => Device::new_cuda(i).map_err(|e| {
-            ModelError::Config(format!("CUDA device {i} is not available ({e}); build with `--features cuda`"))
+            ModelError::Config(format!(
+                "CUDA device {i} is not available ({e}); build with `--features cuda`"
+            ))
         }),
     }
 }
 
 fn model_name(path: &Path) -> String {
-    let stem = if path.is_dir() { path.file_name() } else { path.file_stem() };
-    stem.map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "local".into())
+    let stem = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem()
+    };
+    stem.map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "local".into())
 }
 
 impl Runtime {
@@ -148,7 +160,13 @@ impl Runtime {
         let max_batch = opts.max_batch.max(1);
         if path.is_dir() {
             let loaded = candle_models::load_folder(path, &device)?;
-            return Ok(Runtime { forward: loaded.forward, tokenizer: loaded.tokenizer, template: loaded.template, name, max_batch });
+            return Ok(Runtime {
+                forward: loaded.forward,
+                tokenizer: loaded.tokenizer,
+                template: loaded.template,
+                name,
+                max_batch,
+            });
         }
         let mut file = std::io::BufReader::new(fs_err::File::open(path)?);
         let content = gguf_file::Content::read(&mut file)
@@ -164,11 +182,21 @@ impl Runtime {
         let eos = tokenizer.eos_text.clone().unwrap_or_default();
         let template = ChatTemplate::new(&template_src, &bos, &eos)?;
         let forward: Box<dyn Forward> = if device.is_cpu() && opts.gguf_runner == GgufRunner::Engine {
-            Box::new(engine::EngineForward::new(engine::Engine::from_content(&content, &mut file, opts.threads)?))
+            Box::new(engine::EngineForward::new(engine::Engine::from_content(
+                &content,
+                &mut file,
+                opts.threads,
+            )?))
         } else {
             candle_models::load_gguf_candle(content, &mut file, &device)?
         };
-        Ok(Runtime { forward, tokenizer, template, name, max_batch })
+        Ok(Runtime {
+            forward,
+            tokenizer,
+            template,
+            name,
+            max_batch,
+        })
     }
 
     pub fn info(&self, load_ms: u64) -> LocalInfo {
@@ -190,17 +218,29 @@ impl Runtime {
             // Render with placeholders, then tokenize template text and contents separately.
             const OPEN: char = '\u{10FFFD}';
             const CLOSE: char = '\u{10FFFE}';
-            let marked: Vec<Message> =
-                messages.iter().enumerate().map(|(i, m)| Message { role: m.role, content: format!("{OPEN}{i}{CLOSE}") }).collect();
+            let marked: Vec<Message> = messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| Message {
+                    role: m.role,
+                    content: format!("{OPEN}{i}{CLOSE}"),
+                })
+                .collect();
             let rendered = self.template.render(&marked)?;
             let mut ids = Vec::new();
             let mut rest = rendered.as_str();
             while let Some(start) = rest.find(OPEN) {
                 ids.extend(tok.encode(&rest[..start], true)?);
                 let after = &rest[start + OPEN.len_utf8()..];
-                let end = after.find(CLOSE).ok_or_else(|| ModelError::Local("chat template mangled a message".into()))?;
-                let i: usize = after[..end].parse().map_err(|_| ModelError::Local("chat template mangled a message".into()))?;
-                let content = messages.get(i).ok_or_else(|| ModelError::Local("chat template mangled a message".into()))?;
+                let end = after
+                    .find(CLOSE)
+                    .ok_or_else(|| ModelError::Local("chat template mangled a message".into()))?;
+                let i: usize = after[..end]
+                    .parse()
+                    .map_err(|_| ModelError::Local("chat template mangled a message".into()))?;
+                let content = messages
+                    .get(i)
+                    .ok_or_else(|| ModelError::Local("chat template mangled a message".into()))?;
                 ids.extend(tok.encode(&content.content, false)?);
                 rest = &after[end + CLOSE.len_utf8()..];
             }
@@ -246,12 +286,18 @@ impl Runtime {
             };
             for s in generate(self.forward.as_mut(), &self.tokenizer, &req, cancelled)? {
                 completion_tokens += s.tokens as u64;
-                completions.push(Completion { text: s.text, finish_reason: s.finish });
+                completions.push(Completion {
+                    text: s.text,
+                    finish_reason: s.finish,
+                });
             }
         }
         Ok(ChatResponse {
             completions,
-            usage: Usage { prompt_tokens: prompt.len() as u64, completion_tokens },
+            usage: Usage {
+                prompt_tokens: prompt.len() as u64,
+                completion_tokens,
+            },
             elapsed_ms: start.elapsed().as_millis() as u64,
             model: self.name.clone(),
         })
@@ -290,7 +336,12 @@ impl Runtime {
 
     /// Time a prefill of `prompt` and then `decode` greedy steps for `rows` rows (the first
     /// row's greedy token fed to every row). Returns (prefill seconds, decode seconds).
-    pub fn time_prefill_decode(&mut self, prompt: &[u32], rows: usize, decode: usize) -> Result<(f64, f64), ModelError> {
+    pub fn time_prefill_decode(
+        &mut self,
+        prompt: &[u32],
+        rows: usize,
+        decode: usize,
+    ) -> Result<(f64, f64), ModelError> {
         let t0 = Instant::now();
         let mut logits = self.forward.prefill(prompt, rows.max(1))?;
         let prefill = t0.elapsed().as_secs_f64();
@@ -326,7 +377,10 @@ pub struct LocalModel {
 
 impl std::fmt::Debug for LocalModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalModel").field("path", &self.path).field("info", &self.info).finish()
+        f.debug_struct("LocalModel")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -344,7 +398,11 @@ impl LocalModel {
             .await
             .map_err(|_| ModelError::Local("the model thread stopped while loading".into()))??;
         tracing::info!(model = %info.name, runner = %info.runner, load_ms = info.load_ms, "local model loaded");
-        Ok(LocalModel { jobs, info, path: path.to_path_buf() })
+        Ok(LocalModel {
+            jobs,
+            info,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn info(&self) -> &LocalInfo {
@@ -392,8 +450,13 @@ impl Model for LocalModel {
         request.validate()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Job { request: request.clone(), reply })
+            .send(Job {
+                request: request.clone(),
+                reply,
+            })
             .map_err(|_| ModelError::Local("the model thread has stopped".into()))?;
-        answer.await.map_err(|_| ModelError::Local("the model thread has stopped".into()))?
+        answer
+            .await
+            .map_err(|_| ModelError::Local("the model thread has stopped".into()))?
     }
 }

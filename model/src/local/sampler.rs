@@ -31,7 +31,13 @@ fn argmax(logits: &[f32]) -> u32 {
 
 impl Sampler {
     pub(crate) fn new(seed: u64, temperature: f64, top_p: f64) -> Self {
-        Sampler { rng: Rng::seed_from_u64(seed), temperature, top_p, probs: Vec::new(), idx: Vec::new() }
+        Sampler {
+            rng: Rng::seed_from_u64(seed),
+            temperature,
+            top_p,
+            probs: Vec::new(),
+            idx: Vec::new(),
+        }
     }
 
     pub(crate) fn sample(&mut self, logits: &[f32]) -> u32 {
@@ -39,9 +45,19 @@ impl Sampler {
             return argmax(logits);
         }
         let inv_t = 1.0 / self.temperature;
-        let max = logits.iter().copied().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, f32::max);
+        let max = logits
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .fold(f32::NEG_INFINITY, f32::max);
         self.probs.clear();
-        self.probs.extend(logits.iter().map(|&l| if l.is_nan() { 0.0 } else { (f64::from(l - max) * inv_t).exp() }));
+        self.probs.extend(logits.iter().map(|&l| {
+            if l.is_nan() {
+                0.0
+            } else {
+                (f64::from(l - max) * inv_t).exp()
+            }
+        }));
         let total: f64 = self.probs.iter().sum();
         if !(total.is_finite() && total > 0.0) {
             return argmax(logits);

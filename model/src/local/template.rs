@@ -21,7 +21,10 @@ pub(crate) struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("bos", &self.bos).field("eos", &self.eos).finish_non_exhaustive()
+        f.debug_struct("ChatTemplate")
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,7 +40,11 @@ fn raise_exception(msg: String) -> Result<String, JinjaError> {
 
 fn strftime_now(fmt: String) -> String {
     // Templates use it for "Today's date"; a fixed, neutral date keeps prompts reproducible.
-    fmt.replace("%Y", "2024").replace("%m", "01").replace("%d", "01").replace("%b", "Jan").replace("%B", "January")
+    fmt.replace("%Y", "2024")
+        .replace("%m", "01")
+        .replace("%d", "01")
+        .replace("%b", "Jan")
+        .replace("%B", "January")
 }
 
 impl ChatTemplate {
@@ -52,13 +59,26 @@ impl ChatTemplate {
         env.add_function("strftime_now", strftime_now);
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| ModelError::Local(format!("the chat template does not compile: {e}")))?;
-        Ok(ChatTemplate { env, bos: bos.to_string(), eos: eos.to_string() })
+        Ok(ChatTemplate {
+            env,
+            bos: bos.to_string(),
+            eos: eos.to_string(),
+        })
     }
 
     /// The prompt for `messages`, ending where the assistant's answer starts.
     pub(crate) fn render(&self, messages: &[Message]) -> Result<String, ModelError> {
-        let msgs: Vec<Msg<'_>> = messages.iter().map(|m| Msg { role: role_name(m.role), content: &m.content }).collect();
-        let tmpl = self.env.get_template("chat").map_err(|e| ModelError::Local(format!("chat template: {e}")))?;
+        let msgs: Vec<Msg<'_>> = messages
+            .iter()
+            .map(|m| Msg {
+                role: role_name(m.role),
+                content: &m.content,
+            })
+            .collect();
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| ModelError::Local(format!("chat template: {e}")))?;
         tmpl.render(minijinja::context! {
             messages => Value::from_serialize(&msgs),
             add_generation_prompt => true,

@@ -15,18 +15,19 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{Vocab, BPE};
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use crate::ModelError;
 
 /// GPT-4o / Qwen2 style split (llama.cpp `LLAMA_VOCAB_PRE_TYPE_QWEN2`).
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Llama 3 split (`llama-bpe`): digits in runs of up to three.
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
@@ -51,7 +52,10 @@ pub(crate) struct TextTokenizer {
 
 impl std::fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextTokenizer").field("eos", &self.eos).field("bos", &self.bos).finish_non_exhaustive()
+        f.debug_struct("TextTokenizer")
+            .field("eos", &self.eos)
+            .field("bos", &self.bos)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,17 +69,35 @@ fn md_str<'a>(c: &'a gguf_file::Content, key: &str) -> Option<&'a str> {
 
 fn md_u32(c: &gguf_file::Content, key: &str) -> Option<u32> {
     let v = c.metadata.get(key)?;
-    v.to_u32().ok().or_else(|| v.to_i32().ok().and_then(|x| u32::try_from(x).ok()))
+    v.to_u32()
+        .ok()
+        .or_else(|| v.to_i32().ok().and_then(|x| u32::try_from(x).ok()))
 }
 
 fn md_strings(c: &gguf_file::Content, key: &str) -> Result<Vec<String>, ModelError> {
-    let v = c.metadata.get(key).ok_or_else(|| ModelError::Local(format!("GGUF metadata has no {key}")))?;
+    let v = c
+        .metadata
+        .get(key)
+        .ok_or_else(|| ModelError::Local(format!("GGUF metadata has no {key}")))?;
     let items = v.to_vec().map_err(|e| ModelError::Local(format!("{key}: {e}")))?;
-    items.iter().map(|x| x.to_string().cloned().map_err(|e| ModelError::Local(format!("{key}: {e}")))).collect()
+    items
+        .iter()
+        .map(|x| {
+            x.to_string()
+                .cloned()
+                .map_err(|e| ModelError::Local(format!("{key}: {e}")))
+        })
+        .collect()
 }
 
 /// Ids of the end-of-turn markers of common chat formats, when the vocabulary has them.
-const END_MARKERS: [&str; 5] = ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "<|end|>"];
+const END_MARKERS: [&str; 5] = [
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|endoftext|>",
+    "<|end|>",
+];
 
 impl TextTokenizer {
     /// Rebuild the tokenizer a GGUF file describes (`tokenizer.ggml.*`).
@@ -135,7 +157,11 @@ impl TextTokenizer {
         tok.add_special_tokens(special).map_err(tok_err("special tokens"))?;
         tok.add_tokens(user).map_err(tok_err("added tokens"))?;
         let mut eos: HashSet<u32> = HashSet::new();
-        for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
+        for key in [
+            "tokenizer.ggml.eos_token_id",
+            "tokenizer.ggml.eot_token_id",
+            "tokenizer.ggml.eom_token_id",
+        ] {
             if let Some(id) = md_u32(c, key) {
                 eos.insert(id);
             }
@@ -148,12 +174,18 @@ impl TextTokenizer {
             }
         }
         if eos.is_empty() {
-            return Err(ModelError::Local("the GGUF vocabulary names no end-of-sequence token".into()));
+            return Err(ModelError::Local(
+                "the GGUF vocabulary names no end-of-sequence token".into(),
+            ));
         }
-        let bos = md_u32(c, "tokenizer.ggml.bos_token_id")
-            .and_then(|id| tokens.get(id as usize).map(|t| (t.clone(), id)));
+        let bos =
+            md_u32(c, "tokenizer.ggml.bos_token_id").and_then(|id| tokens.get(id as usize).map(|t| (t.clone(), id)));
         let eos_text = md_u32(c, "tokenizer.ggml.eos_token_id").and_then(|id| tokens.get(id as usize).cloned());
-        let add_bos = c.metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
+        let add_bos = c
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
         Ok(Self::finish(tok, special_texts, eos, bos, eos_text, add_bos))
     }
 
@@ -167,8 +199,12 @@ impl TextTokenizer {
     ) -> Result<Self, ModelError> {
         let tok = Tokenizer::from_file(path)
             .map_err(|e| ModelError::Local(format!("{}: not a readable tokenizer.json: {e}", path.display())))?;
-        let special_texts: Vec<String> =
-            tok.get_added_tokens_decoder().values().filter(|t| t.special).map(|t| t.content.clone()).collect();
+        let special_texts: Vec<String> = tok
+            .get_added_tokens_decoder()
+            .values()
+            .filter(|t| t.special)
+            .map(|t| t.content.clone())
+            .collect();
         let mut eos: HashSet<u32> = eos_ids.iter().copied().collect();
         for t in eos_texts.iter().map(String::as_str).chain(END_MARKERS) {
             if special_texts.iter().any(|s| s == t)
@@ -198,7 +234,15 @@ impl TextTokenizer {
     ) -> Self {
         let mut plain = tok.clone();
         plain.set_encode_special_tokens(true);
-        TextTokenizer { with_special: tok, plain, special_texts, eos, bos, eos_text, add_bos }
+        TextTokenizer {
+            with_special: tok,
+            plain,
+            special_texts,
+            eos,
+            bos,
+            eos_text,
+            add_bos,
+        }
     }
 
     /// Token ids of `text`. `special`: whether special-token strings in it become their ids.
@@ -216,12 +260,18 @@ impl TextTokenizer {
 
     /// Whether `text` contains the text of a special token.
     pub(crate) fn contains_special(&self, text: &str) -> bool {
-        self.special_texts.iter().any(|s| !s.is_empty() && text.contains(s.as_str()))
+        self.special_texts
+            .iter()
+            .any(|s| !s.is_empty() && text.contains(s.as_str()))
     }
 }
 
 fn split_then_bytes(pattern: &str) -> Result<PreTokenizerWrapper, ModelError> {
-    let split = Split::new(SplitPattern::Regex(pattern.to_string()), SplitDelimiterBehavior::Isolated, false)
-        .map_err(|e| ModelError::Local(format!("pre-tokenizer regex: {e}")))?;
+    let split = Split::new(
+        SplitPattern::Regex(pattern.to_string()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(|e| ModelError::Local(format!("pre-tokenizer regex: {e}")))?;
     Ok(Sequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]).into())
 }

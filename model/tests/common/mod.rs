@@ -12,7 +12,10 @@ pub fn smollm2() -> PathBuf {
         // A thread of its own: callers may be inside an async runtime.
         std::thread::spawn(|| {
             let dir = agentless_model::fetch::models_cache_dir().expect("a cache folder");
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(agentless_model::fetch::ensure_default_model(&dir, false, None))
                 .unwrap_or_else(|e| panic!("the SmolLM2 GGUF is needed by this test and could not be fetched: {e}"))
         })

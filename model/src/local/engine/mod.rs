@@ -23,11 +23,11 @@ pub(crate) mod simd;
 
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_core::Device;
+use candle_core::quantized::{GgmlDType, gguf_file};
 use rayon::prelude::*;
 
-use self::quant::{matmul, matmul_many, QActs, QMatrix};
+use self::quant::{QActs, QMatrix, matmul, matmul_many};
 use super::Forward;
 use crate::ModelError;
 
@@ -104,7 +104,9 @@ pub(crate) struct Engine {
 }
 
 fn md<'a>(c: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value, ModelError> {
-    c.metadata.get(key).ok_or_else(|| ModelError::Local(format!("GGUF metadata has no {key}")))
+    c.metadata
+        .get(key)
+        .ok_or_else(|| ModelError::Local(format!("GGUF metadata has no {key}")))
 }
 
 fn md_usize(c: &gguf_file::Content, key: &str) -> Result<usize, ModelError> {
@@ -117,7 +119,9 @@ fn md_usize(c: &gguf_file::Content, key: &str) -> Result<usize, ModelError> {
 }
 
 fn md_f32(c: &gguf_file::Content, key: &str) -> Result<f32, ModelError> {
-    md(c, key)?.to_f32().map_err(|e| ModelError::Local(format!("GGUF {key}: {e}")))
+    md(c, key)?
+        .to_f32()
+        .map_err(|e| ModelError::Local(format!("GGUF {key}: {e}")))
 }
 
 fn local_err(what: &str) -> impl FnOnce(candle_core::Error) -> ModelError + '_ {
@@ -145,18 +149,26 @@ impl Config {
         let n_head_kv = md_usize(c, &p("attention.head_count_kv")).unwrap_or(n_head);
         let head_dim = md_usize(c, &p("attention.key_length")).unwrap_or(n_embd / n_head.max(1));
         if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 || head_dim % 2 != 0 {
-            return Err(ModelError::Local(format!("bad head counts: {n_head} heads, {n_head_kv} KV heads")));
+            return Err(ModelError::Local(format!(
+                "bad head counts: {n_head} heads, {n_head_kv} KV heads"
+            )));
         }
         if let Ok(rot) = md_usize(c, &p("rope.dimension_count"))
             && rot != head_dim
         {
-            return Err(ModelError::Local(format!("partial rotary embeddings ({rot} of {head_dim}) are not supported")));
+            return Err(ModelError::Local(format!(
+                "partial rotary embeddings ({rot} of {head_dim}) are not supported"
+            )));
         }
         let vocab = match c.metadata.get("tokenizer.ggml.tokens") {
             Some(t) => t.to_vec().map(Vec::len).unwrap_or(0),
             None => 0,
         };
-        let vocab = if vocab > 0 { vocab } else { md_usize(c, &p("vocab_size"))? };
+        let vocab = if vocab > 0 {
+            vocab
+        } else {
+            md_usize(c, &p("vocab_size"))?
+        };
         Ok(Config {
             arch,
             n_layer: md_usize(c, &p("block_count"))?,
@@ -186,29 +198,44 @@ impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
     }
 
     fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
-        let t = self.content.tensor(self.reader, name, &Device::Cpu).map_err(local_err(name))?;
+        let t = self
+            .content
+            .tensor(self.reader, name, &Device::Cpu)
+            .map_err(local_err(name))?;
         let v = t
             .dequantize(&Device::Cpu)
             .and_then(|t| t.flatten_all())
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(local_err(name))?;
         if v.len() != len {
-            return Err(ModelError::Local(format!("{name} has {} values, expected {len}", v.len())));
+            return Err(ModelError::Local(format!(
+                "{name} has {} values, expected {len}",
+                v.len()
+            )));
         }
         Ok(v)
     }
 
     fn opt_vector(&mut self, name: &str, len: usize) -> Result<Option<Vec<f32>>, ModelError> {
-        if self.has(name) { self.vector(name, len).map(Some) } else { Ok(None) }
+        if self.has(name) {
+            self.vector(name, len).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// A `rows × cols` weight matrix; Q4_0/Q4_1/Q8_0 kept as they are, anything else
     /// re-quantized to Q8_0.
     fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<QMatrix, ModelError> {
-        let t = self.content.tensor(self.reader, name, &Device::Cpu).map_err(local_err(name))?;
+        let t = self
+            .content
+            .tensor(self.reader, name, &Device::Cpu)
+            .map_err(local_err(name))?;
         let dims = t.shape().dims().to_vec();
         if dims != [rows, cols] {
-            return Err(ModelError::Local(format!("{name} has shape {dims:?}, expected [{rows}, {cols}]")));
+            return Err(ModelError::Local(format!(
+                "{name} has shape {dims:?}, expected [{rows}, {cols}]"
+            )));
         }
         let loaded = match t.dtype() {
             GgmlDType::Q4_1 => QMatrix::from_q4_1_bytes(rows, cols, &t.data().map_err(local_err(name))?),
@@ -256,7 +283,11 @@ impl Engine {
         }
         let tok_embd = ld.matrix("token_embd.weight", cfg.vocab, d)?;
         let out_norm = ld.vector("output_norm.weight", d)?;
-        let lm_head = if ld.has("output.weight") { Some(ld.matrix("output.weight", cfg.vocab, d)?) } else { None };
+        let lm_head = if ld.has("output.weight") {
+            Some(ld.matrix("output.weight", cfg.vocab, d)?)
+        } else {
+            None
+        };
         let half = cfg.head_dim / 2;
         let factors = ld.opt_vector("rope_freqs.weight", half)?;
         let inv_freq = (0..half)
@@ -276,10 +307,24 @@ impl Engine {
             .map_err(|e| ModelError::Local(format!("cannot start the engine threads: {e}")))?;
         let weight_bytes = layers
             .iter()
-            .map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].iter().map(|m| m.bytes()).sum::<usize>())
+            .map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
+                    .iter()
+                    .map(|m| m.bytes())
+                    .sum::<usize>()
+            })
             .sum::<usize>()
             + lm_head.as_ref().unwrap_or(&tok_embd).bytes();
-        Ok(Engine { cfg, layers, tok_embd, out_norm, lm_head, inv_freq, pool, weight_bytes })
+        Ok(Engine {
+            cfg,
+            layers,
+            tok_embd,
+            out_norm,
+            lm_head,
+            inv_freq,
+            pool,
+            weight_bytes,
+        })
     }
 
     pub(crate) fn threads(&self) -> usize {
@@ -299,7 +344,11 @@ impl Engine {
             }
         }
         add(self.lm_head.as_ref().unwrap_or(&self.tok_embd).kind());
-        counts.iter().map(|(k, c)| format!("{k} x{c}")).collect::<Vec<_>>().join(", ")
+        counts
+            .iter()
+            .map(|(k, c)| format!("{k} x{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -313,7 +362,11 @@ struct Kv {
 
 impl Kv {
     fn new(n_layer: usize) -> Self {
-        Kv { k: vec![Vec::new(); n_layer], v: vec![Vec::new(); n_layer], len: 0 }
+        Kv {
+            k: vec![Vec::new(); n_layer],
+            v: vec![Vec::new(); n_layer],
+            len: 0,
+        }
     }
 }
 
@@ -327,7 +380,10 @@ pub(crate) struct Seq {
 
 impl Seq {
     fn new(n_layer: usize) -> Self {
-        Seq { shared: None, own: Kv::new(n_layer) }
+        Seq {
+            shared: None,
+            own: Kv::new(n_layer),
+        }
     }
 
     fn shared_len(&self) -> usize {
@@ -443,7 +499,14 @@ impl Engine {
     /// Run `tokens` (row `r` belongs to sequence `seq_of[r]`, at the next position of that
     /// sequence, rows of one sequence in order) through the model, extending the caches.
     /// Returns the logits (`want.len() × vocab`) of rows `want`.
-    fn forward(&self, seqs: &mut [Seq], tokens: &[u32], seq_of: &[usize], want: &[usize], s: &mut Scratch) -> Result<Vec<f32>, ModelError> {
+    fn forward(
+        &self,
+        seqs: &mut [Seq],
+        tokens: &[u32],
+        seq_of: &[usize],
+        want: &[usize],
+        s: &mut Scratch,
+    ) -> Result<Vec<f32>, ModelError> {
         let cfg = &self.cfg;
         let m = tokens.len();
         let (d, qd, kvd, hd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
@@ -458,7 +521,10 @@ impl Engine {
         if let Some(&p) = pos.iter().max()
             && p >= cfg.context_len
         {
-            return Err(ModelError::BadRequest(format!("position {p} is beyond the model's context of {}", cfg.context_len)));
+            return Err(ModelError::BadRequest(format!(
+                "position {p} is beyond the model's context of {}",
+                cfg.context_len
+            )));
         }
         // RoPE tables per row.
         let mut cos = vec![0f32; m * half];
@@ -484,19 +550,32 @@ impl Engine {
         for (li, layer) in self.layers.iter().enumerate() {
             // Attention.
             for r in 0..m {
-                rms_norm(&s.x[r * d..(r + 1) * d], &layer.attn_norm, cfg.rms_eps, &mut s.h[r * d..(r + 1) * d]);
+                rms_norm(
+                    &s.x[r * d..(r + 1) * d],
+                    &layer.attn_norm,
+                    cfg.rms_eps,
+                    &mut s.h[r * d..(r + 1) * d],
+                );
             }
             s.acts.quantize(&s.h, m, d);
             s.q_t.resize(qd * m, 0.0);
             s.k_t.resize(kvd * m, 0.0);
             s.v_t.resize(kvd * m, 0.0);
-            matmul_many(&[&layer.wq, &layer.wk, &layer.wv], &s.acts, &mut [&mut s.q_t, &mut s.k_t, &mut s.v_t]);
+            matmul_many(
+                &[&layer.wq, &layer.wk, &layer.wv],
+                &s.acts,
+                &mut [&mut s.q_t, &mut s.k_t, &mut s.v_t],
+            );
             transpose(&s.q_t, m, qd, &mut s.q);
             transpose(&s.k_t, m, kvd, &mut s.k);
             let mut v = Vec::new();
             transpose(&s.v_t, m, kvd, &mut v);
             for r in 0..m {
-                let (qr, kr, vr) = (&mut s.q[r * qd..(r + 1) * qd], &mut s.k[r * kvd..(r + 1) * kvd], &mut v[r * kvd..(r + 1) * kvd]);
+                let (qr, kr, vr) = (
+                    &mut s.q[r * qd..(r + 1) * qd],
+                    &mut s.k[r * kvd..(r + 1) * kvd],
+                    &mut v[r * kvd..(r + 1) * kvd],
+                );
                 for (x, b) in [(&mut *qr, &layer.bq), (&mut *kr, &layer.bk), (&mut *vr, &layer.bv)] {
                     if let Some(b) = b {
                         x.iter_mut().zip(b).for_each(|(x, b)| *x += b);
@@ -517,43 +596,46 @@ impl Engine {
             {
                 let seqs: &[Seq] = seqs;
                 let (q, pos, seq_of) = (&s.q, &pos, seq_of);
-                s.attn.par_chunks_mut(hd).enumerate().for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, out)| {
-                    let (r, h) = (i / cfg.n_head, i % cfg.n_head);
-                    let g = h / group;
-                    let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
-                    let runs = seqs[seq_of[r]].runs(li, pos[r] + 1);
-                    #[cfg(target_arch = "x86_64")]
-                    if simd::has_avx2() && hd % 8 == 0 {
-                        simd::attend(qh, &runs, g * hd, kvd, scale, scores, out);
-                        return;
-                    }
-                    scores.clear();
-                    let mut mx = f32::NEG_INFINITY;
-                    for (keys, _, count) in runs {
-                        for j in 0..count {
-                            let sc = dot(qh, &keys[j * kvd + g * hd..j * kvd + (g + 1) * hd]) * scale;
-                            mx = mx.max(sc);
-                            scores.push(sc);
+                s.attn
+                    .par_chunks_mut(hd)
+                    .enumerate()
+                    .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, out)| {
+                        let (r, h) = (i / cfg.n_head, i % cfg.n_head);
+                        let g = h / group;
+                        let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
+                        let runs = seqs[seq_of[r]].runs(li, pos[r] + 1);
+                        #[cfg(target_arch = "x86_64")]
+                        if simd::has_avx2() && hd % 8 == 0 {
+                            simd::attend(qh, &runs, g * hd, kvd, scale, scores, out);
+                            return;
                         }
-                    }
-                    let mut sum = 0f32;
-                    for sc in scores.iter_mut() {
-                        *sc = (*sc - mx).exp();
-                        sum += *sc;
-                    }
-                    let inv = 1.0 / sum;
-                    out.fill(0.0);
-                    let mut p = scores.iter();
-                    for (_, vals, count) in runs {
-                        for (j, w) in p.by_ref().take(count).enumerate() {
-                            let w = w * inv;
-                            let vj = &vals[j * kvd + g * hd..j * kvd + (g + 1) * hd];
-                            for (o, x) in out.iter_mut().zip(vj) {
-                                *o += w * x;
+                        scores.clear();
+                        let mut mx = f32::NEG_INFINITY;
+                        for (keys, _, count) in runs {
+                            for j in 0..count {
+                                let sc = dot(qh, &keys[j * kvd + g * hd..j * kvd + (g + 1) * hd]) * scale;
+                                mx = mx.max(sc);
+                                scores.push(sc);
                             }
                         }
-                    }
-                });
+                        let mut sum = 0f32;
+                        for sc in scores.iter_mut() {
+                            *sc = (*sc - mx).exp();
+                            sum += *sc;
+                        }
+                        let inv = 1.0 / sum;
+                        out.fill(0.0);
+                        let mut p = scores.iter();
+                        for (_, vals, count) in runs {
+                            for (j, w) in p.by_ref().take(count).enumerate() {
+                                let w = w * inv;
+                                let vj = &vals[j * kvd + g * hd..j * kvd + (g + 1) * hd];
+                                for (o, x) in out.iter_mut().zip(vj) {
+                                    *o += w * x;
+                                }
+                            }
+                        }
+                    });
             }
             s.acts.quantize(&s.attn, m, qd);
             s.o_t.resize(d * m, 0.0);
@@ -565,7 +647,12 @@ impl Engine {
             }
             // Feed-forward (SwiGLU).
             for r in 0..m {
-                rms_norm(&s.x[r * d..(r + 1) * d], &layer.ffn_norm, cfg.rms_eps, &mut s.h[r * d..(r + 1) * d]);
+                rms_norm(
+                    &s.x[r * d..(r + 1) * d],
+                    &layer.ffn_norm,
+                    cfg.rms_eps,
+                    &mut s.h[r * d..(r + 1) * d],
+                );
             }
             s.acts.quantize(&s.h, m, d);
             s.g_t.resize(ff * m, 0.0);
@@ -592,7 +679,12 @@ impl Engine {
         }
         s.h.resize(l * d, 0.0);
         for (i, &r) in want.iter().enumerate() {
-            rms_norm(&s.x[r * d..(r + 1) * d], &self.out_norm, cfg.rms_eps, &mut s.h[i * d..(i + 1) * d]);
+            rms_norm(
+                &s.x[r * d..(r + 1) * d],
+                &self.out_norm,
+                cfg.rms_eps,
+                &mut s.h[i * d..(i + 1) * d],
+            );
         }
         s.acts.quantize(&s.h[..l * d], l, d);
         let head = self.lm_head.as_ref().unwrap_or(&self.tok_embd);
@@ -615,9 +707,13 @@ pub(crate) struct EngineForward {
 
 impl EngineForward {
     pub(crate) fn new(engine: Engine) -> Self {
-        EngineForward { engine, seqs: Vec::new(), scratch: Scratch::default(), chunk: 512 }
+        EngineForward {
+            engine,
+            seqs: Vec::new(),
+            scratch: Scratch::default(),
+            chunk: 512,
+        }
     }
-
 }
 
 impl Forward for EngineForward {
@@ -634,24 +730,39 @@ impl Forward for EngineForward {
             let chunks: Vec<&[u32]> = prompt.chunks(chunk).collect();
             for (i, c) in chunks.iter().enumerate() {
                 let seq_of = vec![0; c.len()];
-                let want: Vec<usize> = if i + 1 == chunks.len() { vec![c.len() - 1] } else { Vec::new() };
+                let want: Vec<usize> = if i + 1 == chunks.len() {
+                    vec![c.len() - 1]
+                } else {
+                    Vec::new()
+                };
                 last = engine.forward(&mut seqs, c, &seq_of, &want, scratch)?;
             }
             Ok::<_, ModelError>(last)
         })?;
         let prefix = Arc::new(seqs.remove(0).own);
-        self.seqs = (0..n).map(|_| Seq { shared: Some(prefix.clone()), own: Kv::new(engine.cfg.n_layer) }).collect();
+        self.seqs = (0..n)
+            .map(|_| Seq {
+                shared: Some(prefix.clone()),
+                own: Kv::new(engine.cfg.n_layer),
+            })
+            .collect();
         Ok(vec![logits; n])
     }
 
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>, ModelError> {
         if tokens.len() != self.seqs.len() {
-            return Err(ModelError::Local(format!("{} tokens for {} sequences", tokens.len(), self.seqs.len())));
+            return Err(ModelError::Local(format!(
+                "{} tokens for {} sequences",
+                tokens.len(),
+                self.seqs.len()
+            )));
         }
         let engine = &self.engine;
         let seq_of: Vec<usize> = (0..tokens.len()).collect();
         let (seqs, scratch) = (&mut self.seqs, &mut self.scratch);
-        let flat = engine.pool.install(|| engine.forward(seqs, tokens, &seq_of, &seq_of, scratch))?;
+        let flat = engine
+            .pool
+            .install(|| engine.forward(seqs, tokens, &seq_of, &seq_of, scratch))?;
         Ok(flat.chunks_exact(engine.cfg.vocab).map(<[f32]>::to_vec).collect())
     }
 

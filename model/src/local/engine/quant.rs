@@ -90,7 +90,11 @@ impl QMatrix {
                 qs: std::array::from_fn(|j| c[4 + j]),
             })
             .collect();
-        Ok(QMatrix { rows, cols, data: QData::Q4(blocks) })
+        Ok(QMatrix {
+            rows,
+            cols,
+            data: QData::Q4(blocks),
+        })
     }
 
     /// From GGUF Q4_0 bytes (18 per block: f16 `d`, nibbles, value = `d * (q - 8)`), as Q4 with
@@ -102,10 +106,17 @@ impl QMatrix {
             .map(|c| {
                 let d = u16::from_le_bytes([c[0], c[1]]);
                 let m = f32_to_f16(-8.0 * f16_to_f32(d));
-                BlockQ4 { dm: [d, m], qs: std::array::from_fn(|j| c[2 + j]) }
+                BlockQ4 {
+                    dm: [d, m],
+                    qs: std::array::from_fn(|j| c[2 + j]),
+                }
             })
             .collect();
-        Ok(QMatrix { rows, cols, data: QData::Q4(blocks) })
+        Ok(QMatrix {
+            rows,
+            cols,
+            data: QData::Q4(blocks),
+        })
     }
 
     /// From GGUF Q8_0 bytes (34 per block).
@@ -113,15 +124,25 @@ impl QMatrix {
         check_shape(rows, cols, bytes.len(), 34)?;
         let blocks = bytes
             .chunks_exact(34)
-            .map(|c| BlockQ8 { d: u16::from_le_bytes([c[0], c[1]]), qs: std::array::from_fn(|j| c[2 + j] as i8) })
+            .map(|c| BlockQ8 {
+                d: u16::from_le_bytes([c[0], c[1]]),
+                qs: std::array::from_fn(|j| c[2 + j] as i8),
+            })
             .collect();
-        Ok(QMatrix { rows, cols, data: QData::Q8(blocks) })
+        Ok(QMatrix {
+            rows,
+            cols,
+            data: QData::Q8(blocks),
+        })
     }
 
     /// Quantize f32 weights (row-major `rows × cols`) to Q8_0, as llama.cpp does.
     pub(crate) fn quantize_q8(rows: usize, cols: usize, values: &[f32]) -> Result<Self, String> {
         if cols % QK != 0 || values.len() != rows * cols {
-            return Err(format!("cannot quantize a {rows}x{cols} matrix from {} values", values.len()));
+            return Err(format!(
+                "cannot quantize a {rows}x{cols} matrix from {} values",
+                values.len()
+            ));
         }
         let blocks = values
             .chunks_exact(QK)
@@ -129,10 +150,17 @@ impl QMatrix {
                 let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
                 let d = amax / 127.0;
                 let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                BlockQ8 { d: f32_to_f16(d), qs: std::array::from_fn(|j| (x[j] * id).round() as i8) }
+                BlockQ8 {
+                    d: f32_to_f16(d),
+                    qs: std::array::from_fn(|j| (x[j] * id).round() as i8),
+                }
             })
             .collect();
-        Ok(QMatrix { rows, cols, data: QData::Q8(blocks) })
+        Ok(QMatrix {
+            rows,
+            cols,
+            data: QData::Q8(blocks),
+        })
     }
 
     /// Row `r` as f32 (embedding lookup).
@@ -165,7 +193,9 @@ fn check_shape(rows: usize, cols: usize, len: usize, block_bytes: usize) -> Resu
         return Err(format!("row length {cols} is not a multiple of {QK}"));
     }
     if len != rows * cols / QK * block_bytes {
-        return Err(format!("{len} bytes for a {rows}x{cols} matrix of {block_bytes}-byte blocks"));
+        return Err(format!(
+            "{len} bytes for a {rows}x{cols} matrix of {block_bytes}-byte blocks"
+        ));
     }
     Ok(())
 }
@@ -194,8 +224,11 @@ impl QActs {
         self.qs.resize(rows * cols, 0);
         self.d.resize(nb, 0.0);
         self.s.resize(nb, 0.0);
-        for (((xb, qb), d), s) in
-            x.chunks_exact(QK).zip(self.qs.chunks_exact_mut(QK)).zip(self.d.iter_mut()).zip(self.s.iter_mut())
+        for (((xb, qb), d), s) in x
+            .chunks_exact(QK)
+            .zip(self.qs.chunks_exact_mut(QK))
+            .zip(self.d.iter_mut())
+            .zip(self.s.iter_mut())
         {
             let amax = xb.iter().fold(0f32, |a, v| a.max(v.abs()));
             let dd = amax / 127.0;
@@ -307,7 +340,8 @@ pub(crate) fn matmul_many(parts: &[&QMatrix], acts: &QActs, outs: &mut [&mut [f3
             rows_times_acts(p, row0, out, acts);
         }
     } else {
-        work.into_par_iter().for_each(|(p, row0, out)| rows_times_acts(p, row0, out, acts));
+        work.into_par_iter()
+            .for_each(|(p, row0, out)| rows_times_acts(p, row0, out, acts));
     }
 }
 
@@ -325,11 +359,18 @@ mod tests {
         let mut r = Rng::seed_from_u64(seed);
         let blocks = (0..rows * cols / QK)
             .map(|_| BlockQ4 {
-                dm: [f32_to_f16(r.next_f64() as f32 * 0.1), f32_to_f16(-(r.next_f64() as f32) * 0.5)],
+                dm: [
+                    f32_to_f16(r.next_f64() as f32 * 0.1),
+                    f32_to_f16(-(r.next_f64() as f32) * 0.5),
+                ],
                 qs: std::array::from_fn(|_| (r.next_u64() & 0xff) as u8),
             })
             .collect();
-        QMatrix { rows, cols, data: QData::Q4(blocks) }
+        QMatrix {
+            rows,
+            cols,
+            data: QData::Q4(blocks),
+        }
     }
 
     fn reference(w: &QMatrix, x: &[f32], m: usize) -> Vec<f32> {
@@ -339,7 +380,11 @@ mod tests {
         for r in 0..w.rows {
             w.dequantize_row(r, &mut row);
             for a in 0..m {
-                out[r * m + a] = row.iter().zip(&x[a * w.cols..(a + 1) * w.cols]).map(|(p, q)| p * q).sum();
+                out[r * m + a] = row
+                    .iter()
+                    .zip(&x[a * w.cols..(a + 1) * w.cols])
+                    .map(|(p, q)| p * q)
+                    .sum();
             }
         }
         out
@@ -370,11 +415,17 @@ mod tests {
                         let xq = &acts.qs[a * cols..(a + 1) * cols];
                         let xd = &acts.d[a * nb..(a + 1) * nb];
                         let s = match &w.data {
-                            QData::Q4(b) => dot_q4_scalar(&b[r * nb..(r + 1) * nb], xq, xd, &acts.s[a * nb..(a + 1) * nb]),
+                            QData::Q4(b) => {
+                                dot_q4_scalar(&b[r * nb..(r + 1) * nb], xq, xd, &acts.s[a * nb..(a + 1) * nb])
+                            }
                             QData::Q8(b) => dot_q8_scalar(&b[r * nb..(r + 1) * nb], xq, xd),
                         };
                         let g = got[r * m + a];
-                        assert!((g - s).abs() <= 1e-3 * (1.0 + s.abs()), "{} scalar {s} vs {g}", w.kind());
+                        assert!(
+                            (g - s).abs() <= 1e-3 * (1.0 + s.abs()),
+                            "{} scalar {s} vs {g}",
+                            w.kind()
+                        );
                     }
                 }
             }

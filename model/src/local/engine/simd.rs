@@ -34,7 +34,8 @@ pub(crate) fn level() -> Option<Level> {
         if forced == "scalar" || forced == "off" {
             return None;
         }
-        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+        let avx2 =
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
         if !avx2 {
             return None;
         }
@@ -91,7 +92,10 @@ pub(crate) fn q8_rows(w: &[BlockQ8], nb: usize, acts: &QActs, out: &mut [f32]) {
 }
 
 fn check(w_blocks: usize, nb: usize, acts: &QActs, out: &[f32]) {
-    assert!(nb > 0 && w_blocks % nb == 0, "weight blocks {w_blocks} not a multiple of {nb}");
+    assert!(
+        nb > 0 && w_blocks % nb == 0,
+        "weight blocks {w_blocks} not a multiple of {nb}"
+    );
     assert_eq!(acts.cols, nb * QK, "activation width");
     assert_eq!(acts.qs.len(), acts.rows * acts.cols, "activation values");
     assert_eq!(acts.d.len(), acts.rows * nb, "activation scales");
@@ -154,7 +158,9 @@ macro_rules! kernels {
                     // SAFETY: `blk.qs` is 16 bytes; act offsets are < rows * cols and scale
                     // offsets < rows * nb (checked by `check`).
                     unsafe {
-                        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(blk.dm[0]) | (i32::from(blk.dm[1]) << 16)));
+                        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(
+                            i32::from(blk.dm[0]) | (i32::from(blk.dm[1]) << 16),
+                        ));
                         let dw = _mm_cvtss_f32(dm);
                         let mw = _mm_cvtss_f32(_mm_movehdup_ps(dm));
                         let raw = _mm_loadu_si128(blk.qs.as_ptr() as *const __m128i);
@@ -273,8 +279,22 @@ macro_rules! dot_avx512vnni {
 }
 
 // The VNNI intrinsics are stable since Rust 1.89 (the workspace's let-chains need 1.88).
-kernels!("avx2,fma,f16c", q4_rows_avx2, q4_tile_avx2, q8_rows_avx2, q8_tile_avx2, dot_avx2);
-kernels!("avx2,fma,f16c,avxvnni", q4_rows_avxvnni, q4_tile_avxvnni, q8_rows_avxvnni, q8_tile_avxvnni, dot_avxvnni);
+kernels!(
+    "avx2,fma,f16c",
+    q4_rows_avx2,
+    q4_tile_avx2,
+    q8_rows_avx2,
+    q8_tile_avx2,
+    dot_avx2
+);
+kernels!(
+    "avx2,fma,f16c,avxvnni",
+    q4_rows_avxvnni,
+    q4_tile_avxvnni,
+    q8_rows_avxvnni,
+    q8_tile_avxvnni,
+    dot_avxvnni
+);
 kernels!(
     "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
     q4_rows_avx512vnni,
@@ -292,7 +312,10 @@ fn exp256(x: __m256) -> __m256 {
     let x = _mm256_min_ps(x, _mm256_set1_ps(88.0));
     let underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0), _CMP_LT_OQ);
     let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
-    let n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    let n = _mm256_round_ps(
+        _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+    );
     // r = x - n ln2, with ln2 split in two for precision.
     let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
     let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
@@ -304,7 +327,10 @@ fn exp256(x: __m256) -> __m256 {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
     p = _mm256_add_ps(p, _mm256_set1_ps(1.0));
-    let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+    let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)),
+        23,
+    ));
     _mm256_andnot_ps(underflow, _mm256_mul_ps(p, pow2n))
 }
 
@@ -438,7 +464,10 @@ unsafe fn silu_mul_avx2(g: &mut [f32], u: &[f32]) {
         unsafe {
             let x = _mm256_loadu_ps(gp.add(i));
             let sig = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-            _mm256_storeu_ps(gp.add(i), _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(up.add(i))));
+            _mm256_storeu_ps(
+                gp.add(i),
+                _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(up.add(i))),
+            );
         }
         i += 8;
     }
@@ -483,7 +512,11 @@ mod tests {
         silu_mul(&mut g, &u);
         for i in 0..37 {
             let want = g0[i] / (1.0 + (-g0[i]).exp()) * u[i];
-            assert!((g[i] - want).abs() <= 1e-5 * (1.0 + want.abs()), "{i}: {} vs {want}", g[i]);
+            assert!(
+                (g[i] - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "{i}: {} vs {want}",
+                g[i]
+            );
         }
     }
 }
