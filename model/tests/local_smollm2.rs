@@ -140,10 +140,9 @@ fn greedy_matches_llama_cpp_and_candle() {
     assert_eq!((theirs.len(), top.len()), (64, 64));
 
     let (mut ties, mut first_tie, mut worst, mut sum, mut count) = (0, None, 0f32, 0f64, 0u32);
-    for (i, (&want, best)) in theirs.iter().zip(&top).enumerate() {
-        let mut ids = prompt.clone();
-        ids.extend_from_slice(&theirs[..i]);
-        let logits = rt.prompt_logits(&ids).unwrap();
+    let forced = rt.forced_logits(&prompt, &theirs).unwrap();
+    assert_eq!(forced.len(), 64);
+    for (i, ((&want, best), logits)) in theirs.iter().zip(&top).zip(&forced).enumerate() {
         let ours = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
         for &(t, l) in best {
             let d = (logits[t as usize] - l).abs();

@@ -321,17 +321,45 @@ impl Runtime {
 
     /// `n` greedy tokens after `prompt` (EOS included if produced; no stop handling).
     pub fn greedy_tokens(&mut self, prompt: &[u32], n: usize) -> Result<Vec<u32>, ModelError> {
-        let mut logits = self.forward.prefill(prompt, 1)?;
         let mut sampler = sampler::Sampler::new(0, 0.0, 1.0);
         let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let t = sampler.sample(&logits[0]);
+        self.decode_along(prompt, n, |logits| {
+            let t = sampler.sample(logits);
             out.push(t);
+            t
+        })?;
+        Ok(out)
+    }
+
+    /// Teacher forcing: the logits before each of `tokens` when the model is fed `prompt` and
+    /// then `tokens` one decoding step at a time (as llama.cpp's greedy loop feeds them). For
+    /// checks against reference implementations.
+    pub fn forced_logits(&mut self, prompt: &[u32], tokens: &[u32]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut rows = Vec::with_capacity(tokens.len());
+        self.decode_along(prompt, tokens.len(), |logits| {
+            rows.push(logits.to_vec());
+            tokens[rows.len() - 1]
+        })?;
+        Ok(rows)
+    }
+
+    /// Prefill `prompt` (one row), then `n` times: hand the current logits to `next`, which
+    /// names the token to feed; the last token is not fed.
+    fn decode_along(
+        &mut self,
+        prompt: &[u32],
+        n: usize,
+        mut next: impl FnMut(&[f32]) -> u32,
+    ) -> Result<(), ModelError> {
+        let mut logits = self.forward.prefill(prompt, 1)?;
+        for i in 0..n {
+            let row = logits.first().ok_or_else(|| ModelError::Local("no logits".into()))?;
+            let t = next(row);
             if i + 1 < n {
                 logits = self.forward.step(&[t])?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Time a prefill of `prompt` and then `decode` greedy steps for `rows` rows (the first
