@@ -17,14 +17,15 @@ fi
 # Reference implementations for the side-by-side parity tests (never used by the tool), made
 # while the tests compile: on a fresh machine each takes minutes (llama.cpp builds from source).
 parity_out="$(mktemp)"
+trap 'rm -f "$parity_out"' EXIT
 "$root/scripts/setup-parity-env.sh" >"$parity_out" &
 parity_pid=$!
 build_rc=0
 cargo test --workspace --no-run || build_rc=$?
 wait "$parity_pid" || { echo "error: scripts/setup-parity-env.sh failed" >&2; exit 1; }
 [ "$build_rc" -eq 0 ] || { echo "error: the tests do not build" >&2; exit "$build_rc"; }
-eval "$(cat "$parity_out")"
-rm -f "$parity_out"
+# shellcheck source=/dev/null
+. "$parity_out"
 export SWEBENCH4_PYTHON SWEBENCH5_PYTHON UNIDIFF075_PYTHON LLAMACPP_PYTHON
 
 docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not reachable (docker info failed)" >&2; exit 1; }
