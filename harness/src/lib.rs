@@ -9,6 +9,7 @@ pub mod eval_script;
 pub mod evaluate;
 pub mod grade;
 pub mod images;
+pub mod integrity;
 pub mod parse;
 pub mod predictions;
 pub mod report;

@@ -1,6 +1,8 @@
 //! One instance, end to end, as the official `run_instance`: container from the instance
 //! image, patch applied with the cascade, `eval.sh` run under the timeout, log graded,
-//! files written; the container is removed on every path.
+//! files written; the container is removed on every path. The eval script is instrumented
+//! (exit code, file states: [`crate::integrity::record`]) and `integrity.json` is written
+//! beside `report.json`; neither changes the official verdict.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,6 +16,9 @@ use crate::dataset::Instance;
 use crate::eval_script::eval_script_for;
 use crate::grade::parser_for;
 use crate::images::{container_name, ensure_instance_image};
+use crate::integrity::record::{RepoDiffs, instrument_eval_script, tracked_files};
+use crate::integrity::run::{assess_log_folder, read_integrity, write_integrity};
+use crate::integrity::{HarnessObservations, Inputs, IntegrityReport, assess};
 use crate::predictions::Prediction;
 use crate::report::{grade_instance, instance_report_json};
 use crate::sandbox::{ApplyOutcome, DockerEnv, ExecSpec, Sandbox, SandboxError, check_patch_paths};
@@ -41,6 +46,7 @@ pub async fn evaluate_instance(
         log_dir: None,
         resumed: false,
         timings: Timings::default(),
+        integrity: None,
     };
     if prediction.is_empty() {
         return result;
@@ -62,6 +68,7 @@ pub async fn evaluate_instance(
         dir: &dir,
         patch: &patch,
         timings: &mut result.timings,
+        integrity: &mut result.integrity,
     }
     .go(&mut result.report, &mut result.resumed)
     .await;
@@ -79,6 +86,8 @@ struct Run<'a> {
     dir: &'a Path,
     patch: &'a str,
     timings: &'a mut Timings,
+    /// Set with the report (or read back with it on resume).
+    integrity: &'a mut Option<IntegrityReport>,
 }
 
 fn infra(stage: InfraStage, e: impl std::fmt::Display) -> EvalError {
@@ -99,12 +108,18 @@ impl Run<'_> {
     async fn go(self, report_out: &mut Option<crate::report::InstanceReport>, resumed: &mut bool) -> EvalOutcome {
         let id = &self.instance.instance_id;
         let script = match eval_script_for(self.instance, self.cfg.images.specs.as_deref()) {
-            Ok(s) => s,
+            Ok(s) => instrument_eval_script(&s, &tracked_files(&self.instance.test_patch, self.patch)),
             Err(e) => return EvalOutcome::Error(infra(InfraStage::EvalScript, e)),
         };
         let key = InputKey::new(self.instance, self.patch, &script, self.cfg.grading);
         if let Some(done) = finished_with(self.dir, id, &key) {
             *resumed = true;
+            // Findings of an earlier run; from its logs when it predates integrity.json.
+            *self.integrity = read_integrity(self.dir).or_else(|| {
+                let report = assess_log_folder(self.instance, self.dir).ok()?;
+                write_integrity(self.dir, &report).ok()?;
+                Some(report)
+            });
             let resolved = done.report.resolved;
             *report_out = Some(done.report);
             return if resolved {
@@ -253,6 +268,14 @@ impl Run<'_> {
             Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
         };
         self.timings.tests = ran.elapsed;
+        // The script as it is now: a test process could have rewritten it while it ran.
+        let eval_script_intact = match sandbox.read_file("/eval.sh").await {
+            Ok(bytes) => Some(bytes == script.as_bytes()),
+            Err(e) => {
+                log.info(&format!("Could not read /eval.sh back: {e}"));
+                None
+            }
+        };
         log.info(&format!(
             "Test runtime: {} seconds",
             logs::python_underscore_2f(ran.elapsed.as_secs_f64())
@@ -273,15 +296,16 @@ impl Run<'_> {
         if ran.timed_out {
             return EvalOutcome::Error(EvalError::Timeout { seconds });
         }
-        match git_diff(sandbox).await {
+        let diff_after = match git_diff(sandbox).await {
             Ok(after) => {
                 log.info(&format!("Git diff after:\n{after}"));
                 if after != diff_before {
                     log.info("Git diff changed after running eval script");
                 }
+                after
             }
             Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
-        }
+        };
         log.info(&format!("Grading answer for {id}..."));
         let Some(parser) = parser_for(self.instance) else {
             return EvalOutcome::Error(infra(
@@ -300,6 +324,36 @@ impl Run<'_> {
             "report: {one_line}\nResult for {id}: resolved: {}",
             if report.resolved { "True" } else { "False" }
         ));
+        let observed = HarnessObservations {
+            diffs: Some(RepoDiffs {
+                before: diff_before,
+                after: diff_after,
+            }),
+            eval_script_intact,
+        };
+        let integrity = assess(&Inputs {
+            instance: self.instance,
+            model_patch: Some(self.patch),
+            log: Some(&test_output),
+            parser: Some(parser),
+            harness: Some(&observed),
+        });
+        let kinds: Vec<String> = integrity.flagging_kinds().iter().map(ToString::to_string).collect();
+        log.info(&format!(
+            "Integrity: {} finding(s), flagged: {}{}",
+            integrity.findings.len(),
+            integrity.flagged,
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", kinds.join(", "))
+            }
+        ));
+        // Written before the key: a finished instance always has its findings.
+        if let Err(e) = write_integrity(dir, &integrity) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, e));
+        }
+        *self.integrity = Some(integrity);
         if let Err(e) = key.write(dir) {
             return EvalOutcome::Error(infra(InfraStage::Logs, e));
         }
@@ -330,6 +384,7 @@ fn prepare_dir(dir: &Path) -> std::io::Result<()> {
     for name in [
         logs::REPORT_FILE,
         logs::KEY_FILE,
+        crate::integrity::INTEGRITY_FILE,
         logs::TEST_OUTPUT_FILE,
         logs::EVAL_FILE,
     ] {

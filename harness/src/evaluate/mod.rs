@@ -2,7 +2,8 @@
 //! in the instance image, run the eval script under a timeout, grade the log, and write
 //! `patch.diff`, `eval.sh`, `test_output.txt`, `report.json` and `run_instance.log`
 //! ([`evaluate_instance`]); over a run, with workers, resume and the final run report
-//! ([`run_evaluation`]).
+//! ([`run_evaluation`]). Beside each `report.json`, the integrity findings (`integrity.json`,
+//! see [`crate::integrity`]); the eval script is instrumented to record what they need.
 
 mod instance;
 pub mod logs;
@@ -17,6 +18,8 @@ pub use run::{RunError, RunSummary, run_evaluation, run_report_path};
 
 use crate::grade::GradingMode;
 use crate::images::{ImageOptions, ImageProgress};
+use crate::integrity::IntegrityReport;
+use crate::integrity::run::IntegrityMode;
 use crate::report::InstanceReport;
 use crate::sandbox::{PatchRefusal, SandboxOptions};
 
@@ -35,6 +38,9 @@ pub struct EvalConfig {
     pub images: ImageOptions,
     /// Instances evaluated at once.
     pub workers: usize,
+    /// What integrity findings do: always written beside the verdicts; in strict mode a
+    /// hardened run report also counts flagged instances as unresolved.
+    pub integrity: IntegrityMode,
 }
 
 impl EvalConfig {
@@ -48,6 +54,7 @@ impl EvalConfig {
             grading: GradingMode::V4,
             images: ImageOptions::default(),
             workers: 1,
+            integrity: IntegrityMode::default(),
         }
     }
 }
@@ -147,6 +154,8 @@ pub struct InstanceResult {
     /// Skipped: finished before with the same inputs.
     pub resumed: bool,
     pub timings: Timings,
+    /// The integrity findings (`integrity.json`), for every instance with a report.
+    pub integrity: Option<IntegrityReport>,
 }
 
 /// Progress of a run. Libraries never print: the CLI renders these events.

@@ -1,7 +1,8 @@
 //! A whole run: the selected instances with predictions evaluated by `workers` at a time,
 //! finished ones resumed, every container removed at the end (also after a cancel), and the
 //! official run report `<model>.<run_id>.json` written (not after a cancel: a re-run with the
-//! same run id finishes the rest and writes it).
+//! same run id finishes the rest and writes it), with the integrity keys after the official
+//! ones, and in strict integrity mode the hardened `<model>.<run_id>.hardened.json`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, evaluate_instance};
 use crate::dataset::Instance;
+use crate::integrity::run::{Flagged, write_run_reports};
 use crate::predictions::Prediction;
-use crate::report::{InstanceOutcome, RunReport, make_run_report, to_python_json};
+use crate::report::{InstanceOutcome, RunReport, make_run_report};
 use crate::sandbox::DockerEnv;
 
 /// What a run did.
@@ -26,6 +28,10 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// Containers of this run still present after the final sweep (should be empty).
     pub leftover_containers: Vec<String>,
+    /// Instances whose integrity findings flag them (sorted).
+    pub flagged_ids: Vec<String>,
+    /// The hardened run report (strict integrity mode only).
+    pub hardened_report_path: Option<PathBuf>,
 }
 
 /// Errors that stop a run before it starts.
@@ -102,6 +108,8 @@ pub async fn run_evaluation(
             Vec::new()
         }
     };
+    let flagged = Flagged::from_reports(results.iter().filter_map(|r| r.integrity.as_ref()));
+    let flagged_ids: Vec<String> = flagged.ids.iter().cloned().collect();
     let interrupted = cancel.is_cancelled()
         || results
             .iter()
@@ -113,6 +121,8 @@ pub async fn run_evaluation(
             report_path: None,
             interrupted,
             leftover_containers,
+            flagged_ids,
+            hardened_report_path: None,
         });
     }
     let mut outcomes: BTreeMap<String, InstanceOutcome> = BTreeMap::new();
@@ -129,9 +139,8 @@ pub async fn run_evaluation(
     report.unstopped_instances = leftover_containers.len();
     report.unstopped_containers = leftover_containers.clone();
     let path = run_report_path(report_dir, predictions, &cfg.run_id);
-    let text = to_python_json(&report) + "\n";
-    fs_err::create_dir_all(report_dir)
-        .and_then(|()| super::logs::write_atomic(&path, text.as_bytes()))
+    let hardened_report_path = fs_err::create_dir_all(report_dir)
+        .and_then(|()| write_run_reports(&path, &report, &flagged, cfg.integrity))
         .map_err(|source| RunError::Report {
             path: path.clone(),
             source,
@@ -142,5 +151,7 @@ pub async fn run_evaluation(
         report_path: Some(path),
         interrupted,
         leftover_containers,
+        flagged_ids,
+        hardened_report_path,
     })
 }
