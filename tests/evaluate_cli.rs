@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::images::{self, ImageOptions, NoImageProgress};
+use agentless_harness::integrity::record::{instrument_eval_script, tracked_files};
 use agentless_harness::sandbox::DockerEnv;
 
 fn root() -> PathBuf {
@@ -157,10 +158,14 @@ fn demo_gold_patches_resolve_and_regrade_byte_for_byte() {
     let all: Vec<String> = demo.iter().map(|i| i.instance_id.clone()).collect();
     assert_eq!(ids(&report, "resolved_ids"), all, "{raw}");
     assert_eq!(report["error_instances"], 0);
-    // The official schema: the same keys in the same order as a real 4.x run report.
+    // The official schema: the same keys in the same order as a real 4.x run report, then
+    // the integrity keys.
     let official = read_json(&root().join("../shared/data/oracle-logs/run-report.json"));
     let keys = |v: &serde_json::Value| v.as_object().expect("obj").keys().cloned().collect::<Vec<_>>();
-    assert_eq!(keys(&report), keys(&official));
+    let mut want = keys(&official);
+    want.extend(["flagged_instances".to_owned(), "flagged_ids".to_owned()]);
+    assert_eq!(keys(&report), want);
+    assert_eq!(report["flagged_instances"], 0, "gold patches are not flagged");
 
     // Each instance folder holds the official files; re-grading test_output.txt with
     // `agentless-mini grade` gives the same report.json, byte for byte.
@@ -176,9 +181,13 @@ fn demo_gold_patches_resolve_and_regrade_byte_for_byte() {
             assert!(logs.join(id).join(f).is_file(), "{id}/{f} missing");
         }
         let inst: &Instance = demo.iter().find(|i| &i.instance_id == id).expect("inst");
+        // The dataset's script, instrumented (exit code, tracked file states).
         assert_eq!(
             std::fs::read_to_string(logs.join(id).join("eval.sh")).expect("eval.sh"),
-            inst.eval_script.clone().unwrap_or_default()
+            instrument_eval_script(
+                inst.eval_script.as_deref().unwrap_or_default(),
+                &tracked_files(&inst.test_patch, &inst.patch)
+            )
         );
         assert_eq!(
             std::fs::read_to_string(logs.join(id).join("patch.diff")).expect("patch"),

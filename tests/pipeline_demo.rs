@@ -224,6 +224,15 @@ fn demo_split_end_to_end_with_recorded_answers() {
         serde_json::from_str(&fs_err::read_to_string(run_dir.join("agentless-mini.run.json")).unwrap()).unwrap();
     assert_eq!(report["resolved_instances"], json!(5), "{report}\n{stdout}");
     assert!(stdout.contains("evaluation: 5/5 resolved"), "{stdout}");
+    // The final evaluation writes integrity findings beside each verdict: real fixes, unflagged.
+    assert_eq!(report["flagged_instances"], json!(0), "{report}");
+    let logs = run_dir.join("logs/run_evaluation/run/agentless-mini");
+    for r in &rows {
+        let id = r["instance_id"].as_str().unwrap();
+        let integrity: Value =
+            serde_json::from_str(&fs_err::read_to_string(logs.join(id).join("integrity.json")).unwrap()).unwrap();
+        assert_eq!(integrity["flagged"], json!(false), "{integrity}");
+    }
 
     // Re-running resumes everything: no stage runs again, the same predictions.
     let again = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))

@@ -373,6 +373,16 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
             }
         }
     }
+    for r in &summary.results {
+        if let Some(i) = r.integrity.as_ref().filter(|i| i.flagged) {
+            let kinds: Vec<String> = i.flagging_kinds().iter().map(ToString::to_string).collect();
+            printer.warn(&format!(
+                "{}: flagged by integrity checks ({})",
+                r.instance_id,
+                kinds.join(", ")
+            ));
+        }
+    }
     if !summary.leftover_containers.is_empty() {
         printer.warn(&format!(
             "containers of this run are still present: {} (remove them with `agentless-mini clean --run-id {run_id}`)",

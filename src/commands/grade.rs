@@ -1,7 +1,8 @@
 //! `agentless-mini grade`: re-grade SWE-bench test logs with the official rules.
 //!
 //! Reads `LOGS/<instance_id>/test_output.txt` (and `patch.diff`: absent or blank means no
-//! patch), writes `OUT/<instance_id>/report.json` and `OUT/run-report.json`. A log whose
+//! patch), writes `OUT/<instance_id>/report.json` and `OUT/run-report.json`, and beside each
+//! report the integrity findings the log folder allows (`integrity.json`). A log whose
 //! instance is not in the dataset, or that cannot be read, is an error that names it; the
 //! others are still graded.
 
@@ -10,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::grade::{GradingMode, parser_for};
+use agentless_harness::integrity::run::{Flagged, assess_log_folder, run_report_json};
+use agentless_harness::integrity::{INTEGRITY_FILE, IntegrityReport};
 use agentless_harness::report::{
-    InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report, to_python_json,
+    InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report,
 };
 use anyhow::Context as _;
 use clap::Args;
@@ -41,8 +44,15 @@ pub struct GradeArgs {
 
 /// One graded (or failed) log.
 enum Graded {
-    Ok { id: String, verdict: Verdict },
-    Failed { dir: String, error: anyhow::Error },
+    Ok {
+        id: String,
+        verdict: Verdict,
+        integrity: Option<Box<IntegrityReport>>,
+    },
+    Failed {
+        dir: String,
+        error: anyhow::Error,
+    },
 }
 
 pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
@@ -76,6 +86,7 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
                 Ok(verdict) => Graded::Ok {
                     id: name.clone(),
                     verdict,
+                    integrity: assess_log_folder(inst, dir).ok().map(Box::new),
                 },
                 Err(error) => Graded::Failed {
                     dir: name.clone(),
@@ -87,13 +98,22 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
     }
     let mut outcomes = BTreeMap::new();
     let mut errors = 0usize;
+    let mut flagged = Flagged::default();
     for g in &results {
         match g {
-            Graded::Ok { id, verdict } => {
+            Graded::Ok { id, verdict, integrity } => {
                 let report = verdict.report();
                 let dest = args.out.join(id);
                 fs_err::create_dir_all(&dest)?;
                 write_atomic(&dest.join("report.json"), &instance_report_json(id, &report))?;
+                if let Some(r) = integrity {
+                    write_atomic(&dest.join(INTEGRITY_FILE), &r.to_json())?;
+                    if r.flagged {
+                        let kinds: Vec<String> = r.flagging_kinds().iter().map(ToString::to_string).collect();
+                        printer.warn(&format!("{id}: flagged by integrity checks ({})", kinds.join(", ")));
+                        flagged.ids.insert(id.clone());
+                    }
+                }
                 if let VerdictKind::Rejected { why, .. } = &verdict.kind {
                     printer.note(&format!("{id}: not graded ({why}); reported as not applied"));
                 }
@@ -115,14 +135,18 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
         }
     }
     let run_report = make_run_report(&dataset, &outcomes);
-    write_atomic(&args.out.join("run-report.json"), &to_python_json(&run_report))?;
+    write_atomic(
+        &args.out.join("run-report.json"),
+        &run_report_json(&run_report, &flagged),
+    )?;
     printer.summary(&format!(
-        "graded {} logs: {} resolved, {} unresolved, {} without patch, {} errors ({} rules) -> {}",
+        "graded {} logs: {} resolved, {} unresolved, {} without patch, {} errors, {} flagged ({} rules) -> {}",
         results.len(),
         run_report.resolved_instances,
         run_report.unresolved_instances,
         run_report.empty_patch_instances,
         errors,
+        flagged.ids.len(),
         args.grading,
         args.out.display()
     ));
