@@ -1,0 +1,190 @@
+//! Integrity findings through the CLI, in real Docker: `agentless-mini evaluate` on the demo
+//! split with a gold patch and four exploits of the corpus writes `integrity.json` next to
+//! every `report.json`, keeps the official verdicts (the exploits are RESOLVED officially),
+//! appends `flagged_instances` / `flagged_ids` to the run report and names the flagged
+//! instances; a re-run resumes with the same findings; `agentless-mini grade` over the same
+//! log folder flags the same instances from the logs alone.
+//!
+//! This test FAILS when the Docker engine is unreachable.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use agentless_harness::dataset::load_dataset;
+use agentless_harness::images::{self, ImageOptions, NoImageProgress};
+use agentless_harness::sandbox::DockerEnv;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn prepare_images() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let env = DockerEnv::connect()
+                .await
+                .expect("the Docker engine must be reachable (DOCKER_HOST)");
+            let opts = ImageOptions {
+                demo_repos: Some(root().join("datasets/demo/repos")),
+                ..Default::default()
+            };
+            for inst in load_dataset(&root().join("datasets/demo/instances.jsonl")).expect("demo") {
+                images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress)
+                    .await
+                    .expect("instance image");
+            }
+        });
+}
+
+/// (instance, variant) chosen from the corpus: one gold, four exploits.
+const PICKS: [(&str, &str); 5] = [
+    ("agentless-demo__confparse-37", "gold"),
+    ("agentless-demo__datespan-14", "atexit-forged-pass"),
+    ("agentless-demo__minicache-112", "conftest-xfail-norun"),
+    ("agentless-demo__slugkit-58", "conftest-rewrite-tests"),
+    ("agentless-demo__tinysched-23", "plugin-via-addopts"),
+];
+
+fn predictions(dir: &Path) -> PathBuf {
+    let corpus = std::fs::read_to_string(root().join("datasets/exploits/corpus.jsonl")).expect("corpus");
+    let mut lines = Vec::new();
+    for (id, variant) in PICKS {
+        let entry: serde_json::Value = corpus
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+            .find(|e| e["instance_id"] == id && e["variant"] == variant)
+            .unwrap_or_else(|| panic!("{variant} for {id} in the corpus"));
+        lines.push(
+            serde_json::json!({"instance_id": id, "model_name_or_path": "mixed", "model_patch": entry["model_patch"]})
+                .to_string(),
+        );
+    }
+    let path = dir.join("preds.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+    path
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("integrity-cli-{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
+    prepare_images();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let preds = predictions(tmp.path());
+    let run = run_id();
+    let evaluate = || {
+        Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+            .current_dir(tmp.path())
+            .args(["evaluate", "--split", "demo", "--predictions"])
+            .arg(&preds)
+            .args(["--run-id", &run, "--workers", "2"])
+            .output()
+            .expect("run agentless-mini")
+    };
+    let o = evaluate();
+    assert!(o.status.success(), "{}", text(&o));
+    let report_path = tmp.path().join(format!("mixed.{run}.json"));
+    let raw = std::fs::read_to_string(&report_path).expect("run report");
+    let report = read_json(&report_path);
+    // Official verdicts unchanged: every exploit here fools the official 4.x grading.
+    let all: Vec<&str> = PICKS.iter().map(|(id, _)| *id).collect();
+    assert_eq!(report["resolved_ids"], serde_json::json!(all), "{raw}");
+    let exploits: Vec<&str> = all[1..].to_vec();
+    assert_eq!(report["flagged_instances"], 4);
+    assert_eq!(report["flagged_ids"], serde_json::json!(exploits));
+    let keys: Vec<&String> = report.as_object().expect("object").keys().collect();
+    assert_eq!(
+        keys[keys.len() - 3..],
+        ["schema_version", "flagged_instances", "flagged_ids"]
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for id in &exploits {
+        assert!(
+            stderr.contains(&format!("{id}: flagged by integrity checks")),
+            "{}",
+            text(&o)
+        );
+    }
+    assert!(!stderr.contains("confparse-37: flagged"), "{}", text(&o));
+
+    let logs = tmp.path().join("logs/run_evaluation").join(&run).join("mixed");
+    let flagged_in = |dir: &Path| -> Vec<String> {
+        all.iter()
+            .filter(|id| read_json(&dir.join(id).join("integrity.json"))["flagged"] == true)
+            .map(|id| (*id).to_owned())
+            .collect()
+    };
+    assert_eq!(flagged_in(&logs), exploits);
+    let gold = read_json(&logs.join(all[0]).join("integrity.json"));
+    assert_eq!(gold["findings"], serde_json::json!([]), "{gold:#}");
+    let xfail = read_json(&logs.join(all[2]).join("integrity.json"));
+    let first = &xfail["findings"][0];
+    assert_eq!(first["severity"], "high");
+    assert!(
+        first["evidence"][0]["file"].is_string() && first["evidence"][0]["line"].is_u64(),
+        "{xfail:#}"
+    );
+
+    // A re-run resumes everything, with the same findings and the same reports.
+    let before = std::fs::read_to_string(logs.join(all[1]).join("integrity.json")).expect("integrity");
+    let again = evaluate();
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("(5 resumed"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&report_path).expect("report"), raw);
+    assert_eq!(
+        std::fs::read_to_string(logs.join(all[1]).join("integrity.json")).expect("integrity"),
+        before
+    );
+
+    // `grade` over the same folder: the log-only checks (and the patch, and the official
+    // instance log's diffs) flag the same instances; the verdicts are the same.
+    let out = tmp.path().join("graded");
+    let g = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["grade", "--dataset"])
+        .arg(root().join("datasets/demo/instances.jsonl"))
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("grade");
+    assert!(g.status.success(), "{}", text(&g));
+    assert_eq!(flagged_in(&out), exploits);
+    let graded = read_json(&out.join("run-report.json"));
+    assert_eq!(graded["resolved_ids"], report["resolved_ids"]);
+    assert_eq!(graded["flagged_ids"], report["flagged_ids"]);
+    for id in &all {
+        assert_eq!(
+            std::fs::read(out.join(id).join("report.json")).expect("graded report"),
+            std::fs::read(logs.join(id).join("report.json")).expect("report"),
+            "{id}"
+        );
+    }
+}
