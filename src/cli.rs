@@ -29,6 +29,9 @@ pub struct GlobalArgs {
     /// No progress bars (also when stderr is not a terminal, or `AGENTLESS_NO_PROGRESS` is set).
     #[arg(long, global = true, env = "AGENTLESS_NO_PROGRESS")]
     pub no_progress: bool,
+    /// When stderr is not a terminal, print a plain status line this often (seconds; 0: never).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
+    pub progress_interval: u64,
 }
 
 #[derive(Debug, Subcommand)]

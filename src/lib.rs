@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod printer;
 pub mod progress;
 pub mod reporting;
+pub mod status;
 
 use std::process::ExitCode;
 

@@ -41,6 +41,13 @@ impl Printer {
         }
     }
 
+    /// A periodic status line for logs (stderr, unless quiet).
+    pub fn status(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
     pub fn warn(&self, text: &str) {
         if !self.quiet {
             eprintln!("warning: {text}");

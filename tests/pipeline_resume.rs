@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -24,15 +24,22 @@ struct Counts {
     repair: AtomicUsize,
     /// Repair requests beyond this many are never answered (0: no limit).
     hang_after: AtomicUsize,
+    /// Repair requests fail with a 503 (the client retries those while it may).
+    fail_repair: AtomicBool,
 }
 
 const REPAIR_ANSWER: &str = "Fix the week end.\n\n```python\n### datespan/parse.py\n<<<<<<< SEARCH\n    return DateSpan(monday, monday + timedelta(days=7))\n=======\n    return DateSpan(monday, monday + timedelta(days=6))\n>>>>>>> REPLACE\n```\n";
 
-async fn chat(State(c): State<Arc<Counts>>, Json(body): Json<Value>) -> Json<Value> {
+async fn chat(State(c): State<Arc<Counts>>, Json(body): Json<Value>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     let prompt = body["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
     let text = if prompt.contains("### Repository Structure ###") {
         c.localize.fetch_add(1, Ordering::SeqCst);
         "```\ndatespan/parse.py\ndatespan/span.py\n```".to_owned()
+    } else if c.fail_repair.load(Ordering::SeqCst) {
+        c.repair.fetch_add(1, Ordering::SeqCst);
+        let error = json!({"error": {"message": "overloaded (test server)", "type": "server_error"}});
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response();
     } else {
         let n = c.repair.fetch_add(1, Ordering::SeqCst) + 1;
         let limit = c.hang_after.load(Ordering::SeqCst);
@@ -46,6 +53,7 @@ async fn chat(State(c): State<Arc<Counts>>, Json(body): Json<Value>) -> Json<Val
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
     }))
+    .into_response()
 }
 
 async fn models() -> Json<Value> {
@@ -196,6 +204,45 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
     assert_eq!(counts(&c), (0, 3));
 }
 
+/// Regression: every failure of an `eval` run used to be reported as a localize failure.
+#[test]
+fn a_failure_names_the_stage_it_happened_in() {
+    let c = Arc::new(Counts::default());
+    c.fail_repair.store(true, Ordering::SeqCst);
+    let addr = serve(c.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = cmd(addr, &tmp.path().join("run"), &tmp.path().join("repos"), &["--max-attempts", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(counts(&c).0, 2, "localization ran and finished: {stderr}");
+    assert!(counts(&c).1 > 0, "repair was asked: {stderr}");
+    assert!(
+        stderr.contains("agentless-demo__datespan-14: repair failed: "),
+        "the failure names the repair stage: {stderr}"
+    );
+    assert!(!stderr.contains("localize failed"), "{stderr}");
+}
+
+/// Regression: with no container in the pipeline itself (`--no-repro --no-regression`), the
+/// final evaluation used to ignore the container flags (`--specs`, `--namespace`, `--arch`,
+/// `--memory-gib`). They are now resolved once for both, so a bad one is refused up front.
+#[test]
+fn container_flags_are_not_ignored_without_pipeline_containers() {
+    let c = Arc::new(Counts::default());
+    let addr = serve(c.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-specs.json");
+    let mut command = cmd(addr, &tmp.path().join("run"), &tmp.path().join("repos"), &[]);
+    command.arg("--specs").arg(&missing);
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("no-such-specs.json"), "the error names the file: {stderr}");
+    assert_eq!(counts(&c), (0, 0), "refused before any model request");
+}
+
 #[test]
 fn a_killed_run_loses_nothing_it_finished() {
     let c = Arc::new(Counts::default());
@@ -235,4 +282,44 @@ fn a_killed_run_loses_nothing_it_finished() {
             .unwrap()
             .contains("days=6")
     );
+}
+
+/// Outside a terminal (here: stderr is a file), a plain status line comes every
+/// `--progress-interval` seconds, also while the run waits on the model.
+#[test]
+fn a_run_in_a_log_prints_periodic_status_lines() {
+    let c = Arc::new(Counts::default());
+    let addr = serve(c.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let repair_file = run_dir.join("instances/agentless-demo__datespan-14/repair.jsonl");
+    let log = tmp.path().join("stderr.log");
+    c.hang_after.store(3, Ordering::SeqCst);
+    let mut child: Child = cmd(addr, &run_dir, &tmp.path().join("repos"), &["--progress-interval", "1"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while samples_in(&repair_file) < 3 {
+        assert!(Instant::now() < deadline, "the run never wrote 3 samples");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Waiting on the hung request: the next lines must show where the run stands.
+    let wanted = "progress: localize 1/1, repair 0/1 (3/6 units), select-regression 0/1, gen-tests 0/1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = fs_err::read_to_string(&log).unwrap();
+        if text.lines().any(|l| l.starts_with(wanted)) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = text.lines().find(|l| l.starts_with(wanted));
+    assert!(line.is_some(), "no status line like {wanted:?} in:\n{text}");
+    assert!(line.unwrap().contains("; elapsed "), "{text}");
+    assert!(!text.contains('\u{1b}'), "no ANSI codes in a log: {text:?}");
 }

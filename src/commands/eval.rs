@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentless_harness::dataset::Instance;
-use agentless_harness::evaluate::{EvalConfig, EvalOutcome, NoRunProgress, run_evaluation};
+use agentless_harness::evaluate::{EvalConfig, EvalOutcome, InstanceResult, RunProgress, run_evaluation};
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
 use agentless_harness::sandbox::{CancellationToken, DockerEnv, SandboxOptions};
@@ -29,6 +29,7 @@ use crate::pipeline::repo::{RepoCache, default_repos_dir};
 use crate::pipeline::run::{InstanceReport, Scope, run_all, write_predictions};
 use crate::printer::Printer;
 use crate::progress::{DownloadBar, bars_enabled};
+use crate::status::StatusBoard;
 
 /// Arguments every pipeline command takes.
 #[derive(Debug, Args, Clone)]
@@ -260,14 +261,16 @@ fn needs(scope: Scope, s: &Settings) -> (bool, bool) {
 pub struct Bars {
     multi: MultiProgress,
     bars: Vec<(StageId, ProgressBar)>,
-    failed: Mutex<Vec<(String, String)>>,
     notes: Mutex<Vec<String>>,
     printer: Printer,
     tokens: Mutex<HashMap<String, Usage>>,
+    /// Plain status lines when stderr is not a terminal.
+    pub status: StatusBoard,
 }
 
 impl Bars {
-    pub fn new(global: &GlobalArgs, stages: &[StageId]) -> Bars {
+    /// Bars for `stages`, each over `instances` instances.
+    pub fn new(global: &GlobalArgs, stages: &[StageId], instances: usize) -> Bars {
         let target = if bars_enabled(global) {
             ProgressDrawTarget::stderr()
         } else {
@@ -288,10 +291,13 @@ impl Bars {
         Bars {
             multi,
             bars,
-            failed: Mutex::default(),
             notes: Mutex::default(),
             printer: Printer::new(global),
             tokens: Mutex::default(),
+            status: StatusBoard::start(
+                global,
+                &stages.iter().map(|s| (s.command(), instances)).collect::<Vec<_>>(),
+            ),
         }
     }
 
@@ -317,11 +323,13 @@ impl Reporter for Bars {
                     b.inc_length((*reused + *todo) as u64);
                     b.inc(*reused as u64);
                 }
+                self.status.units_planned(stage.command(), *reused, *todo);
             }
             Event::UnitDone { stage, .. } => {
                 if let Some(b) = self.bar(*stage) {
                     b.inc(1);
                 }
+                self.status.unit_done(stage.command());
             }
             Event::ModelCall { instance, usage, .. } => {
                 let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
@@ -333,24 +341,14 @@ impl Reporter for Bars {
                     b.set_message(format!("{total} tokens"));
                 }
             }
-            Event::StageFinished {
-                stage,
-                instance,
-                outcome,
-            } => match outcome {
-                StageOutcome::Failed(msg) => {
-                    self.failed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((instance.clone(), format!("{stage}: {msg}")));
+            Event::StageFinished { stage, outcome, .. } => {
+                self.status.instance_done(stage.command());
+                if let StageOutcome::Skipped(why) = outcome
+                    && let Some(b) = self.bar(*stage)
+                {
+                    b.set_message(format!("skipped ({why})"));
                 }
-                StageOutcome::Skipped(why) => {
-                    if let Some(b) = self.bar(*stage) {
-                        b.set_message(format!("skipped ({why})"));
-                    }
-                }
-                _ => {}
-            },
+            }
             Event::Note { instance, message } => {
                 let line = format!("{instance}: {message}");
                 self.multi.suspend(|| self.printer.note(&line));
@@ -389,6 +387,31 @@ pub struct Prepared {
     pub cx: Cx,
     pub instances: Vec<Instance>,
     pub bars: Arc<Bars>,
+    /// The container settings from the flags, also for the final evaluation when the
+    /// pipeline itself runs no container.
+    pub images: ImageOptions,
+    pub sandbox: SandboxOptions,
+}
+
+/// Image and sandbox settings from the container flags (the specs file is read here, so a
+/// bad `--specs` fails before any work).
+fn container_options(args: &PipelineArgs) -> anyhow::Result<(ImageOptions, SandboxOptions)> {
+    let specs = match &args.specs {
+        Some(p) => Some(Arc::new(EnvSpecs::load(p)?)),
+        None => None,
+    };
+    let mut sandbox = SandboxOptions::new(run_id_of(&args.run_dir));
+    sandbox.memory_bytes = Some((args.memory_gib * (1u64 << 30) as f64) as i64);
+    sandbox.cpus = Some(args.cpus);
+    let images = ImageOptions {
+        namespace: Namespace::from_arg(args.namespace.as_deref()),
+        tag: args.instance_image_tag.clone(),
+        arch: args.arch.unwrap_or_else(Arch::host),
+        specs,
+        demo_repos: Some(args.demo_repos()),
+        force_rebuild: false,
+    };
+    Ok((images, sandbox))
 }
 
 /// Load the dataset, apply the shard, open the run directory, the model and the engine.
@@ -421,29 +444,14 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
     } else {
         None
     };
+    let (images, sandbox) = container_options(args)?;
     let containers = if need_docker {
-        let env = DockerEnv::connect().await?;
-        let specs = match &args.specs {
-            Some(p) => Some(Arc::new(EnvSpecs::load(p)?)),
-            None => None,
-        };
-        let run_id = run_id_of(&args.run_dir);
-        let mut sandbox = SandboxOptions::new(run_id.clone());
-        sandbox.memory_bytes = Some((args.memory_gib * (1u64 << 30) as f64) as i64);
-        sandbox.cpus = Some(args.cpus);
         Some(Containers {
-            env,
+            env: DockerEnv::connect().await?,
             slots: Arc::new(Semaphore::new(args.workers())),
-            images: ImageOptions {
-                namespace: Namespace::from_arg(args.namespace.as_deref()),
-                tag: args.instance_image_tag.clone(),
-                arch: args.arch.unwrap_or_else(Arch::host),
-                specs,
-                demo_repos: Some(args.demo_repos()),
-                force_rebuild: false,
-            },
-            sandbox,
-            run_id,
+            images: images.clone(),
+            run_id: sandbox.run_id.clone(),
+            sandbox: sandbox.clone(),
         })
     } else {
         None
@@ -452,7 +460,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         Scope::All => StageId::ALL.to_vec(),
         Scope::Stage(s) => vec![s],
     };
-    let bars = Arc::new(Bars::new(global, &stages));
+    let bars = Arc::new(Bars::new(global, &stages, instances.len()));
     let repos = RepoCache::new(
         args.repos_dir.clone().unwrap_or_else(default_repos_dir),
         Some(args.demo_repos()),
@@ -477,7 +485,13 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         reporter: bars.clone(),
         cancel,
     };
-    Ok(Some(Prepared { cx, instances, bars }))
+    Ok(Some(Prepared {
+        cx,
+        instances,
+        bars,
+        images,
+        sandbox,
+    }))
 }
 
 /// A run id from the run directory's name (letters, digits, `-`, `_`, `.`).
@@ -573,7 +587,8 @@ pub async fn run_scope(
     let (tin, tout, cost) = write_usage(args, &prepared.cx.run_dir, &reports)?;
     let failed: Vec<&InstanceReport> = reports.iter().filter(|r| r.error.is_some() && !r.cancelled).collect();
     for r in &failed {
-        printer.warn(&format!("{}: {}", r.instance_id, r.error.as_deref().unwrap_or("")));
+        let stage = r.failed_stage.map(|s| format!("{s} failed: ")).unwrap_or_default();
+        printer.warn(&format!("{}: {stage}{}", r.instance_id, r.error.as_deref().unwrap_or("")));
     }
     let cancelled = reports.iter().any(|r| r.cancelled) || prepared.cx.cancel.is_cancelled();
     let done = reports.len() - failed.len() - reports.iter().filter(|r| r.cancelled).count();
@@ -635,13 +650,9 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     cfg.timeout = Duration::from_secs(args.eval_timeout.max(1));
     cfg.grading = args.grading;
     cfg.workers = args.pipeline.workers();
-    if let Some(c) = &prepared.cx.containers {
-        cfg.images = c.images.clone();
-        cfg.sandbox = c.sandbox.clone();
-        cfg.sandbox.run_id = run_id.clone();
-    } else {
-        cfg.images.demo_repos = Some(args.pipeline.demo_repos());
-    }
+    cfg.images = prepared.images.clone();
+    cfg.sandbox = prepared.sandbox.clone();
+    cfg.sandbox.run_id = run_id.clone();
     let evaluated: Vec<Instance> = prepared
         .instances
         .iter()
@@ -654,7 +665,7 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
         &predictions,
         &cfg,
         prepared.cx.run_dir.root(),
-        &NoRunProgress,
+        &EvalStatus(&prepared.bars.status),
         &prepared.cx.cancel,
     )
     .await?;
@@ -694,6 +705,24 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     } else {
         status
     })
+}
+
+/// The final evaluation's progress, as the `evaluate` phase of the status lines.
+struct EvalStatus<'a>(&'a StatusBoard);
+
+impl RunProgress for EvalStatus<'_> {
+    fn planned(&self, total: usize) {
+        self.0.add_phase("evaluate", total);
+    }
+    fn finished(&self, r: &InstanceResult) {
+        if r.outcome == EvalOutcome::EmptyPatch {
+            return; // not among the planned ones
+        }
+        if r.outcome == EvalOutcome::Resolved {
+            self.0.resolved("evaluate");
+        }
+        self.0.instance_done("evaluate");
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::status::StatusBoard;
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
@@ -132,6 +133,8 @@ struct Bars {
     images: ProgressBar,
     counts: Counts,
     printer: Printer,
+    /// Plain status lines when stderr is not a terminal.
+    status: StatusBoard,
 }
 
 impl Bars {
@@ -154,6 +157,7 @@ impl Bars {
             images,
             counts: Counts::default(),
             printer: Printer::new(global),
+            status: StatusBoard::start(global, &[]),
         }
     }
 
@@ -185,6 +189,7 @@ fn short(s: &str, n: usize) -> String {
 impl RunProgress for Bars {
     fn planned(&self, total: usize) {
         self.main.set_length(total as u64);
+        self.status.add_phase("evaluate", total);
         self.refresh();
     }
     fn finished(&self, r: &InstanceResult) {
@@ -196,6 +201,10 @@ impl RunProgress for Bars {
             EvalOutcome::Error(EvalError::Cancelled) => 0,
             EvalOutcome::Error(_) => c.errors.fetch_add(1, Ordering::Relaxed),
         };
+        if r.outcome == EvalOutcome::Resolved {
+            self.status.resolved("evaluate");
+        }
+        self.status.instance_done("evaluate");
         if r.resumed {
             c.resumed.fetch_add(1, Ordering::Relaxed);
         }

@@ -100,6 +100,7 @@ mod tests {
             verbose: 0,
             quiet: true,
             no_progress: true,
+            progress_interval: 0,
         };
         let server = tokio::spawn(async move { run(&args, &global).await });
         let url = format!("http://127.0.0.1:{port}/v1");

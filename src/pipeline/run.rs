@@ -36,6 +36,8 @@ pub struct InstanceReport {
     pub usage: Usage,
     /// Why the instance stopped, if it did.
     pub error: Option<String>,
+    /// The stage the instance stopped in, if it failed.
+    pub failed_stage: Option<StageId>,
     pub cancelled: bool,
 }
 
@@ -68,24 +70,33 @@ fn tests_inputs_for_execute(cx: &Cx, inst: &Instance) -> Result<(Regression, Rep
     Ok((reg, rep))
 }
 
+/// `at` is set to the stage being run, so that a failure names the stage it happened in.
 async fn run_scope(
     cx: &Cx,
     inst: &Instance,
     scope: Scope,
     usage: &mut Usage,
+    at: &mut StageId,
 ) -> Result<Option<RerankRecord>, StageError> {
     match scope {
         Scope::All => {
+            *at = StageId::Localize;
             let snap = snapshot(cx, inst).await?;
             let loc = localize::run(cx, inst, &snap).await?;
             loc.samples.iter().for_each(|s| add(usage, s.usage));
+            *at = StageId::Repair;
             let repairs = repair::run(cx, inst, &snap, &loc).await?;
             repairs.samples.iter().for_each(|s| add(usage, s.usage));
             let (reg, rep) = tokio::join!(regression::run(cx, inst), repro::run(cx, inst, &snap));
-            let (reg, rep) = (reg?, rep?);
+            *at = StageId::Regression;
+            let reg = reg?;
+            *at = StageId::Repro;
+            let rep = rep?;
             add(usage, reg.usage);
             add(usage, rep.usage);
+            *at = StageId::Execute;
             let execs = execute::run(cx, inst, &repairs, &reg, &rep).await?;
+            *at = StageId::Rerank;
             Ok(Some(select::run(cx, inst, &repairs, &reg, &rep, &execs)?))
         }
         Scope::Stage(StageId::Localize) => {
@@ -137,18 +148,18 @@ async fn run_scope(
 /// raised: other instances go on.
 pub async fn run_instance(cx: &Cx, inst: &Instance, scope: Scope) -> InstanceReport {
     let mut usage = Usage::default();
-    let result = run_scope(cx, inst, scope, &mut usage).await;
+    let mut at = match scope {
+        Scope::Stage(s) => s,
+        Scope::All => StageId::Localize,
+    };
+    let result = run_scope(cx, inst, scope, &mut usage, &mut at).await;
     let (rerank, error, cancelled) = match result {
         Ok(r) => (r, None, false),
         Err(StageError::Cancelled) => (None, Some("interrupted".to_owned()), true),
         Err(e) => {
             let msg = e.to_string();
-            let stage = match scope {
-                Scope::Stage(s) => s,
-                Scope::All => StageId::Localize,
-            };
             cx.emit(Event::StageFinished {
-                stage,
+                stage: at,
                 instance: inst.instance_id.clone(),
                 outcome: StageOutcome::Failed(msg.clone()),
             });
@@ -159,6 +170,7 @@ pub async fn run_instance(cx: &Cx, inst: &Instance, scope: Scope) -> InstanceRep
         instance_id: inst.instance_id.clone(),
         rerank,
         usage,
+        failed_stage: (error.is_some() && !cancelled).then_some(at),
         error,
         cancelled: cancelled || cx.cancel.is_cancelled(),
     }
