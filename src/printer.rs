@@ -1,7 +1,17 @@
 //! The printer: the one place user-facing text is written. Data goes to stdout, notes and
 //! errors to stderr; `--quiet` silences all but errors.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::cli::GlobalArgs;
+
+/// Set when stdout carries machine-readable output only (`--json -`): summaries go to stderr.
+static SUMMARY_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Keep stdout for data: from now on every printer writes its summaries to stderr.
+pub fn summaries_to_stderr() {
+    SUMMARY_TO_STDERR.store(true, Ordering::Relaxed);
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
@@ -27,9 +37,13 @@ impl Printer {
         println!("{text}");
     }
 
-    /// The closing summary of a command (stdout, unless quiet).
+    /// The closing summary of a command (stdout, unless quiet; stderr when stdout is kept for
+    /// data, see [`summaries_to_stderr`]).
     pub fn summary(&self, text: &str) {
-        if !self.quiet {
+        if self.quiet {
+        } else if SUMMARY_TO_STDERR.load(Ordering::Relaxed) {
+            eprintln!("{text}");
+        } else {
             println!("{text}");
         }
     }

@@ -263,11 +263,30 @@ fn wrong_empty_unappliable_and_escaping_patches_get_the_official_verdicts() {
             preds.to_str().expect("utf8"),
             "--run-id",
             &run,
+            "--json",
+            "summary.json",
         ],
     );
     // Verdicts about patches are results, not tool failures.
     assert!(o.status.success(), "{}", text(&o));
     let report = read_json(&tmp.path().join(format!("org__model.{run}.json")));
+    // The --json summary agrees with the run report and the exit code.
+    let summary = read_json(&tmp.path().join("summary.json"));
+    assert_eq!(summary["command"], "evaluate");
+    assert_eq!(summary["run_id"], run.as_str());
+    assert_eq!(i64::from(o.status.code().expect("code")), summary["exit_code"].as_i64().expect("n"));
+    let counts = &summary["evaluation"];
+    assert_eq!(
+        [&counts["evaluated"], &counts["resolved"], &counts["unresolved"], &counts["errors"], &counts["empty_patches"]],
+        [4, 0, 1, 2, 1],
+        "{summary}"
+    );
+    let named = tmp.path().join(summary["paths"]["report"].as_str().expect("report path"));
+    assert_eq!(
+        named.canonicalize().expect("the named report exists"),
+        tmp.path().join(format!("org__model.{run}.json")).canonicalize().expect("report"),
+        "{summary}"
+    );
     assert_eq!(ids(&report, "unresolved_ids"), vec![a.to_owned()]);
     assert_eq!(ids(&report, "empty_patch_ids"), vec![b.to_owned()]);
     let mut errors = vec![c.to_owned(), d.to_owned()];

@@ -169,9 +169,17 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
     let preds = fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap();
     assert!(preds.contains("days=6"), "{preds}");
 
-    // The same again: nothing is asked, the same predictions.
+    // The same again: nothing is asked, the same predictions; `--json -` puts only the
+    // machine-readable summary on stdout.
     reset(&c);
-    run_ok(cmd(addr, &run_dir, &repos, &[]));
+    let stdout = run_ok(cmd(addr, &run_dir, &repos, &["--json", "-"]));
+    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(summary["command"], "eval");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["pipeline"]["done"], 1, "{summary}");
+    assert_eq!(summary["pipeline"]["non_empty_predictions"], 1, "{summary}");
+    assert!(summary.get("evaluation").is_none(), "--no-evaluate: {summary}");
+    assert_eq!(summary["paths"]["predictions"], run_dir.join("predictions.jsonl").to_str().unwrap());
     assert_eq!(counts(&c), (0, 0));
     assert_eq!(
         fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(),

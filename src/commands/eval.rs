@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentless_harness::dataset::Instance;
+use agentless_harness::predictions::Prediction;
 use agentless_harness::evaluate::{EvalConfig, EvalOutcome, InstanceResult, RunProgress, run_evaluation};
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
@@ -29,6 +30,7 @@ use crate::pipeline::repo::{RepoCache, default_repos_dir};
 use crate::pipeline::run::{InstanceReport, Scope, run_all, write_predictions};
 use crate::printer::Printer;
 use crate::progress::{DownloadBar, bars_enabled};
+use crate::reporting::json::{JsonSummary, JsonTarget, PipelineCounts};
 use crate::status::StatusBoard;
 
 /// Arguments every pipeline command takes.
@@ -173,6 +175,10 @@ pub struct EvalArgs {
     /// Also write the results as JUnit XML (one test case per instance, class = repository).
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Also write a machine-readable summary (counts, paths, wall time, exit status) to FILE,
+    /// or to stdout with `-` (the human summary then goes to stderr).
+    #[arg(long, value_name = "FILE|-")]
+    pub json: Option<String>,
 }
 
 impl PipelineArgs {
@@ -614,15 +620,54 @@ pub async fn run_scope(
 }
 
 pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    let started = std::time::Instant::now();
+    let json = args.json.as_deref().map(JsonTarget::parse);
+    if json.as_ref().is_some_and(JsonTarget::uses_stdout) {
+        crate::printer::summaries_to_stderr();
+    }
+    let run_id = args.run_id.clone().unwrap_or_else(|| run_id_of(&args.pipeline.run_dir));
+    let mut out = JsonSummary::new("eval", &run_id, ExitStatus::Success, Duration::ZERO);
+    out.paths.run_dir = Some(args.pipeline.run_dir.clone());
+    let status = eval(args, global, &mut out).await?;
+    if let Some(target) = &json {
+        let mut done = JsonSummary::new("eval", &run_id, status, started.elapsed());
+        done.pipeline = out.pipeline;
+        done.evaluation = out.evaluation;
+        done.paths = out.paths;
+        super::emit_json_summary(target, &done, &Printer::new(global))?;
+    }
+    Ok(status)
+}
+
+/// The pipeline's counts for `--json`.
+fn pipeline_counts(reports: &[InstanceReport], predictions: &[Prediction]) -> PipelineCounts {
+    let cancelled = reports.iter().filter(|r| r.cancelled).count();
+    let failed = reports.iter().filter(|r| r.error.is_some() && !r.cancelled).count();
+    PipelineCounts {
+        instances: reports.len(),
+        done: reports.len() - failed - cancelled,
+        failed,
+        cancelled,
+        predictions: predictions.len(),
+        non_empty_predictions: predictions.iter().filter(|p| !p.is_empty()).count(),
+        prompt_tokens: reports.iter().map(|r| r.usage.prompt_tokens).sum(),
+        completion_tokens: reports.iter().map(|r| r.usage.completion_tokens).sum(),
+    }
+}
+
+async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> anyhow::Result<ExitStatus> {
     let printer = Printer::new(global);
     let (status, done) = run_scope(&args.pipeline, global, Scope::All).await?;
     let Some((prepared, reports)) = done else {
         return Ok(status);
     };
     if status == ExitStatus::Interrupted {
+        out.pipeline = Some(pipeline_counts(&reports, &[]));
         return Ok(status);
     }
     let predictions = write_predictions(&prepared.cx.run_dir, &args.pipeline.model_name, &reports)?;
+    out.pipeline = Some(pipeline_counts(&reports, &predictions));
+    out.paths.predictions = Some(prepared.cx.run_dir.predictions_file());
     for r in &reports {
         if let Some(rr) = &r.rerank {
             printer.note(&format!(
@@ -672,7 +717,12 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
         let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results);
         crate::reporting::junit::write_junit(path, report, &details)?;
+        out.paths.junit = Some(path.clone());
     }
+    out.evaluation = Some(super::evaluate::evaluation_counts(&summary));
+    out.paths.report = summary.report_path.clone();
+    out.paths.hardened_report = summary.hardened_report_path.clone();
+    out.paths.logs = Some(cfg.log_root.clone());
     let resolved = summary
         .results
         .iter()

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::reporting::json::{EvaluationCounts, JsonSummary, JsonTarget};
 use crate::status::StatusBoard;
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
@@ -90,6 +91,10 @@ pub struct EvaluateArgs {
     /// Also write the results as JUnit XML (one test case per instance, class = repository).
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Also write a machine-readable summary (counts, paths, wall time, exit status) to FILE,
+    /// or to stdout with `-` (the human summary then goes to stderr).
+    #[arg(long, value_name = "FILE|-")]
+    pub json: Option<String>,
 }
 
 /// `8g`, `512m`, `64k`, `100` (bytes); binary units.
@@ -302,6 +307,23 @@ fn cancel_on_signals(cancel: CancellationToken) {
 }
 
 pub async fn run(args: &EvaluateArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    let started = std::time::Instant::now();
+    let json = args.json.as_deref().map(JsonTarget::parse);
+    if json.as_ref().is_some_and(JsonTarget::uses_stdout) {
+        crate::printer::summaries_to_stderr();
+    }
+    let mut out = JsonSummary::new("evaluate", &args.run_id, ExitStatus::Success, Duration::ZERO);
+    let status = evaluate(args, global, &mut out).await?;
+    if let Some(target) = &json {
+        let mut done = JsonSummary::new("evaluate", &args.run_id, status, started.elapsed());
+        done.evaluation = out.evaluation;
+        done.paths = out.paths;
+        super::emit_json_summary(target, &done, &Printer::new(global))?;
+    }
+    Ok(status)
+}
+
+async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummary) -> anyhow::Result<ExitStatus> {
     let printer = Printer::new(global);
     agentless_harness::evaluate::logs::check_component("run id", &args.run_id).map_err(anyhow::Error::msg)?;
     if args.timeout == 0 {
@@ -366,8 +388,32 @@ pub async fn run(args: &EvaluateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
         let details = crate::reporting::junit::JunitDetails::from_results(&args.run_id, &summary.results);
         crate::reporting::junit::write_junit(path, report, &details)?;
+        out.paths.junit = Some(path.clone());
     }
+    out.evaluation = Some(evaluation_counts(&summary));
+    out.paths.report = summary.report_path.clone();
+    out.paths.hardened_report = summary.hardened_report_path.clone();
+    out.paths.logs = Some(cfg.log_root.clone());
     Ok(report(&printer, &bars.counts, &summary, &args.run_id))
+}
+
+/// The `--json` counts of a run's results (also used by `eval`'s final evaluation).
+pub fn evaluation_counts(summary: &RunSummary) -> EvaluationCounts {
+    let mut c = EvaluationCounts {
+        flagged: summary.flagged_ids.len(),
+        ..EvaluationCounts::default()
+    };
+    for r in &summary.results {
+        c.evaluated += 1;
+        c.resumed += usize::from(r.resumed);
+        match &r.outcome {
+            EvalOutcome::Resolved => c.resolved += 1,
+            EvalOutcome::Unresolved => c.unresolved += 1,
+            EvalOutcome::EmptyPatch => c.empty_patches += 1,
+            EvalOutcome::Error(_) => c.errors += 1,
+        }
+    }
+    c
 }
 
 fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str) -> ExitStatus {

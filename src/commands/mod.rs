@@ -60,3 +60,18 @@ pub async fn load_instances(
     ids.retain(|s| !s.trim().is_empty());
     Ok(ds::select(instances, &ids)?)
 }
+
+/// Write the `--json` summary: to stdout (as data) or atomically to a file.
+pub fn emit_json_summary(
+    target: &crate::reporting::json::JsonTarget,
+    summary: &crate::reporting::json::JsonSummary,
+    printer: &crate::printer::Printer,
+) -> anyhow::Result<()> {
+    let text = summary.to_json();
+    match target.file() {
+        None => printer.data(text.trim_end()),
+        Some(path) => crate::artifact::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing the --json summary {}", path.display()))?,
+    }
+    Ok(())
+}

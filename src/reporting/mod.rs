@@ -6,6 +6,7 @@
 //! - [`summary`]: the short text summary printed at the end of `eval` / `evaluate`.
 //! - [`compare`]: two runs side by side and the regression gate (`compare --max-drop`).
 //! - [`junit`]: JUnit XML, one test case per instance.
+//! - [`json`]: the machine-readable `--json` summary of `eval` / `evaluate`.
 //! - [`artifacts`]: a run directory read into the report's typed view ([`rundata`]).
 //! - [`scaling`]: test-time scaling curves by sub-sampling recorded samples and re-running
 //!   the pipeline's rerank rule (no model calls).
@@ -21,6 +22,7 @@ pub mod compare;
 pub mod export;
 pub mod grading;
 pub mod html;
+pub mod json;
 pub mod junit;
 pub mod plots;
 pub mod rundata;
