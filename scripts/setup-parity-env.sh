@@ -5,6 +5,7 @@
 #   swebench5  — the official swebench 5.0.2
 #   unidiff075 — unidiff 0.7.5, the patch parser swe-rl's reward runs on
 #   llamacpp   — llama-cpp-python 0.3.36 (llama.cpp, for the local model's parity tests)
+#   hfhub      — huggingface_hub 2.4.0 (the dataset cache layout, read and written both ways)
 # Prints `export NAME=…` lines for the interpreters on stdout (use: eval "$(…)"); progress
 # goes to stderr. Reference implementations only: the tool itself never runs Python.
 set -euo pipefail
@@ -18,6 +19,7 @@ envs=(
   "swebench5|swebench==5.0.2 pyarrow|import swebench, pyarrow; assert swebench.__version__ == '5.0.2'|SWEBENCH5_PYTHON"
   "unidiff075|unidiff==0.7.5|import unidiff; assert unidiff.VERSION == '0.7.5'|UNIDIFF075_PYTHON"
   "llamacpp|llama-cpp-python==0.3.36|import llama_cpp; assert llama_cpp.__version__ == '0.3.36'|LLAMACPP_PYTHON"
+  "hfhub|huggingface_hub==2.4.0|import huggingface_hub; assert huggingface_hub.__version__ == '2.4.0'|HFHUB_PYTHON"
 )
 for entry in "${envs[@]}"; do
   IFS='|' read -r name reqs check var <<<"$entry"

@@ -26,7 +26,7 @@ wait "$parity_pid" || { echo "error: scripts/setup-parity-env.sh failed" >&2; ex
 [ "$build_rc" -eq 0 ] || { echo "error: the tests do not build" >&2; exit "$build_rc"; }
 # shellcheck source=/dev/null
 . "$parity_out"
-export SWEBENCH4_PYTHON SWEBENCH5_PYTHON UNIDIFF075_PYTHON LLAMACPP_PYTHON
+export SWEBENCH4_PYTHON SWEBENCH5_PYTHON UNIDIFF075_PYTHON LLAMACPP_PYTHON HFHUB_PYTHON
 
 docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not reachable (docker info failed)" >&2; exit 1; }
 

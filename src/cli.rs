@@ -34,6 +34,19 @@ pub struct GlobalArgs {
     pub progress_interval: u64,
 }
 
+/// `--split`'s closed list, each value with what it means.
+fn split_values() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("verified").help("SWE-bench Verified, 500 instances (Hugging Face, cached)"),
+        PossibleValue::new("lite").help("SWE-bench Lite's test split, 300 instances (Hugging Face, cached)"),
+        PossibleValue::new("full").help("SWE-bench's test split, 2,294 instances (Hugging Face, cached)"),
+        PossibleValue::new("demo").help("5 small instances embedded in the tool (no download, no images to pull)"),
+        PossibleValue::new("test").help("with --dataset REPO_ID: that repository's test split"),
+        PossibleValue::new("dev").help("with --dataset REPO_ID: that repository's dev split"),
+    ])
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole Agentless Mini pipeline, write predictions.jsonl and evaluate them.
@@ -78,12 +91,17 @@ pub enum Command {
 /// Where the SWE-bench instances come from, and which of them to take.
 #[derive(Debug, Args, Clone, Default)]
 pub struct DatasetArgs {
-    /// A named split: verified, lite, full (Hugging Face, cached) or demo (embedded).
-    #[arg(long, conflicts_with = "dataset")]
+    /// Which dataset: a named split, or the split of the repository id given to --dataset.
+    #[arg(long, value_parser = split_values())]
     pub split: Option<String>,
-    /// A local dataset file: .parquet, .json (a list) or .jsonl.
-    #[arg(long)]
+    /// A local dataset file (.parquet, .json list or .jsonl), or a Hugging Face dataset
+    /// repository id (SWE-bench/SWE-bench_Verified, princeton-nlp/SWE-bench_Lite, ...) read
+    /// with --split test (the default) or dev.
+    #[arg(long, value_name = "FILE|REPO_ID")]
     pub dataset: Option<PathBuf>,
+    /// The hub revision (branch, tag or commit) of a named split or repository id.
+    #[arg(long, default_value = "main")]
+    pub revision: String,
     /// Only these instance ids (comma-separated). An unknown id is an error.
     #[arg(long, value_delimiter = ',')]
     pub instances: Vec<String>,

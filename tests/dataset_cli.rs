@@ -83,6 +83,41 @@ fn split_download_then_cache_through_the_cli() {
     let second = run(&[("HF_HUB_OFFLINE", "1")]);
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     assert_eq!(second.stdout, first.stdout);
+    // A Hugging Face repository id, under either organisation's name (the official harness
+    // loads SWE-bench/SWE-bench_Verified), finds the same cache.
+    for by_id in [
+        &["--dataset", "SWE-bench/SWE-bench_Verified", "--split", "test"][..],
+        &["--dataset", "princeton-nlp/SWE-bench_Verified"][..],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+            .arg("dataset")
+            .args(by_id)
+            .args(["--instances", "django__django-11099,sympy__sympy-20590"])
+            .env_remove("HF_HUB_CACHE")
+            .env("HF_HOME", home.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .expect("run");
+        assert!(o.status.success(), "{by_id:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout, first.stdout, "{by_id:?}");
+    }
+}
+
+/// `--split` is a closed list; `test` alone no longer means the full 2,294-instance set.
+#[test]
+fn split_names_are_a_closed_list_and_test_needs_a_repository() {
+    let bin = env!("CARGO_BIN_EXE_agentless-mini");
+    let o = Command::new(bin).args(["dataset", "--split", "test"]).output().expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("--dataset REPO_ID") && err.contains("verified, lite or full"), "{err}");
+    let o = Command::new(bin).args(["dataset", "--split", "verifed"]).output().expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("verified") && err.contains("demo"), "the accepted values are listed: {err}");
+    let help = Command::new(bin).args(["dataset", "--help"]).output().expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("SWE-bench Verified, 500 instances"), "{help}");
 }
 
 #[test]

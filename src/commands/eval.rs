@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentless_harness::dataset::Instance;
+use agentless_harness::dataset::{Instance, ResolvedDataset};
 use agentless_harness::predictions::Prediction;
 use agentless_harness::evaluate::{EvalConfig, EvalOutcome, InstanceResult, RunProgress, run_evaluation};
 use agentless_harness::grade::GradingMode;
@@ -420,10 +420,28 @@ fn container_options(args: &PipelineArgs) -> anyhow::Result<(ImageOptions, Sandb
     Ok((images, sandbox))
 }
 
+/// What `run.json` records of the dataset: for a hub dataset its repository, revision, commit
+/// and the parquet's sha256; otherwise the split name or the file.
+fn dataset_record(args: &DatasetArgs, source: Option<&ResolvedDataset>) -> serde_json::Value {
+    match source {
+        Some(s) => serde_json::json!({
+            "repo": s.repo,
+            "split": args.split.as_deref().filter(|s| *s == "dev").unwrap_or("test"),
+            "revision": s.revision,
+            "commit": s.commit,
+            "sha256": s.sha256,
+        }),
+        None => serde_json::json!({
+            "split": args.split,
+            "file": args.dataset,
+        }),
+    }
+}
+
 /// Load the dataset, apply the shard, open the run directory, the model and the engine.
 pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> anyhow::Result<Option<Prepared>> {
     let download = DownloadBar::new(global);
-    let mut instances = super::load_instances(&args.dataset, &download).await?;
+    let (mut instances, source) = super::load_instances_with_source(&args.dataset, &download).await?;
     if let Some((i, k)) = args.shard {
         instances = instances
             .into_iter()
@@ -477,6 +495,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         "instances": instances.iter().map(|i| i.instance_id.as_str()).collect::<Vec<_>>(),
         "shard": args.shard,
         "version": env!("CARGO_PKG_VERSION"),
+        "dataset": dataset_record(&args.dataset, source.as_ref()),
     });
     write_atomic(
         &run_dir.settings_file(),

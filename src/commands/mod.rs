@@ -39,26 +39,71 @@ pub async fn load_instances(
     args: &DatasetArgs,
     progress: &dyn agentless_harness::dataset::HubProgress,
 ) -> anyhow::Result<Vec<agentless_harness::dataset::Instance>> {
-    use agentless_harness::dataset::{self as ds, Split};
-    let instances = match (&args.dataset, &args.split) {
-        (Some(path), _) => ds::load_dataset(path)?,
-        (None, Some(split)) => {
+    Ok(load_instances_with_source(args, progress).await?.0)
+}
+
+/// As [`load_instances`], with where a hub dataset came from (repository, revision, commit,
+/// sha256) for the run's records; `None` for files and the demo split.
+pub async fn load_instances_with_source(
+    args: &DatasetArgs,
+    progress: &dyn agentless_harness::dataset::HubProgress,
+) -> anyhow::Result<(
+    Vec<agentless_harness::dataset::Instance>,
+    Option<agentless_harness::dataset::ResolvedDataset>,
+)> {
+    use agentless_harness::dataset::{self as ds, HubConfig, HubDataset, Split};
+    let hub = |repo: &str, split: &str| HubDataset {
+        repo: repo.to_owned(),
+        split: split.to_owned(),
+        revision: args.revision.clone(),
+    };
+    let split = args.split.as_deref();
+    let repo_id = args
+        .dataset
+        .as_ref()
+        .filter(|d| !d.exists())
+        .and_then(|d| d.to_str())
+        .filter(|d| ds::looks_like_repo_id(d));
+    let (instances, source) = match (&args.dataset, repo_id, split) {
+        (Some(_), Some(repo), split) => {
+            let split = match split {
+                None | Some("test") => "test",
+                Some("dev") => "dev",
+                Some(other) => anyhow::bail!(
+                    "--split {other} names a dataset of its own; with the repository id {repo} give its split: test or dev"
+                ),
+            };
+            let found = ds::resolve_hub(&hub(repo, split), &HubConfig::from_env(), progress).await?;
+            (ds::load_dataset(&found.path)?, Some(found))
+        }
+        (Some(path), None, Some(split)) => anyhow::bail!(
+            "--split {split} cannot be combined with the dataset file {} (a file is the whole dataset)",
+            path.display()
+        ),
+        (Some(path), None, None) => (ds::load_dataset(path)?, None),
+        (None, _, Some(s @ ("test" | "dev"))) => anyhow::bail!(
+            "--split {s} names the split of a Hugging Face repository: give it with --dataset REPO_ID \
+             (e.g. --dataset SWE-bench/SWE-bench_Verified --split test), or use --split verified, lite or full"
+        ),
+        (None, _, Some(split)) => {
             let split: Split = split.parse()?;
             if split == Split::Demo {
-                crate::demo::instances().context("loading the embedded demo split")?
+                let instances = crate::demo::instances().context("loading the embedded demo split")?;
+                (instances, None)
             } else {
-                let path = ds::resolve_split(split, &ds::HubConfig::from_env(), progress).await?;
-                ds::load_dataset(&path)?
+                let repo = split.hub_repo().unwrap_or_default();
+                let found = ds::resolve_hub(&hub(repo, "test"), &HubConfig::from_env(), progress).await?;
+                (ds::load_dataset(&found.path)?, Some(found))
             }
         }
-        (None, None) => anyhow::bail!("no dataset: pass --split NAME or --dataset FILE"),
+        (None, _, None) => anyhow::bail!("no dataset: pass --split NAME or --dataset FILE|REPO_ID"),
     };
     let mut ids = args.instances.clone();
     if let Some(file) = &args.instances_file {
         ids.extend(ds::read_id_file(file)?);
     }
     ids.retain(|s| !s.trim().is_empty());
-    Ok(ds::select(instances, &ids)?)
+    Ok((ds::select(instances, &ids)?, source))
 }
 
 /// Write the `--json` summary: to stdout (as data) or atomically to a file.

@@ -1,11 +1,19 @@
-//! Named splits resolved through the Hugging Face hub cache, downloading when missing.
+//! Datasets on the Hugging Face hub (named splits, or any repository id with a split), resolved
+//! through the hub cache and downloaded when missing.
 //!
-//! Cache layout is Hugging Face's own (`$HF_HUB_CACHE` or `$HF_HOME/hub` or
-//! `~/.cache/huggingface/hub`): `datasets--<org>--<name>/{blobs,refs/main,snapshots/<rev>/<file>}`,
-//! so files downloaded by Python's `huggingface_hub` are found and vice versa. A download is
-//! streamed into `blobs/<name>.incomplete`, checked (length, parquet magic, readable), and only
-//! then renamed into place: a transfer that fails midway never leaves a file that a later run
-//! would take for the dataset.
+//! Cache layout is `huggingface_hub`'s own (`$HF_HUB_CACHE` or `$HF_HOME/hub` or
+//! `~/.cache/huggingface/hub`): `datasets--<org>--<name>/{blobs/<etag>,refs/<revision>,
+//! snapshots/<commit>/<file>}`, so files downloaded by Python's `huggingface_hub` are found and
+//! vice versa. As `huggingface_hub` does, the resolve URL is asked without following its
+//! redirect: the commit (`X-Repo-Commit`) and the file's sha256 (`X-Linked-Etag`) come from the
+//! hub's answer, the bytes from where it points (a CDN). A download is streamed into
+//! `blobs/<name>.incomplete`, checked (length, sha256 when the hub gave one, parquet footer), and
+//! only then renamed into place: a transfer that fails midway never leaves a file that a later
+//! run would take for the dataset.
+//!
+//! The SWE-bench datasets are published under two organisations (`SWE-bench/…`, which the
+//! official harness loads, and the older `princeton-nlp/…`); a cached copy under either name is
+//! found for both.
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +38,7 @@ impl std::str::FromStr for Split {
         match s.to_ascii_lowercase().as_str() {
             "verified" | "swe-bench_verified" => Ok(Split::Verified),
             "lite" | "swe-bench_lite" => Ok(Split::Lite),
-            "full" | "test" | "swe-bench" => Ok(Split::Full),
+            "full" | "swe-bench" => Ok(Split::Full),
             "demo" => Ok(Split::Demo),
             _ => Err(DatasetError::UnknownSplit(s.to_owned())),
         }
@@ -57,9 +65,6 @@ impl Split {
         }
     }
 }
-
-/// The file every split's `test` data lives in, on the hub.
-pub const TEST_PARQUET: &str = "data/test-00000-of-00001.parquet";
 
 /// Where to look and what to send; read from the environment by [`HubConfig::from_env`].
 #[derive(Clone)]
@@ -123,25 +128,132 @@ pub trait HubProgress: Send + Sync {
 pub struct NoProgress;
 impl HubProgress for NoProgress {}
 
+/// A dataset on the hub: repository id, split and revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubDataset {
+    /// `owner/name`.
+    pub repo: String,
+    /// The split (`test`, `dev`, ...): the file `data/<split>-00000-of-00001.parquet`.
+    pub split: String,
+    /// A branch, tag or commit (`main` by default).
+    pub revision: String,
+}
+
+impl HubDataset {
+    /// The parquet file of the split, as the SWE-bench datasets lay it out.
+    pub fn file(&self) -> String {
+        format!("data/{}-00000-of-00001.parquet", self.split)
+    }
+}
+
+/// Where a hub dataset was found, and what exactly it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedDataset {
+    pub path: PathBuf,
+    /// The repository id the file was found or downloaded under.
+    pub repo: String,
+    pub revision: String,
+    /// The snapshot's commit (the snapshot folder's name).
+    pub commit: Option<String>,
+    /// sha256 of the parquet file.
+    pub sha256: String,
+}
+
+/// Whether `s` reads as a hub repository id (`owner/name`), not a file path.
+pub fn looks_like_repo_id(s: &str) -> bool {
+    let Some((owner, name)) = s.split_once('/') else {
+        return false;
+    };
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.len() <= 96
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let lower = name.to_ascii_lowercase();
+    part_ok(owner)
+        && part_ok(name)
+        && ![".parquet", ".json", ".jsonl"].iter().any(|ext| lower.ends_with(ext))
+}
+
+/// The repository ids under which the same dataset is published, `repo` first.
+pub fn repo_aliases(repo: &str) -> Vec<String> {
+    let mut names = vec![repo.to_owned()];
+    if let Some((owner, name)) = repo.split_once('/')
+        && ["SWE-bench", "SWE-bench_Lite", "SWE-bench_Verified"].contains(&name)
+    {
+        for other in ["SWE-bench", "princeton-nlp"] {
+            if !other.eq_ignore_ascii_case(owner) {
+                names.push(format!("{other}/{name}"));
+            }
+        }
+    }
+    names
+}
+
 /// The local path of `split`'s parquet: from the cache, else downloaded into it.
 pub async fn resolve_split(split: Split, cfg: &HubConfig, progress: &dyn HubProgress) -> Result<PathBuf, DatasetError> {
     let Some(repo) = split.hub_repo() else {
         return Err(DatasetError::UnknownSplit(format!("{} (not on the hub)", split.name())));
     };
-    if let Some(found) = cached_file(cfg, repo, TEST_PARQUET) {
-        tracing::debug!(path = %found.display(), "dataset found in the Hugging Face cache");
-        return Ok(found);
-    }
-    if cfg.offline {
-        return Err(DatasetError::Offline {
-            split: split.name().into(),
-            cache: cfg.cache_dir.clone(),
-        });
-    }
-    download(cfg, repo, TEST_PARQUET, progress).await
+    let ds = HubDataset {
+        repo: repo.to_owned(),
+        split: "test".to_owned(),
+        revision: cfg.revision.clone(),
+    };
+    Ok(resolve_hub(&ds, cfg, progress).await?.path)
 }
 
-/// A complete cached copy of `file`: the snapshot `refs/<revision>` points at, else any snapshot.
+/// A hub dataset's parquet: from the cache (under any of its names), else downloaded into it.
+pub async fn resolve_hub(
+    ds: &HubDataset,
+    cfg: &HubConfig,
+    progress: &dyn HubProgress,
+) -> Result<ResolvedDataset, DatasetError> {
+    if !is_safe_component(&ds.revision) {
+        return Err(DatasetError::BadRevision(ds.revision.clone()));
+    }
+    let mut cfg = cfg.clone();
+    cfg.revision.clone_from(&ds.revision);
+    let file = ds.file();
+    let found = repo_aliases(&ds.repo)
+        .into_iter()
+        .find_map(|repo| cached_file(&cfg, &repo, &file).map(|path| (repo, path)));
+    let (repo, path) = match found {
+        Some(found) => found,
+        None if cfg.offline => {
+            return Err(DatasetError::Offline {
+                split: format!("{} ({}, revision {})", ds.repo, ds.split, ds.revision),
+                cache: cfg.cache_dir.clone(),
+            });
+        }
+        None => (ds.repo.clone(), download(&cfg, &ds.repo, &file, progress).await?),
+    };
+    tracing::debug!(path = %path.display(), "dataset in the Hugging Face cache");
+    let sha256 = sha256_file(&path).map_err(|source| DatasetError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let commit = snapshot_commit(&cfg, &repo, &path);
+    Ok(ResolvedDataset {
+        path,
+        repo,
+        revision: ds.revision.clone(),
+        commit,
+        sha256,
+    })
+}
+
+/// The snapshot folder `path` lies in: `<repo dir>/snapshots/<commit>/...`.
+fn snapshot_commit(cfg: &HubConfig, repo: &str, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(cfg.repo_dir(repo).join("snapshots")).ok()?;
+    rel.components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+}
+
+/// A complete cached copy of `file`: the snapshot `refs/<revision>` points at, or the snapshot
+/// named by the revision itself (a commit); for `main`, else any snapshot.
 pub fn cached_file(cfg: &HubConfig, repo: &str, file: &str) -> Option<PathBuf> {
     let dir = repo_dir_checked(cfg, repo)?;
     if let Ok(rev) = fs_err::read_to_string(dir.join("refs").join(&cfg.revision)) {
@@ -149,6 +261,15 @@ pub fn cached_file(cfg: &HubConfig, repo: &str, file: &str) -> Option<PathBuf> {
         if p.is_file() {
             return Some(p);
         }
+    }
+    if is_safe_component(&cfg.revision) {
+        let p = dir.join("snapshots").join(&cfg.revision).join(file);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    if cfg.revision != "main" {
+        return None;
     }
     let mut snaps: Vec<PathBuf> = fs_err::read_dir(dir.join("snapshots"))
         .ok()?
@@ -180,27 +301,52 @@ async fn download(
         url: url.clone(),
         message,
     };
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("agentless-mini/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(30))
+    let builder = || {
+        reqwest::Client::builder()
+            .user_agent(concat!("agentless-mini/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(30))
+    };
+    // The hub's own answer (no redirect followed) carries the commit and the file's sha256.
+    let hub = builder()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let mut req = client.get(&url);
+    let mut req = hub.get(&url);
     if let Some(token) = &cfg.token {
         req = req.bearer_auth(token);
     }
-    let resp = req.send().await.map_err(|e| fail(e.without_url().to_string()))?;
+    let first = req.send().await.map_err(|e| fail(e.without_url().to_string()))?;
+    let header = |r: &reqwest::Response, k: &str| r.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let commit_of = |r: &reqwest::Response| header(r, "x-repo-commit").filter(|c| is_safe_component(c));
+    let linked_etag = header(&first, "x-linked-etag").map(|e| clean_etag(&e));
+    let mut commit = commit_of(&first);
+    let resp = if first.status().is_redirection() {
+        let location = header(&first, "location").ok_or_else(|| fail("a redirect without a Location".into()))?;
+        let target = reqwest::Url::parse(&url)
+            .and_then(|base| base.join(&location))
+            .map_err(|e| fail(format!("bad redirect target {location:?}: {e}")))?;
+        let same_host = reqwest::Url::parse(&url).is_ok_and(|u| u.host_str() == target.host_str());
+        // Further redirects are followed; the token only goes back to the hub's own host.
+        let cdn = builder().build().map_err(|e| fail(e.to_string()))?;
+        let mut req = cdn.get(target);
+        if same_host && let Some(token) = &cfg.token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.map_err(|e| fail(e.without_url().to_string()))?
+    } else {
+        first
+    };
     let status = resp.status();
     if !status.is_success() {
         return Err(fail(format!("HTTP {status}")));
     }
-    let header = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let commit = header("x-repo-commit")
-        .filter(|c| is_safe_component(c))
-        .unwrap_or_else(|| cfg.revision.clone());
-    let etag = header("x-linked-etag")
-        .or_else(|| header("etag"))
-        .map(|e| e.trim_start_matches("W/").trim_matches('"').to_owned())
+    if commit.is_none() {
+        commit = commit_of(&resp);
+    }
+    let commit = commit.unwrap_or_else(|| cfg.revision.clone());
+    let expected_sha = linked_etag.clone().filter(|e| is_sha256(e));
+    let etag = linked_etag
+        .or_else(|| header(&resp, "etag").map(|e| clean_etag(&e)))
         .filter(|e| is_safe_component(e));
     let total = resp.content_length();
 
@@ -219,39 +365,50 @@ async fn download(
     let mut out = tokio::fs::File::create(&partial).await.map_err(|e| io(&partial, e))?;
     progress.start(file, total);
     let mut written: u64 = 0;
+    let mut hasher = {
+        use sha2::Digest as _;
+        sha2::Sha256::new()
+    };
     let mut stream = resp.bytes_stream();
-    let result: Result<(), DatasetError> = async {
+    let result: Result<String, DatasetError> = async {
+        use sha2::Digest as _;
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|e| fail(format!("transfer failed after {written} bytes: {}", e.without_url())))?;
             out.write_all(&chunk).await.map_err(|e| io(&partial, e))?;
+            hasher.update(&chunk);
             written += chunk.len() as u64;
             progress.advance(chunk.len() as u64);
         }
         out.flush().await.map_err(|e| io(&partial, e))?;
         out.sync_all().await.map_err(|e| io(&partial, e))?;
-        if let Some(t) = total {
-            if t != written {
-                return Err(fail(format!("transfer ended after {written} of {t} bytes")));
-            }
+        if let Some(t) = total
+            && t != written
+        {
+            return Err(fail(format!("transfer ended after {written} of {t} bytes")));
+        }
+        let sha = hex::encode(hasher.finalize());
+        if let Some(want) = &expected_sha
+            && *want != sha
+        {
+            return Err(fail(format!("sha256 mismatch: the hub announced {want}, the file is {sha}")));
         }
         check_parquet(&partial).map_err(fail)?;
-        Ok(())
+        Ok(sha)
     }
     .await;
     progress.finish();
-    if let Err(e) = result {
-        // Never leave a partial file behind; a failed removal only costs disk, so log it.
-        if let Err(rm) = fs_err::remove_file(&partial) {
-            tracing::warn!("could not remove partial download: {rm}");
+    let sha = match result {
+        Ok(sha) => sha,
+        Err(e) => {
+            // Never leave a partial file behind; a failed removal only costs disk, so log it.
+            if let Err(rm) = fs_err::remove_file(&partial) {
+                tracing::warn!("could not remove partial download: {rm}");
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
-    let blob_name = match etag {
-        Some(e) => e,
-        None => sha256_file(&partial).map_err(|e| io(&partial, e))?,
     };
-    let blob = blobs.join(&blob_name);
+    let blob = blobs.join(etag.unwrap_or(sha));
     fs_err::rename(&partial, &blob).map_err(|e| io(&blob, e))?;
     let snap_file = dir.join("snapshots").join(&commit).join(file);
     if let Some(parent) = snap_file.parent() {
@@ -260,8 +417,18 @@ async fn download(
     link_or_copy(&blob, &snap_file).map_err(|e| io(&snap_file, e))?;
     let refs = dir.join("refs");
     fs_err::create_dir_all(&refs).map_err(|e| io(&refs, e))?;
-    fs_err::write(refs.join(&cfg.revision), &commit).map_err(|e| io(&refs, e))?;
+    if commit != cfg.revision {
+        fs_err::write(refs.join(&cfg.revision), &commit).map_err(|e| io(&refs, e))?;
+    }
     Ok(snap_file)
+}
+
+fn clean_etag(e: &str) -> String {
+    e.trim().trim_start_matches("W/").trim_matches('"').to_owned()
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 fn is_safe_component(s: &str) -> bool {
@@ -314,4 +481,51 @@ fn link_or_copy(blob: &Path, dest: &Path) -> std::io::Result<()> {
         let _stale = fs_err::remove_file(dest);
     }
     fs_err::copy(blob, dest).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_ids_and_paths() {
+        for id in ["SWE-bench/SWE-bench_Verified", "princeton-nlp/SWE-bench_Lite", "me/my.data-set_2"] {
+            assert!(looks_like_repo_id(id), "{id}");
+        }
+        for path in [
+            "verified.parquet",
+            "data/test.jsonl",
+            "./x/y",
+            "/abs/file",
+            "a/b/c",
+            "a/",
+            "../x",
+            "dir/file.JSON",
+        ] {
+            assert!(!looks_like_repo_id(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn both_organisations_name_the_swe_bench_datasets() {
+        assert_eq!(
+            repo_aliases("SWE-bench/SWE-bench_Verified"),
+            ["SWE-bench/SWE-bench_Verified", "princeton-nlp/SWE-bench_Verified"]
+        );
+        assert_eq!(
+            repo_aliases("princeton-nlp/SWE-bench"),
+            ["princeton-nlp/SWE-bench", "SWE-bench/SWE-bench"]
+        );
+        assert_eq!(repo_aliases("me/other"), ["me/other"]);
+    }
+
+    #[test]
+    fn split_file_names() {
+        let ds = HubDataset {
+            repo: "SWE-bench/SWE-bench_Lite".into(),
+            split: "dev".into(),
+            revision: "main".into(),
+        };
+        assert_eq!(ds.file(), "data/dev-00000-of-00001.parquet");
+    }
 }

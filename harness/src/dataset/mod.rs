@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use hub::{HubConfig, HubProgress, NoProgress, Split, resolve_split};
+pub use hub::{
+    HubConfig, HubDataset, HubProgress, NoProgress, ResolvedDataset, Split, looks_like_repo_id, repo_aliases, resolve_hub,
+    resolve_split,
+};
 pub use load::{load_dataset, parse_json_rows};
 
 /// One SWE-bench instance, with every column the official datasets carry.
@@ -77,8 +80,10 @@ pub enum DatasetError {
     Duplicate { path: PathBuf, id: String },
     #[error("unknown instance id(s) not in the dataset: {}", ids.join(", "))]
     UnknownInstances { ids: Vec<String> },
-    #[error("unknown split {0:?} (expected verified, lite, full or demo)")]
+    #[error("unknown split {0:?} (expected verified, lite, full or demo; test or dev with a repository id)")]
     UnknownSplit(String),
+    #[error("revision {0:?}: expected a branch, tag or commit name (letters, digits, '-', '_', '.')")]
+    BadRevision(String),
     #[error("failed to download {url}: {message}")]
     Download { url: String, message: String },
     #[error("no dataset found for split {split} in the Hugging Face cache {cache} (offline: HF_HUB_OFFLINE is set)")]
