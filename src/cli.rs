@@ -32,6 +32,29 @@ pub struct GlobalArgs {
     /// When stderr is not a terminal, print a plain status line this often (seconds; 0: never).
     #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
     pub progress_interval: u64,
+    /// Colour in log lines: auto (only on a terminal, and not when NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether stderr gets ANSI codes.
+    pub fn ansi_on_stderr(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
 }
 
 /// `--split`'s closed list, each value with what it means.
@@ -86,6 +109,11 @@ pub enum Command {
     Chat(Box<commands::chat::ChatArgs>),
     /// Serve a model over the OpenAI-compatible API (chat completions with n, model list).
     Serve(Box<commands::serve::ServeArgs>),
+    /// Print a shell completion script (e.g. `agentless-mini completions bash > /etc/bash_completion.d/agentless-mini`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where the SWE-bench instances come from, and which of them to take.

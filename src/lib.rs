@@ -27,7 +27,7 @@ use crate::exit::ExitStatus;
 /// Parse the command line, run the command, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.global.verbose, cli.global.quiet);
+    logging::init(cli.global.verbose, cli.global.quiet, cli.global.color.ansi_on_stderr());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -39,7 +39,11 @@ pub fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) => {
             commands::report_error(&err);
-            ExitStatus::Failure.into()
+            if err.downcast_ref::<commands::UsageError>().is_some() {
+                ExitStatus::Usage.into()
+            } else {
+                ExitStatus::Failure.into()
+            }
         }
     }
 }
@@ -66,5 +70,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Reward(args) => commands::reward::run(&args, &global).await,
         Command::Chat(args) => commands::chat::run(&args, &global).await,
         Command::Serve(args) => commands::serve::run(&args, &global).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "agentless-mini", &mut std::io::stdout());
+            Ok(ExitStatus::Success)
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! tracing subscriber set-up: logs go to stderr, filtered by `RUST_LOG` or `-v`.
+//! tracing subscriber set-up: logs go to stderr, filtered by `AGENTLESS_LOG` or `-v`, with
+//! colour only where `--color` allows it (never to a file or pipe by default).
 
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. `verbosity` counts `-v` flags.
-pub fn init(verbosity: u8, quiet: bool) {
+pub fn init(verbosity: u8, quiet: bool, ansi: bool) {
     let default = match (quiet, verbosity) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -18,6 +19,7 @@ pub fn init(verbosity: u8, quiet: bool) {
     let _ignored = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }

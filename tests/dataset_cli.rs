@@ -109,7 +109,7 @@ fn split_names_are_a_closed_list_and_test_needs_a_repository() {
     let bin = env!("CARGO_BIN_EXE_agentless-mini");
     let o = Command::new(bin).args(["dataset", "--split", "test"]).output().expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "a usage error: {err}");
     assert!(err.contains("--dataset REPO_ID") && err.contains("verified, lite or full"), "{err}");
     let o = Command::new(bin).args(["dataset", "--split", "verifed"]).output().expect("run");
     let err = String::from_utf8_lossy(&o.stderr);

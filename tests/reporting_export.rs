@@ -203,7 +203,9 @@ fn export_writes_the_leaderboard_layout_file_by_file() {
     );
     assert!(readme.contains("Resolved 73 instances (14.60%)"), "{readme}");
     assert!(readme.contains("- django/django: "), "{readme}");
-    assert!(readme.contains("- [x] Is a pass@1 submission"));
+    // The checklist is the submitter's to tick, never pre-ticked.
+    assert!(readme.contains("- [ ] Is a pass@1 submission"), "{readme}");
+    assert!(!readme.contains("- [x]"), "{readme}");
     assert!(readme.contains("Technical report: https://example.org/report"));
 
     // The official loader and PyYAML read what we wrote.

@@ -25,13 +25,27 @@ use anyhow::Context as _;
 
 use crate::cli::DatasetArgs;
 
-/// Print an error chain on stderr, the way every command reports a fatal error.
+/// Print an error chain on stderr, once, the way every command reports a fatal error (the
+/// structure goes to the debug log only, with `-vv`).
 pub fn report_error(err: &anyhow::Error) {
-    tracing::error!("{err:#}");
+    tracing::debug!("fatal error: {err:?}");
     #[expect(clippy::print_stderr, reason = "the one place a fatal error reaches the user")]
     {
         eprintln!("error: {err:#}");
     }
+}
+
+/// A usage or configuration error found after parsing (flags that do not go together, a
+/// value out of range): the process exits with 2, as for clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Return a [`UsageError`] from the current function.
+macro_rules! usage_bail {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::commands::UsageError(format!($($arg)*))))
+    };
 }
 
 /// Resolve `--split` / `--dataset` and the instance filters to the selected instances.
@@ -69,19 +83,19 @@ pub async fn load_instances_with_source(
             let split = match split {
                 None | Some("test") => "test",
                 Some("dev") => "dev",
-                Some(other) => anyhow::bail!(
+                Some(other) => usage_bail!(
                     "--split {other} names a dataset of its own; with the repository id {repo} give its split: test or dev"
                 ),
             };
             let found = ds::resolve_hub(&hub(repo, split), &HubConfig::from_env(), progress).await?;
             (ds::load_dataset(&found.path)?, Some(found))
         }
-        (Some(path), None, Some(split)) => anyhow::bail!(
+        (Some(path), None, Some(split)) => usage_bail!(
             "--split {split} cannot be combined with the dataset file {} (a file is the whole dataset)",
             path.display()
         ),
         (Some(path), None, None) => (ds::load_dataset(path)?, None),
-        (None, _, Some(s @ ("test" | "dev"))) => anyhow::bail!(
+        (None, _, Some(s @ ("test" | "dev"))) => usage_bail!(
             "--split {s} names the split of a Hugging Face repository: give it with --dataset REPO_ID \
              (e.g. --dataset SWE-bench/SWE-bench_Verified --split test), or use --split verified, lite or full"
         ),
@@ -96,7 +110,7 @@ pub async fn load_instances_with_source(
                 (ds::load_dataset(&found.path)?, Some(found))
             }
         }
-        (None, _, None) => anyhow::bail!("no dataset: pass --split NAME or --dataset FILE|REPO_ID"),
+        (None, _, None) => usage_bail!("no dataset: pass --split NAME or --dataset FILE|REPO_ID"),
     };
     let mut ids = args.instances.clone();
     if let Some(file) = &args.instances_file {

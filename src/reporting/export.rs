@@ -382,11 +382,13 @@ fn readme(
         "Before opening the pull request, run `python analysis/get_results.py evaluation/<split>/<this folder>` in the \
          experiments repository and paste its output here, as the checklist asks.\n\n",
     );
-    r.push_str("## Checklist\n\n");
-    r.push_str("- [x] Is a pass@1 submission (does not attempt the same task instance more than once)\n");
-    r.push_str("- [x] Does not use SWE-bench test knowledge (`PASS_TO_PASS`, `FAIL_TO_PASS`)\n");
-    r.push_str("- [x] Does not use the `hints` field in SWE-bench\n");
-    r.push_str("- [x] Does not have web-browsing OR has taken steps to prevent lookup of SWE-bench solutions via web-browsing\n\n");
+    // Left unticked: each point is the submitter's own statement, not something a tool can
+    // vouch for (an Agentless Mini run with several samples is not pass@1, for one).
+    r.push_str("## Checklist (for the submitter to tick)\n\n");
+    r.push_str("- [ ] Is a pass@1 submission (does not attempt the same task instance more than once)\n");
+    r.push_str("- [ ] Does not use SWE-bench test knowledge (`PASS_TO_PASS`, `FAIL_TO_PASS`)\n");
+    r.push_str("- [ ] Does not use the `hints` field in SWE-bench\n");
+    r.push_str("- [ ] Does not have web-browsing OR has taken steps to prevent lookup of SWE-bench solutions via web-browsing\n\n");
     if let Some(rep) = &m.report {
         let _ = writeln!(r, "Technical report: {rep}\n");
     }

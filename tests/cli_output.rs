@@ -1,0 +1,62 @@
+//! What a user sees on stderr and from the small commands: each error once, in words, with no
+//! ANSI codes when stderr is not a terminal (or with NO_COLOR / --color never), exit code 2 for
+//! usage errors found after parsing, and shell completions that a real bash accepts.
+
+use std::process::{Command, Output};
+
+fn mini(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(args)
+        .env_remove("AGENTLESS_LOG")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run agentless-mini")
+}
+
+#[test]
+fn a_fatal_error_is_printed_once_without_ansi_codes() {
+    let o = mini(&["dataset", "--dataset", "/nonexistent/data.jsonl"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "the error once, on one line: {err}");
+    assert!(err.contains("/nonexistent/data.jsonl") && !err.contains("ERROR"), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains('\u{1b}'), "no ANSI codes to a pipe: {err:?}");
+    // Forced colour reaches log lines (warnings) only when asked for.
+    let o = mini(&["--color", "never", "dataset", "--dataset", "/nonexistent/data.jsonl"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains('\u{1b}'));
+}
+
+#[test]
+fn usage_errors_found_after_parsing_exit_2() {
+    let o = mini(&["dataset"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no dataset"), "{err}");
+}
+
+#[test]
+fn bash_completions_load_in_a_real_bash() {
+    let o = mini(&["completions", "bash"]);
+    assert!(o.status.success());
+    let script = String::from_utf8_lossy(&o.stdout).into_owned();
+    for sub in ["eval", "evaluate", "grade", "compare", "completions"] {
+        assert!(script.contains(sub), "{sub} missing");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("agentless-mini.bash");
+    std::fs::write(&path, &script).expect("write");
+    let check = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p agentless-mini", path.display()))
+        .output()
+        .expect("bash");
+    assert!(
+        check.status.success() && String::from_utf8_lossy(&check.stdout).contains("agentless-mini"),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        assert!(mini(&["completions", shell]).status.success(), "{shell}");
+    }
+}
