@@ -127,6 +127,12 @@ impl StatusBoard {
         self.with(phase, |p| p.units_done += 1);
     }
 
+    /// A copy of one phase's counters.
+    pub fn phase(&self, name: &str) -> Option<Phase> {
+        let phases = self.board.phases.lock().unwrap_or_else(|p| p.into_inner());
+        phases.iter().find(|p| p.name == name).cloned()
+    }
+
     /// The status line as it would be printed now.
     pub fn line(&self) -> String {
         self.board.line()
@@ -237,6 +243,7 @@ mod tests {
             quiet: true,
             no_progress: false,
             progress_interval: 30,
+            color: crate::cli::Color::Never,
         };
         let b = StatusBoard::start(&global, &[("localize", 2)]);
         b.units_planned("localize", 1, 2);

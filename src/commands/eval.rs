@@ -263,10 +263,20 @@ fn needs(scope: Scope, s: &Settings) -> (bool, bool) {
     }
 }
 
-/// Progress bars, one per stage, fed by pipeline events.
+/// A bar over instances, with elapsed time and ETA.
+const BAR_TEMPLATE: &str = "{prefix:>17} {bar:30} {pos}/{len} [{elapsed_precise}, ETA {eta}] {msg}";
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(BAR_TEMPLATE).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Progress bars, one per stage over the instances (totals known up front), fed by pipeline
+/// events.
 pub struct Bars {
     multi: MultiProgress,
     bars: Vec<(StageId, ProgressBar)>,
+    /// The final evaluation's bar, added once its size is known.
+    evaluation: Mutex<Option<ProgressBar>>,
     notes: Mutex<Vec<String>>,
     printer: Printer,
     tokens: Mutex<HashMap<String, Usage>>,
@@ -283,13 +293,11 @@ impl Bars {
             ProgressDrawTarget::hidden()
         };
         let multi = MultiProgress::with_draw_target(target);
-        let style = ProgressStyle::with_template("{prefix:>17} {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
         let bars = stages
             .iter()
             .map(|&s| {
-                let b = multi.add(ProgressBar::new(0));
-                b.set_style(style.clone());
+                let b = multi.add(ProgressBar::new(instances as u64));
+                b.set_style(bar_style());
                 b.set_prefix(s.command());
                 (s, b)
             })
@@ -297,6 +305,7 @@ impl Bars {
         Bars {
             multi,
             bars,
+            evaluation: Mutex::default(),
             notes: Mutex::default(),
             printer: Printer::new(global),
             tokens: Mutex::default(),
@@ -311,8 +320,54 @@ impl Bars {
         self.bars.iter().find(|(s, _)| *s == stage).map(|(_, b)| b)
     }
 
+    /// A stage bar's message: its units (samples, tests, candidates) while it runs, and the
+    /// tokens so far on the first bar.
+    fn refresh_units(&self, stage: StageId) {
+        let Some(b) = self.bar(stage) else { return };
+        let mut msg = self
+            .status
+            .phase(stage.command())
+            .filter(|p| p.units_total > 0)
+            .map(|p| format!("{}/{} units", p.units_done, p.units_total))
+            .unwrap_or_default();
+        if self.bars.first().is_some_and(|(s, _)| *s == stage) {
+            let t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            let total: u64 = t.values().map(|u| u.prompt_tokens + u.completion_tokens).sum();
+            if total > 0 {
+                msg = format!("{msg} · {total} tokens");
+            }
+        }
+        b.set_message(msg);
+    }
+
+    /// Starts the final evaluation's bar over `total` instances.
+    pub fn start_evaluation(&self, total: usize) {
+        let b = self.multi.add(ProgressBar::new(total as u64));
+        b.set_style(bar_style());
+        b.set_prefix("evaluate");
+        *self.evaluation.lock().unwrap_or_else(|p| p.into_inner()) = Some(b);
+        self.status.add_phase("evaluate", total);
+    }
+
+    /// One instance of the final evaluation finished.
+    pub fn evaluated(&self, resolved: bool) {
+        if resolved {
+            self.status.resolved("evaluate");
+        }
+        self.status.instance_done("evaluate");
+        if let Some(b) = self.evaluation.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            b.inc(1);
+            if let Some(p) = self.status.phase("evaluate") {
+                b.set_message(format!("{} resolved", p.resolved.unwrap_or(0)));
+            }
+        }
+    }
+
     pub fn finish(&self) {
         for (_, b) in &self.bars {
+            b.finish_and_clear();
+        }
+        if let Some(b) = self.evaluation.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             b.finish_and_clear();
         }
         let _ = self.multi.clear();
@@ -325,34 +380,31 @@ impl Reporter for Bars {
             Event::StageStarted {
                 stage, reused, todo, ..
             } => {
-                if let Some(b) = self.bar(*stage) {
-                    b.inc_length((*reused + *todo) as u64);
-                    b.inc(*reused as u64);
-                }
                 self.status.units_planned(stage.command(), *reused, *todo);
+                self.refresh_units(*stage);
             }
             Event::UnitDone { stage, .. } => {
-                if let Some(b) = self.bar(*stage) {
-                    b.inc(1);
-                }
                 self.status.unit_done(stage.command());
+                self.refresh_units(*stage);
             }
             Event::ModelCall { instance, usage, .. } => {
-                let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-                let e = t.entry(instance.clone()).or_default();
-                e.prompt_tokens += usage.prompt_tokens;
-                e.completion_tokens += usage.completion_tokens;
-                let total: u64 = t.values().map(|u| u.prompt_tokens + u.completion_tokens).sum();
-                if let Some((_, b)) = self.bars.first() {
-                    b.set_message(format!("{total} tokens"));
+                {
+                    let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+                    let e = t.entry(instance.clone()).or_default();
+                    e.prompt_tokens += usage.prompt_tokens;
+                    e.completion_tokens += usage.completion_tokens;
+                }
+                if let Some((s, _)) = self.bars.first() {
+                    self.refresh_units(*s);
                 }
             }
             Event::StageFinished { stage, outcome, .. } => {
                 self.status.instance_done(stage.command());
-                if let StageOutcome::Skipped(why) = outcome
-                    && let Some(b) = self.bar(*stage)
-                {
-                    b.set_message(format!("skipped ({why})"));
+                if let Some(b) = self.bar(*stage) {
+                    b.inc(1);
+                    if let StageOutcome::Skipped(why) = outcome {
+                        b.set_message(format!("skipped ({why})"));
+                    }
                 }
             }
             Event::Note { instance, message } => {
@@ -729,10 +781,12 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
         &predictions,
         &cfg,
         prepared.cx.run_dir.root(),
-        &EvalStatus(&prepared.bars.status),
+        &EvalStatus(&prepared.bars),
         &prepared.cx.cancel,
     )
-    .await?;
+    .await;
+    prepared.bars.finish();
+    let summary = summary?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
         let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results);
         crate::reporting::junit::write_junit(path, report, &details)?;
@@ -776,21 +830,18 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
     })
 }
 
-/// The final evaluation's progress, as the `evaluate` phase of the status lines.
-struct EvalStatus<'a>(&'a StatusBoard);
+/// The final evaluation's progress: its bar and the `evaluate` phase of the status lines.
+struct EvalStatus<'a>(&'a Bars);
 
 impl RunProgress for EvalStatus<'_> {
     fn planned(&self, total: usize) {
-        self.0.add_phase("evaluate", total);
+        self.0.start_evaluation(total);
     }
     fn finished(&self, r: &InstanceResult) {
         if r.outcome == EvalOutcome::EmptyPatch {
             return; // not among the planned ones
         }
-        if r.outcome == EvalOutcome::Resolved {
-            self.0.resolved("evaluate");
-        }
-        self.0.instance_done("evaluate");
+        self.0.evaluated(r.outcome == EvalOutcome::Resolved);
     }
 }
 
@@ -805,6 +856,11 @@ mod tests {
         assert!(parse_shard("4/4").is_err());
         assert!(parse_shard("1/0").is_err());
         assert!(parse_shard("x").is_err());
+    }
+
+    #[test]
+    fn bar_template_parses() {
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
     }
 
     #[test]

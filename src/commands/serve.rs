@@ -101,6 +101,7 @@ mod tests {
             quiet: true,
             no_progress: true,
             progress_interval: 0,
+            color: crate::cli::Color::Never,
         };
         let server = tokio::spawn(async move { run(&args, &global).await });
         let url = format!("http://127.0.0.1:{port}/v1");
