@@ -5,7 +5,7 @@
 //! Scripts derived from the instance's official eval script (`eval.sh`):
 //! - [`regression_script`]: the eval script without the step that applies the test patch — the
 //!   repository's tests of the test-patch files run on the code as it is (Agentless's regression
-//!   run on the original repository, §5.3 of the reference);
+//!   run on the original repository, as in Agentless);
 //! - [`python_runner`]: the eval script's environment set-up (conda activation, `cd /testbed`,
 //!   the repository's pre-test commands) followed by `python3 <file>`, for reproduction tests.
 

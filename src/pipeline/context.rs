@@ -65,7 +65,7 @@ pub struct RegressionSettings {
 }
 
 impl Settings {
-    /// The paper's parameters (SWE-RL §3.1) and the reference's defaults.
+    /// The paper's parameters (SWE-RL, section 3.1) and swe-rl's Agentless Mini defaults.
     pub fn paper_defaults() -> Settings {
         Settings {
             seed: 0,

@@ -1,6 +1,6 @@
 //! SEARCH/REPLACE edits exactly as Agentless Mini's repair reads and applies them
 //! (`extract_python_blocks`, `split_edit_multifile_commands`, `parse_diff_edit_commands` in
-//! swe-rl's `agentless_mini/utils/data.py`, described in the reference §2.4):
+//! swe-rl's `agentless_mini/utils/data.py`, as swe-rl's Agentless Mini parses them):
 //!
 //! - only fenced blocks opened with exactly `` ```python\n `` and closed by `\n``` ` count;
 //! - inside a block, the text is split on `>>>>>>> REPLACE` (the piece after the last marker

@@ -1,4 +1,4 @@
-//! Execute (reference §2.7, Agentless §5.3): every distinct candidate patch — one per
+//! Execute (as swe-rl's Agentless Mini and Agentless do): every distinct candidate patch — one per
 //! normalized form, represented by its first sample — runs in its own container from the
 //! instance image: the patch is applied with the evaluation engine's cascade (`git apply`,
 //! `git apply --reject`, `patch --fuzz=5`), the regression tests run (the eval script without

@@ -1,4 +1,4 @@
-//! File-level localization (reference §2.3): N requests with the issue and the filtered
+//! File-level localization (as swe-rl's Agentless Mini does): N requests with the issue and the filtered
 //! repository structure (randomized when N > 1: 2–5 files asked, indentation 2 or 4, entries
 //! shuffled at every level), the paths read back from each answer (every line that exactly
 //! equals a file of the filtered structure), and the de-duplicated location sets.

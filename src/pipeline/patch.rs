@@ -1,5 +1,5 @@
 //! Normalized patches: the key under which candidate patches vote together
-//! (`normalize_patch` in the reference, §2.8 A). For each edited file, the old and new contents
+//! (`normalize_patch` in swe-rl's Agentless Mini). For each edited file, the old and new contents
 //! are normalized ([`super::python::normalize`]: no comments, docstrings or formatting), and
 //! diffed; when the change only inserts lines and adds a function, only the `+`/`-` lines are
 //! kept, so the insertion point does not matter (the reference's `is_just_new_function`,

@@ -1,6 +1,5 @@
-//! Prompt texts. They follow the structure of the Agentless Mini prompts the reference
-//! describes (§2.3, §2.4; reproduction and regression prompts after Agentless, §5.3), in this
-//! project's own words. [`PROMPT_VERSION`] is part of every stage key: change it whenever a
+//! Prompt texts. They follow the structure of swe-rl's Agentless Mini prompts (reproduction
+//! and regression prompts after Agentless), in this project's own words. [`PROMPT_VERSION`] is part of every stage key: change it whenever a
 //! template changes, so finished artifacts made with the old text are redone.
 
 /// Bump on any change to a template below.

@@ -1,4 +1,4 @@
-//! Regression tests (`select-regression`, reference §2.6 and Agentless §5.3): run the tests of
+//! Regression tests (`select-regression`, as swe-rl's Agentless Mini and Agentless do): run the tests of
 //! the files the instance's test patch touches on the original code (the eval script without
 //! the test patch, in the instance container), keep those that pass (`PASSED`; `XFAIL` is not
 //! kept), then — the optional step, on by default — ask the model which of them the fix may

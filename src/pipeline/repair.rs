@@ -1,4 +1,4 @@
-//! Repair (reference §2.4): N samples, sample `i` conditioned on location set `i` (the unique
+//! Repair (as swe-rl's Agentless Mini does): N samples, sample `i` conditioned on location set `i` (the unique
 //! sets, cycled to fill N); the prompt holds the issue and the full contents of the set's
 //! files within a token budget (a file that would overflow it is skipped, the first file is
 //! used when none fits, blocks are shuffled when N > 1); each answer's SEARCH/REPLACE edits are

@@ -1,5 +1,5 @@
 //! Reproduction tests (`gen-tests`). The paper (App. B) gives the shape, not the code; the
-//! choices made here, after Agentless (reference §2.5, §5.3):
+//! choices made here, after Agentless (as swe-rl's Agentless Mini does):
 //!
 //! 1. Test-file prediction: one greedy request with the issue and the repository's test files
 //!    (`keep_test_files` view); the first line naming one of them is the file the tests are

@@ -1,5 +1,5 @@
 //! The rerank rule of Agentless Mini (`majority_voting` in swe-rl's `agentless_mini/rerank.py`,
-//! reference §2.8 C), as a pure function over candidates in sample order:
+//! swe-rl's Agentless Mini), as a pure function over candidates in sample order:
 //!
 //! 1. `P0` = candidates whose normalized patch is not empty.
 //! 2. `REG(S)` keeps the members of `S` with the fewest failing regression tests.
@@ -12,7 +12,7 @@
 //!    −first index at which its normalized patch appears while walking the set in order); the
 //!    first candidate reaching the maximum (in set order) is chosen.
 //!
-//! One deliberate difference (reference §8.7): candidates are in request order, not in the
+//! One deliberate difference (as swe-rl's Agentless Mini does): candidates are in request order, not in the
 //! order completions arrived, so ties break deterministically.
 
 use std::collections::{BTreeSet, HashMap};

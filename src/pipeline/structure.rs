@@ -1,4 +1,4 @@
-//! The repository structure shown to the model (reference §2.1, §2.3): a tree of the files at
+//! The repository structure shown to the model (as swe-rl's Agentless Mini does): a tree of the files at
 //! the base commit, filtered and rendered as Agentless Mini does it.
 //!
 //! - [`Tree::localization_view`]: only `.py` files, empty folders pruned
