@@ -57,6 +57,24 @@ impl Color {
     }
 }
 
+const EVAL_EXAMPLES: &str = "Examples:
+  # The demo split on the embedded local model (no network, no GPU):
+  agentless-mini eval --split demo
+  # The paper's setting against an OpenAI-compatible server (key from OPENAI_API_KEY):
+  agentless-mini eval --split verified --model http://gpu-box:8000/v1 --run-dir runs/my-model \\
+      --num-samples 500 --temperature 1.0 --num-repro-tests 30
+  # One shard of eight, predictions only:
+  agentless-mini eval --split verified --shard 3/8 --run-dir runs/shard3 --no-evaluate
+  # A machine-readable summary for CI:
+  agentless-mini eval --split demo --json summary.json";
+
+const EVALUATE_EXAMPLES: &str = "Examples:
+  # The dataset's own patches (every instance should resolve):
+  agentless-mini evaluate --split demo --predictions gold --run-id gold-check
+  # A predictions file, the official harness's way, with JUnit and a JSON summary:
+  agentless-mini evaluate --dataset SWE-bench/SWE-bench_Verified --predictions preds.jsonl \\
+      --run-id nightly --junit junit.xml --json summary.json";
+
 /// `--split`'s closed list, each value with what it means.
 fn split_values() -> clap::builder::PossibleValuesParser {
     use clap::builder::PossibleValue;
@@ -73,6 +91,7 @@ fn split_values() -> clap::builder::PossibleValuesParser {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole Agentless Mini pipeline, write predictions.jsonl and evaluate them.
+    #[command(after_help = EVAL_EXAMPLES)]
     Eval(Box<commands::eval::EvalArgs>),
     /// Pipeline stage: file-level localization.
     Localize(Box<commands::localize::LocalizeArgs>),
@@ -91,6 +110,7 @@ pub enum Command {
     /// Load a dataset (split or file) and print its instances, or a summary.
     Dataset(commands::dataset::DatasetCmdArgs),
     /// Evaluate predictions in Docker, as the official SWE-bench harness does.
+    #[command(after_help = EVALUATE_EXAMPLES)]
     Evaluate(Box<commands::evaluate::EvaluateArgs>),
     /// Remove containers left by a crashed run (and, with --images, built images).
     Clean(commands::clean::CleanArgs),

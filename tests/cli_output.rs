@@ -60,3 +60,13 @@ fn bash_completions_load_in_a_real_bash() {
         assert!(mini(&["completions", shell]).status.success(), "{shell}");
     }
 }
+
+#[test]
+fn the_main_commands_show_examples_in_help() {
+    for cmd in ["eval", "evaluate"] {
+        let o = mini(&[cmd, "--help"]);
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && help.contains("Examples:\n"), "{cmd}: {help}");
+        assert!(help.contains(&format!("agentless-mini {cmd} --")), "{cmd}: {help}");
+    }
+}
