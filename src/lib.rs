@@ -10,7 +10,9 @@ pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod exit;
+pub mod limits;
 pub mod logging;
+pub mod outputs;
 pub mod pipeline;
 pub mod printer;
 pub mod progress;
@@ -39,11 +41,7 @@ pub fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) => {
             commands::report_error(&err);
-            if err.downcast_ref::<commands::UsageError>().is_some() {
-                ExitStatus::Usage.into()
-            } else {
-                ExitStatus::Failure.into()
-            }
+            ExitStatus::of_error(&err).into()
         }
     }
 }

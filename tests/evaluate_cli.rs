@@ -267,8 +267,15 @@ fn wrong_empty_unappliable_and_escaping_patches_get_the_official_verdicts() {
             "summary.json",
         ],
     );
-    // Verdicts about patches are results, not tool failures.
+    // Verdicts about patches are results, not tool failures: exit 0, counted as unresolved.
     assert!(o.status.success(), "{}", text(&o));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        summary.contains("3 unresolved (2 of them: patch did not apply, was refused")
+            && summary.contains("0 harness errors"),
+        "{}",
+        text(&o)
+    );
     let report = read_json(&tmp.path().join(format!("org__model.{run}.json")));
     // The --json summary agrees with the run report and the exit code.
     let summary = read_json(&tmp.path().join("summary.json"));
@@ -681,4 +688,136 @@ fn bad_predictions_are_errors_before_anything_runs() {
         .expect("run");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!tmp.path().join("logs").exists(), "nothing written for bad input");
+}
+
+/// A patch whose code fills the disk slowly while the tests run (8 MiB every 50 ms).
+fn disk_filling_patch() -> String {
+    let inst = &load_dataset(&mini().join("instances.jsonl")).expect("mini")[0];
+    let patch = inst
+        .patch
+        .replace(
+            "+    return len(text.split())",
+            "+    import time\n+    for i in range(100):\n+        open('/fill%d' % i, 'wb').write(b'x' * (8 << 20))\n+        time.sleep(0.05)\n+    return len(text.split())",
+        )
+        .replace("@@ -2,7 +2,7 @@", "@@ -2,7 +2,11 @@");
+    assert!(
+        patch.contains("/fill") && patch.contains("+2,11 @@"),
+        "the fixture's gold patch changed: {patch}"
+    );
+    patch
+}
+
+#[test]
+fn a_patch_filling_the_disk_is_stopped_and_reported_as_such() {
+    prepare_images();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let patch = disk_filling_patch();
+    let id = "agentless-demo__textkit-1";
+    let preds = write_predictions(tmp.path(), "m", &[(id, Some(&patch))]);
+    let dataset = mini().join("instances.jsonl");
+    let run = unique("harden-disk");
+    let o = evaluate(
+        tmp.path(),
+        &[
+            "--dataset",
+            dataset.to_str().expect("utf8"),
+            "--predictions",
+            preds.to_str().expect("utf8"),
+            "--run-id",
+            &run,
+            "--disk",
+            "48m",
+            "--timeout",
+            "120",
+        ],
+    );
+    // A limit the patch's run hit is a model failure: unresolved, exit 0.
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("over the disk limit of 48 MiB"),
+        "{}",
+        text(&o)
+    );
+    let report = read_json(&tmp.path().join(format!("m.{run}.json")));
+    assert_eq!(ids(&report, "disk_limit_ids"), vec![id.to_owned()]);
+    assert_eq!(ids(&report, "error_ids"), vec![id.to_owned()]);
+    let dir = tmp.path().join("logs/run_evaluation").join(&run).join("m").join(id);
+    let out = std::fs::read_to_string(dir.join("test_output.txt")).expect("test output");
+    assert!(
+        out.contains("\n\nDisk limit error: the container's writable layer reached"),
+        "{out}"
+    );
+    let log = std::fs::read_to_string(dir.join("run_instance.log")).expect("log");
+    assert!(log.contains("Disk limit exceeded:"), "{log}");
+    assert!(!dir.join("report.json").exists());
+    assert_eq!(containers_of(&run), Vec::<String>::new());
+}
+
+#[test]
+fn a_harness_failure_exits_3() {
+    // The image cannot be had (nothing listens on that registry): the harness failed, not the
+    // patch, so the run finishes with exit code 3.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let demo = load_dataset(&demo_jsonl()).expect("demo");
+    let id = demo[0].instance_id.as_str();
+    let run = unique("harden-infra");
+    let o = evaluate(
+        tmp.path(),
+        &[
+            "--split",
+            "demo",
+            "--instances",
+            id,
+            "--predictions",
+            "gold",
+            "--run-id",
+            &run,
+            "--namespace",
+            "127.0.0.1:9/harden-nothing",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 harness errors"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(containers_of(&run), Vec::<String>::new());
+}
+
+#[test]
+fn clean_removes_only_the_given_run_unless_all() {
+    prepare_images();
+    let (mine, other) = (unique("harden-clean-mine"), unique("harden-clean-other"));
+    runtime().block_on(async {
+        let env = DockerEnv::connect().await.expect("docker");
+        for run in [&mine, &other] {
+            let sb = agentless_harness::sandbox::Sandbox::start(
+                &env,
+                images::DEMO_BASE_IMAGE,
+                &agentless_harness::sandbox::SandboxOptions::new(run.as_str()),
+            )
+            .await
+            .expect("start");
+            std::mem::forget(sb);
+        }
+    });
+    // Without --run-id or --all: a usage error, nothing removed.
+    let o = Command::new(bin()).arg("clean").output().expect("clean");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(containers_of(&mine).len(), 1);
+    assert_eq!(containers_of(&other).len(), 1);
+    let o = Command::new(bin())
+        .args(["clean", "--run-id", &mine])
+        .output()
+        .expect("clean");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(containers_of(&mine), Vec::<String>::new());
+    assert_eq!(containers_of(&other).len(), 1, "another run's container was removed");
+    // (`--all` is not run here: on a shared engine it would remove other users' containers.)
+    runtime().block_on(async {
+        let env = DockerEnv::connect().await.expect("docker");
+        env.remove_labelled(Some(&other)).await.expect("remove");
+    });
+    assert_eq!(containers_of(&other), Vec::<String>::new());
 }

@@ -202,6 +202,10 @@ pub struct RunReport {
     pub unstopped_containers: Vec<String>,
     pub unremoved_images: Vec<String>,
     pub schema_version: u32,
+    /// Not official: instances whose container was removed at the disk limit (a subset of
+    /// `error_ids`). Absent when empty, so the report is byte-identical to the official one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disk_limit_ids: Vec<String>,
 }
 
 /// How one submitted instance ended, for the run report.

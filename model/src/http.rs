@@ -33,6 +33,11 @@ pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
 
 /// Longest excerpt of a server's error body kept in an error message.
 const MAX_ERROR_BODY: usize = 600;
+/// Default cap on one answer's body: an answer beyond it fails that request with a clear
+/// error instead of being buffered (n = 500 samples of 4k tokens is about 10 MiB of JSON).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
+/// Cap on the body of `GET /models`.
+const MAX_MODELS_BODY: usize = 1 << 20;
 
 /// An API key. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -57,6 +62,8 @@ pub struct HttpModel {
     /// The most completions a server returned for one request when it returned fewer than
     /// asked (0 = no such server seen): later requests ask for no more than this at a time.
     observed_n_cap: AtomicU32,
+    /// Largest answer body read; beyond it the request fails.
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for HttpModel {
@@ -143,7 +150,14 @@ impl HttpModel {
             retry: options.retry.clone(),
             n_per_request: options.n_per_request.filter(|&n| n > 0),
             observed_n_cap: AtomicU32::new(0),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// Change the cap on one answer's body (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit.max(1);
+        self
     }
 
     /// The served model name requests carry.
@@ -156,7 +170,8 @@ impl HttpModel {
         &self.base_urls[i]
     }
 
-    /// Replace the key wherever it appears, in case a server echoes it.
+    /// Replace the key wherever it appears, in case a server echoes it. Always applied to a
+    /// server's whole text before any excerpt is cut from it, so no part of the key survives.
     fn scrub(&self, text: &str) -> String {
         match &self.key {
             Some(k) if !k.0.is_empty() => text.replace(&k.0, "***"),
@@ -182,12 +197,18 @@ impl HttpModel {
             let url = format!("{base}/models");
             match self.client.get(&url).send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let list: ModelList = resp
-                        .json()
-                        .await
-                        .map_err(|e| ModelError::Malformed(format!("GET {url}: {e}")))?;
+                    let bytes = match read_capped(resp, MAX_MODELS_BODY).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            last = Some(ModelError::Malformed(format!("GET {url}: {}", e.describe())));
+                            continue;
+                        }
+                    };
+                    let list: ModelList = serde_json::from_slice(&bytes)
+                        .map_err(|e| self.scrub_error(ModelError::Malformed(format!("GET {url}: {e}"))))?;
                     if let Some(card) = list.data.into_iter().next() {
-                        return Ok(card.id);
+                        // A server could echo the key as its model name: it would reach records.
+                        return Ok(self.scrub(&card.id));
                     }
                     last = Some(ModelError::Config(format!(
                         "GET {url} lists no model; pass --model-name"
@@ -229,9 +250,14 @@ impl HttpModel {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = match resp.bytes().await {
+        let bytes = match read_capped(resp, self.max_response_bytes).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(ReadError::TooLarge(limit)) => {
+                return Err(AttemptError::Fatal(ModelError::Malformed(format!(
+                    "POST {url}: the answer (HTTP {status}) is larger than {limit} bytes; it was not read"
+                ))));
+            }
+            Err(ReadError::Http(e)) => {
                 let what = if e.is_timeout() {
                     "timed out reading the answer"
                 } else {
@@ -256,7 +282,7 @@ impl HttpModel {
             }
             return Ok(parsed);
         }
-        let detail = error_detail(&bytes);
+        let detail = error_detail(&bytes, |t| self.scrub(t));
         let message = format!("POST {url}: HTTP {status}: {detail}");
         Err(match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => AttemptError::Fatal(ModelError::Unauthorized(message)),
@@ -325,7 +351,7 @@ impl HttpModel {
             .into_iter()
             .take(got)
             .map(|c| Completion {
-                text: c.message.content.unwrap_or_default(),
+                text: self.scrub(&c.message.content.unwrap_or_default()),
                 finish_reason: finish_reason_from_wire(c.finish_reason.as_deref()),
             })
             .collect();
@@ -337,7 +363,7 @@ impl HttpModel {
                 prompt_tokens: usage.prompt_tokens,
                 completion_tokens: usage.completion_tokens,
             },
-            model: resp.model,
+            model: self.scrub(&resp.model),
         })
     }
 
@@ -376,17 +402,51 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// The `error.message` of an OpenAI error body, else the start of the body.
-fn error_detail(bytes: &[u8]) -> String {
+/// Why an answer's body could not be read.
+enum ReadError {
+    Http(reqwest::Error),
+    /// Longer than the cap (in bytes): reading stopped there.
+    TooLarge(usize),
+}
+
+impl ReadError {
+    fn describe(&self) -> String {
+        match self {
+            ReadError::Http(e) => error_chain(e),
+            ReadError::TooLarge(limit) => format!("the answer is larger than {limit} bytes; it was not read"),
+        }
+    }
+}
+
+/// The body of `resp`, read chunk by chunk and abandoned past `limit` bytes (a declared
+/// `Content-Length` over the limit is refused before reading).
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge(limit));
+    }
+    let mut out = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize).min(limit));
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Http)? {
+        if out.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge(limit));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The `error.message` of an OpenAI error body, else the start of the body; `scrub` masks
+/// secrets in the whole text before the excerpt is cut (cutting first could keep the start of
+/// a key that straddles the cut).
+fn error_detail(bytes: &[u8], scrub: impl Fn(&str) -> String) -> String {
     if let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) {
-        return truncate(&body.error.message);
+        return truncate(&scrub(&body.error.message));
     }
     let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
+    let text = scrub(text.trim());
     if text.is_empty() {
         "(empty body)".to_string()
     } else {
-        truncate(text)
+        truncate(&text)
     }
 }
 

@@ -167,6 +167,10 @@ impl ModelError {
     }
 }
 
+/// Most samples one request may ask for. Every backend keeps per-sample state (seeds, slots,
+/// completions), so a larger `n` would only exhaust memory.
+pub const MAX_SAMPLES: u32 = 65_536;
+
 impl ChatRequest {
     /// A request for `n` samples of `messages` with the given temperature (top_p 1, 1024 tokens).
     pub fn new(messages: Vec<Message>, temperature: f64, n: u32) -> Self {
@@ -206,8 +210,11 @@ impl ChatRequest {
         if self.max_tokens == 0 {
             return Err(ModelError::BadRequest("max_tokens must be at least 1".into()));
         }
-        if self.n == 0 {
-            return Err(ModelError::BadRequest("n must be at least 1".into()));
+        if self.n == 0 || self.n > MAX_SAMPLES {
+            return Err(ModelError::BadRequest(format!(
+                "n must be between 1 and {MAX_SAMPLES}, got {}",
+                self.n
+            )));
         }
         if self.stop.iter().any(String::is_empty) {
             return Err(ModelError::BadRequest("stop strings must not be empty".into()));

@@ -529,3 +529,123 @@ async fn child_api_key_scenario() {
     }
     println!("child scenario passed");
 }
+
+/// Peak resident memory of this process so far (VmHWM), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// A server whose every answer is a 200 with a 1 GiB body: streamed without a length, or
+/// declared up front.
+async fn start_huge(declare_length: bool) -> (String, Arc<AtomicUsize>) {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let s2 = sent.clone();
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let sent = s2.clone();
+            async move {
+                let chunk = Bytes::from(vec![b' '; 1 << 20]);
+                let stream = futures::stream::iter((0..1024).map(move |_| {
+                    sent.fetch_add(1 << 20, Ordering::Relaxed);
+                    Ok::<_, std::io::Error>(chunk.clone())
+                }));
+                let mut b = Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json");
+                if declare_length {
+                    b = b.header("content-length", (1u64 << 30).to_string());
+                }
+                b.body(Body::from_stream(stream)).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_answer_fails_the_request_without_buffering_it() {
+    for declare in [false, true] {
+        let (url, sent) = start_huge(declare).await;
+        let model = HttpModel::new(
+            std::slice::from_ref(&url),
+            &options(1, Duration::from_secs(60), fast_retry(3)),
+            "m".into(),
+        )
+        .unwrap()
+        .with_max_response_bytes(16 << 20);
+        let before = peak_rss();
+        let t = Instant::now();
+        let e = model.chat(&request("huge", 1, 0)).await.unwrap_err();
+        let grew = peak_rss().saturating_sub(before);
+        let text = e.to_string();
+        assert!(text.contains("larger than 16777216 bytes"), "{text}");
+        assert_eq!(e.kind(), "malformed", "{text}");
+        // Not retried, not read to the end, and the process did not balloon.
+        assert!(
+            sent.load(Ordering::Relaxed) < 256 << 20,
+            "the server got to send {} bytes",
+            sent.load(Ordering::Relaxed)
+        );
+        assert!(grew < 96 << 20, "peak memory grew by {} MiB", grew >> 20);
+        println!(
+            "1 GiB answer (length declared: {declare}): refused in {:.2} s, peak RSS +{} MiB",
+            t.elapsed().as_secs_f64(),
+            grew >> 20
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_error_body_echoing_the_key_across_the_excerpt_limit_leaks_no_part_of_it() {
+    // The key starts 10 bytes before the 600-byte excerpt ends: cutting before masking would
+    // keep its first 10 characters.
+    let url = {
+        let app = Router::new().route(
+            "/v1/chat/completions",
+            post(|headers: HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let key = auth.strip_prefix("Bearer ").unwrap_or("").to_owned();
+                let msg = format!("{}{key} is not valid", "x".repeat(590));
+                (
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": {"message": msg, "type": "x"}}).to_string(),
+                )
+                    .into_response()
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/v1")
+    };
+    let var = "AGENTLESS_TEST_LONG_KEY_EXCERPT";
+    let key = format!("sk-SEC{}", "Qz7".repeat(50));
+    // SAFETY: the variable's name is unique to this test and nothing else reads or writes
+    // it; setting it from the test is the only way to give the client a long key in-process.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var(var, &key);
+    }
+    let mut opts = options(1, Duration::from_secs(5), fast_retry(1));
+    opts.api_key_env = Some(var.into());
+    let model = HttpModel::new(std::slice::from_ref(&url), &opts, "m".into()).unwrap();
+    let e = model.chat(&request("k", 1, 0)).await.unwrap_err();
+    let text = format!("{e} {e:?}");
+    assert!(text.contains("***"), "{text}");
+    assert!(!text.contains("sk-SEC"), "a part of the key leaked: {text}");
+}

@@ -102,7 +102,7 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 30)]
     pub num_repro_tests: usize,
     /// Seconds allowed for one reproduction-test run.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 600, value_parser = crate::limits::seconds)]
     pub repro_timeout: u64,
     /// No regression tests.
     #[arg(long)]
@@ -111,7 +111,7 @@ pub struct PipelineArgs {
     #[arg(long)]
     pub no_regression_filter: bool,
     /// Seconds allowed for one run of the regression tests.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, default_value_t = 1800, value_parser = crate::limits::seconds)]
     pub timeout: u64,
 
     /// Mirror cache of the repositories (default ~/.cache/agentless-mini/repos).
@@ -130,12 +130,15 @@ pub struct PipelineArgs {
     /// Environment specs for local SWE-bench image builds and generated eval scripts.
     #[arg(long)]
     pub specs: Option<PathBuf>,
-    /// Memory limit per container in GiB.
-    #[arg(long, default_value_t = 8.0)]
+    /// Memory limit per container in GiB (0.01 to 1048576).
+    #[arg(long, default_value_t = 8.0, value_parser = crate::limits::memory_gib)]
     pub memory_gib: f64,
-    /// CPU limit per container.
-    #[arg(long, default_value_t = 2.0)]
+    /// CPU limit per container (0.01 to 1024).
+    #[arg(long, default_value_t = 2.0, value_parser = crate::limits::cpus)]
     pub cpus: f64,
+    /// Limit on each container's writable layer, e.g. 10g (1m to 1024t).
+    #[arg(long, default_value = "10g", value_parser = crate::limits::disk)]
+    pub disk: u64,
 
     /// Price per million prompt tokens, for the cost summary.
     #[arg(long, default_value_t = 0.0)]
@@ -170,7 +173,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "v4")]
     pub grading: GradingMode,
     /// Seconds allowed for the evaluation's eval script per instance.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, default_value_t = 1800, value_parser = crate::limits::seconds)]
     pub eval_timeout: u64,
     /// Also write the results as JUnit XML (one test case per instance, class = repository).
     #[arg(long)]
@@ -461,6 +464,7 @@ fn container_options(args: &PipelineArgs) -> anyhow::Result<(ImageOptions, Sandb
     let mut sandbox = SandboxOptions::new(run_id_of(&args.run_dir));
     sandbox.memory_bytes = Some((args.memory_gib * (1u64 << 30) as f64) as i64);
     sandbox.cpus = Some(args.cpus);
+    sandbox.disk_bytes = Some(args.disk);
     let images = ImageOptions {
         namespace: Namespace::from_arg(args.namespace.as_deref()),
         tag: args.instance_image_tag.clone(),
@@ -801,18 +805,21 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
         .iter()
         .filter(|r| r.outcome == EvalOutcome::Resolved)
         .count();
+    // Model failures (does not apply, refused, timed out, disk limit) are unresolved results;
+    // only the harness's own failures make the exit code 3 (see crate::exit).
     let errors = summary
         .results
         .iter()
-        .filter(|r| matches!(r.outcome, EvalOutcome::Error(_)))
+        .filter(|r| matches!(&r.outcome, EvalOutcome::Error(e) if !e.is_model_failure()))
         .count();
     for r in &summary.results {
         if let EvalOutcome::Error(e) = &r.outcome {
-            printer.warn(&format!("evaluation of {}: {e}", r.instance_id));
+            let what = if e.is_model_failure() { "unresolved" } else { "error" };
+            printer.warn(&format!("evaluation of {}: {what}: {e}", r.instance_id));
         }
     }
     printer.summary(&format!(
-        "evaluation: {resolved}/{} resolved, {errors} errors{}",
+        "evaluation: {resolved}/{} resolved, {errors} harness errors{}",
         evaluated.len(),
         summary
             .report_path

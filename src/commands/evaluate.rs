@@ -41,8 +41,8 @@ pub struct EvaluateArgs {
     /// Instances evaluated at once (default: 3/4 of the CPUs, at most 8).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Seconds allowed for each instance's eval script (the official --timeout).
-    #[arg(long, default_value_t = 1800)]
+    /// Seconds allowed for each instance's eval script (the official --timeout; 1 to 604800).
+    #[arg(long, default_value_t = 1800, value_parser = crate::limits::seconds)]
     pub timeout: u64,
     /// Grading rules: v4 (swebench 4.1.0) or v5 (5.x, stricter).
     #[arg(long, default_value = "v4")]
@@ -73,17 +73,21 @@ pub struct EvaluateArgs {
     /// Without it containers have none.
     #[arg(long, num_args = 0..=1, default_missing_value = "bridge")]
     pub network: Option<String>,
-    /// Memory limit per container (e.g. 8g, 512m).
-    #[arg(long, default_value = "8g", value_parser = parse_size)]
+    /// Memory limit per container (e.g. 8g, 512m; 6m to 1024t).
+    #[arg(long, default_value = "8g", value_parser = crate::limits::memory)]
     pub memory: u64,
-    /// CPU limit per container.
-    #[arg(long, default_value_t = 2.0)]
+    /// CPU limit per container (0.01 to 1024).
+    #[arg(long, default_value_t = 2.0, value_parser = crate::limits::cpus)]
     pub cpus: f64,
-    /// Process limit per container.
-    #[arg(long, default_value_t = 4096)]
+    /// Process limit per container (1 to 4194304).
+    #[arg(long, default_value_t = 4096, value_parser = crate::limits::pids)]
     pub pids_limit: i64,
-    /// Cap on the captured test output per instance (head and tail are kept), e.g. 64m.
-    #[arg(long, default_value = "64m", value_parser = parse_size)]
+    /// Limit on each container's writable layer (e.g. 10g; 1m to 1024t). At the limit the
+    /// container is removed and the instance counts as unresolved (disk limit).
+    #[arg(long, default_value = "10g", value_parser = crate::limits::disk)]
+    pub disk: u64,
+    /// Cap on the captured test output per instance (head and tail are kept), e.g. 64m (1k to 1t).
+    #[arg(long, default_value = "64m", value_parser = crate::limits::size_in(1 << 10, 1 << 40))]
     pub max_output: u64,
     /// Where to write the run report `<model>.<run_id>.json`.
     #[arg(long, default_value = ".")]
@@ -95,26 +99,6 @@ pub struct EvaluateArgs {
     /// or to stdout with `-` (the human summary then goes to stderr).
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
-}
-
-/// `8g`, `512m`, `64k`, `100` (bytes); binary units.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.trim_end_matches("ib").trim_end_matches('b');
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a size: {s:?} (e.g. 8g, 512m)"))?;
-    if n <= 0.0 {
-        return Err(format!("size must be positive: {s:?}"));
-    }
-    Ok((n * mult as f64) as u64)
 }
 
 fn default_workers() -> usize {
@@ -129,6 +113,8 @@ struct Counts {
     unresolved: AtomicUsize,
     errors: AtomicUsize,
     resumed: AtomicUsize,
+    /// Unresolved because the patch failed (does not apply, refused, timed out, disk limit).
+    model_failures: AtomicUsize,
 }
 
 /// The progress bar: one bar with resolved / unresolved / error counts, and a status line
@@ -204,6 +190,11 @@ impl RunProgress for Bars {
             EvalOutcome::Resolved => c.resolved.fetch_add(1, Ordering::Relaxed),
             EvalOutcome::Unresolved => c.unresolved.fetch_add(1, Ordering::Relaxed),
             EvalOutcome::Error(EvalError::Cancelled) => 0,
+            // Model failures are ordinary unresolved results (see crate::exit).
+            EvalOutcome::Error(e) if e.is_model_failure() => {
+                c.model_failures.fetch_add(1, Ordering::Relaxed);
+                c.unresolved.fetch_add(1, Ordering::Relaxed)
+            }
             EvalOutcome::Error(_) => c.errors.fetch_add(1, Ordering::Relaxed),
         };
         if r.outcome == EvalOutcome::Resolved {
@@ -245,6 +236,7 @@ fn describe(o: &EvalOutcome) -> String {
         EvalOutcome::Resolved => "resolved".into(),
         EvalOutcome::Unresolved => "unresolved".into(),
         EvalOutcome::EmptyPatch => "empty patch (not run)".into(),
+        EvalOutcome::Error(e) if e.is_model_failure() => format!("unresolved: {e}"),
         EvalOutcome::Error(e) => format!("error: {e}"),
     }
 }
@@ -370,6 +362,7 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     cfg.sandbox.memory_bytes = Some(i64::try_from(args.memory).context("--memory is too large")?);
     cfg.sandbox.cpus = Some(args.cpus);
     cfg.sandbox.pids_limit = Some(args.pids_limit);
+    cfg.sandbox.disk_bytes = Some(args.disk);
     cfg.sandbox.output_limit = usize::try_from(args.max_output).unwrap_or(usize::MAX);
     cfg.images = ImageOptions {
         namespace: Namespace::from_arg(args.namespace.as_deref()),
@@ -417,13 +410,11 @@ pub fn evaluation_counts(summary: &RunSummary) -> EvaluationCounts {
 }
 
 fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str) -> ExitStatus {
-    let mut infra = 0usize;
+    let mut harness_failures = 0usize;
     for r in &summary.results {
         if let EvalOutcome::Error(e) = &r.outcome {
-            if matches!(e, EvalError::Infra { .. }) {
-                infra += 1;
-            }
-            if !matches!(e, EvalError::Cancelled) {
+            if !e.is_model_failure() && !matches!(e, EvalError::Cancelled) {
+                harness_failures += 1;
                 printer.warn(&format!("{}: {e}", r.instance_id));
             }
         }
@@ -450,10 +441,16 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
         .filter(|r| r.outcome == EvalOutcome::EmptyPatch)
         .count();
     let resumed = counts.resumed.load(Ordering::Relaxed);
+    let failed = counts.model_failures.load(Ordering::Relaxed);
     let line = format!(
-        "{} resolved, {} unresolved, {} errors, {} empty patches{}",
+        "{} resolved, {} unresolved{}, {} harness errors, {} empty patches{}",
         counts.resolved.load(Ordering::Relaxed),
         counts.unresolved.load(Ordering::Relaxed),
+        if failed > 0 {
+            format!(" ({failed} of them: patch did not apply, was refused, timed out or hit the disk limit)")
+        } else {
+            String::new()
+        },
         counts.errors.load(Ordering::Relaxed),
         empty,
         if resumed > 0 {
@@ -477,24 +474,9 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
         )),
         _ => printer.summary(&line),
     }
-    if infra > 0 {
+    if harness_failures > 0 {
         ExitStatus::PartialErrors
     } else {
         ExitStatus::Success
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("8g"), Ok(8 << 30));
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("1.5k"), Ok(1536));
-        assert_eq!(parse_size("100"), Ok(100));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("0").is_err());
     }
 }

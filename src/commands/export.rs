@@ -65,6 +65,14 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         .predictions
         .clone()
         .unwrap_or_else(|| args.run_dir.join("predictions.jsonl"));
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![
+        ("--run-dir", args.run_dir.as_path()),
+        ("--predictions", preds_path.as_path()),
+    ];
+    if let Some(p) = &args.dataset.dataset {
+        inputs.push(("--dataset", p.as_path()));
+    }
+    crate::outputs::refuse_overwrite(("--out", args.out.as_path()), &inputs)?;
     let predictions = load_predictions(&preds_path)
         .with_context(|| format!("reading the run's predictions ({})", preds_path.display()))?;
     let eval = EvalRun::open(&args.run_dir, &[])?;

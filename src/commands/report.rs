@@ -71,6 +71,32 @@ pub struct ReportArgs {
     pub timeout: u64,
 }
 
+/// Refuse an output (`--out`, `--json`, `--junit`) that is one of the files the report reads
+/// (the run's predictions and run report, `--dataset`) or another output.
+fn check_outputs(args: &ReportArgs) -> anyhow::Result<()> {
+    let predictions = args.run_dir.join("predictions.jsonl");
+    let run_report = crate::reporting::runs::locate_run_report(&args.run_dir).ok();
+    let mut inputs: Vec<(&str, &Path)> = vec![("the run's", predictions.as_path())];
+    if let Some(p) = &run_report {
+        inputs.push(("the run report", p.as_path()));
+    }
+    if let Some(p) = &args.dataset.dataset {
+        inputs.push(("--dataset", p.as_path()));
+    }
+    let outputs: [(&str, Option<&Path>); 3] = [
+        ("--out", args.out.as_deref()),
+        ("--json", args.json.as_deref()),
+        ("--junit", args.junit.as_deref()),
+    ];
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        let Some(out) = *out else { continue };
+        let mut against = inputs.clone();
+        against.extend(outputs[i + 1..].iter().filter_map(|(f, o)| o.map(|o| (*f, o))));
+        crate::outputs::refuse_overwrite((flag, out), &against)?;
+    }
+    Ok(())
+}
+
 async fn grade_candidates(args: &ReportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<()> {
     let todo = pending(&args.run_dir)?;
     if todo.is_empty() {
@@ -138,6 +164,7 @@ async fn grade_candidates(args: &ReportArgs, global: &GlobalArgs, printer: &Prin
 
 pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
     let printer = Printer::new(global);
+    check_outputs(args)?;
     if args.grade_candidates {
         grade_candidates(args, global, &printer).await?;
     }

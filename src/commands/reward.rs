@@ -63,6 +63,19 @@ pub async fn run(args: &RewardArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     if has_dataset && !args.gold {
         anyhow::bail!("--split, --dataset and --instances only apply with --gold");
     }
+    if let Some(out) = &args.output {
+        let mut inputs: Vec<(&str, &std::path::Path)> = Vec::new();
+        if let Some(p) = &args.input {
+            inputs.push(("--input", p.as_path()));
+        }
+        if let Some(p) = &args.dataset.dataset {
+            inputs.push(("--dataset", p.as_path()));
+        }
+        if let Some(p) = &args.dataset.instances_file {
+            inputs.push(("--instances-file", p.as_path()));
+        }
+        crate::outputs::refuse_overwrite(("--output", out.as_path()), &inputs)?;
+    }
     let result = if args.gold {
         gold(args, global, opts).await
     } else {

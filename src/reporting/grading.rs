@@ -173,7 +173,10 @@ pub async fn grade(
                 // Not resolved, as the official run report counts them.
                 EvalOutcome::Unresolved | EvalOutcome::EmptyPatch => false,
                 EvalOutcome::Error(
-                    EvalError::ApplyFailed { .. } | EvalError::PatchRefused(_) | EvalError::Timeout { .. },
+                    EvalError::ApplyFailed { .. }
+                    | EvalError::PatchRefused(_)
+                    | EvalError::Timeout { .. }
+                    | EvalError::DiskLimit(_),
                 ) => false,
                 // The engine failed, not the patch: stays unknown (a re-run grades it).
                 EvalOutcome::Error(EvalError::Infra { .. } | EvalError::Cancelled) => continue,

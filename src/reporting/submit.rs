@@ -292,7 +292,9 @@ impl Client<'_> {
                             });
                         }
                         Ok(bytes) => {
-                            let message = key.mask(&error_message(&bytes));
+                            // Masked before the excerpt is cut: a key straddling the cut
+                            // would otherwise keep its start.
+                            let message = error_message(&bytes, |t| key.mask(t));
                             if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                                 format!("HTTP {}: {message}", status.as_u16())
                             } else {
@@ -383,7 +385,7 @@ impl Client<'_> {
 }
 
 /// The message of an error answer: `message` / `detail` of a JSON body, else the text.
-fn error_message(bytes: &[u8]) -> String {
+fn error_message(bytes: &[u8], mask: impl Fn(&str) -> String) -> String {
     let text = String::from_utf8_lossy(bytes);
     let from_json = serde_json::from_slice::<Value>(bytes).ok().and_then(|v| {
         ["message", "detail", "error"].iter().find_map(|k| {
@@ -391,7 +393,7 @@ fn error_message(bytes: &[u8]) -> String {
                 .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
         })
     });
-    let m = from_json.unwrap_or_else(|| text.trim().to_owned());
+    let m = mask(&from_json.unwrap_or_else(|| text.trim().to_owned()));
     if m.chars().count() > 500 {
         format!("{}…", m.chars().take(500).collect::<String>())
     } else {
@@ -581,6 +583,15 @@ mod tests {
         assert_eq!(k.mask("bad key sk-secret-123!"), "bad key ***!");
         assert!(ApiKey::new("  ").is_err());
         assert!(ApiKey::new("a\nb").is_err());
+    }
+
+    #[test]
+    fn a_key_across_the_excerpt_limit_is_masked_whole() {
+        let key = format!("sk-SEC{}", "Qz7".repeat(50));
+        let k = ApiKey::new(key.clone()).unwrap();
+        let body = serde_json::json!({"detail": format!("{}{key} is invalid", "x".repeat(490))}).to_string();
+        let m = error_message(body.as_bytes(), |t| k.mask(t));
+        assert!(m.contains("***") && !m.contains("sk-SEC"), "{m}");
     }
 
     #[test]

@@ -317,8 +317,11 @@ async fn download(
     }
     let first = req.send().await.map_err(|e| fail(e.without_url().to_string()))?;
     let header = |r: &reqwest::Response, k: &str| r.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let commit_of = |r: &reqwest::Response| header(r, "x-repo-commit").filter(|c| is_safe_component(c));
-    let linked_etag = header(&first, "x-linked-etag").map(|e| clean_etag(&e));
+    // Commit and etag name files in the cache: a value that echoes the token is not used.
+    let echoes_token = |v: &String| cfg.token.as_deref().is_some_and(|t| !t.is_empty() && v.contains(t));
+    let stored = |r: &reqwest::Response, k: &str| header(r, k).filter(|v| !echoes_token(v));
+    let commit_of = |r: &reqwest::Response| stored(r, "x-repo-commit").filter(|c| is_safe_component(c));
+    let linked_etag = stored(&first, "x-linked-etag").map(|e| clean_etag(&e));
     let mut commit = commit_of(&first);
     let resp = if first.status().is_redirection() {
         let location = header(&first, "location").ok_or_else(|| fail("a redirect without a Location".into()))?;
@@ -346,7 +349,7 @@ async fn download(
     let commit = commit.unwrap_or_else(|| cfg.revision.clone());
     let expected_sha = linked_etag.clone().filter(|e| is_sha256(e));
     let etag = linked_etag
-        .or_else(|| header(&resp, "etag").map(|e| clean_etag(&e)))
+        .or_else(|| stored(&resp, "etag").map(|e| clean_etag(&e)))
         .filter(|e| is_safe_component(e));
     let total = resp.content_length();
 

@@ -285,6 +285,9 @@ impl Run<'_> {
         if ran.timed_out {
             test_output.push_str(&format!("\n\nTimeout error: {seconds} seconds exceeded."));
         }
+        if let Some(d) = ran.disk_exceeded {
+            test_output.push_str(&format!("\n\nDisk limit error: {d}."));
+        }
         let out_file = dir.join(logs::TEST_OUTPUT_FILE);
         if let Err(e) = logs::write_atomic(&out_file, test_output.as_bytes()) {
             return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", out_file.display())));
@@ -292,6 +295,10 @@ impl Run<'_> {
         log.info(&format!("Test output for {id} written to {}", out_file.display()));
         if ran.truncated {
             log.info("Test output exceeded the output limit; the middle was dropped");
+        }
+        if let Some(d) = ran.disk_exceeded {
+            log.info(&format!("Disk limit exceeded: {d}"));
+            return EvalOutcome::Error(EvalError::DiskLimit(d));
         }
         if ran.timed_out {
             return EvalOutcome::Error(EvalError::Timeout { seconds });

@@ -21,7 +21,7 @@ use crate::images::{ImageOptions, ImageProgress};
 use crate::integrity::IntegrityReport;
 use crate::integrity::run::IntegrityMode;
 use crate::report::InstanceReport;
-use crate::sandbox::{PatchRefusal, SandboxOptions};
+use crate::sandbox::{DiskExceeded, PatchRefusal, SandboxOptions};
 
 /// Settings of an evaluation run.
 #[derive(Debug, Clone)]
@@ -86,6 +86,9 @@ pub enum EvalError {
     ApplyFailed { output: String },
     /// The eval script ran past the timeout and was killed.
     Timeout { seconds: u64 },
+    /// The container's writable layer outgrew the disk limit while the eval script ran; the
+    /// container was removed.
+    DiskLimit(DiskExceeded),
     /// Interrupted (Ctrl-C, SIGTERM); a re-run with the same run id redoes it.
     Cancelled,
     /// The engine, the image, or the files failed — not the patch.
@@ -101,9 +104,25 @@ impl std::fmt::Display for EvalError {
                 "the patch does not apply (git apply, git apply --reject, patch --fuzz=5 all failed)"
             ),
             EvalError::Timeout { seconds } => write!(f, "tests timed out after {seconds} s"),
+            EvalError::DiskLimit(d) => write!(f, "disk limit: {d}"),
             EvalError::Cancelled => write!(f, "interrupted"),
             EvalError::Infra { stage, message } => write!(f, "{stage:?} failure: {message}"),
         }
+    }
+}
+
+impl EvalError {
+    /// A failure of the model's patch or of its run within the limits (does not apply, refused,
+    /// timed out, filled the disk): an ordinary unresolved result. Otherwise the harness
+    /// failed (or the run was interrupted) and the instance has no verdict.
+    pub fn is_model_failure(&self) -> bool {
+        matches!(
+            self,
+            EvalError::PatchRefused(_)
+                | EvalError::ApplyFailed { .. }
+                | EvalError::Timeout { .. }
+                | EvalError::DiskLimit(_)
+        )
     }
 }
 

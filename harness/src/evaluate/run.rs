@@ -136,6 +136,12 @@ pub async fn run_evaluation(
         }
     }
     let mut report = make_run_report(selected, &outcomes);
+    report.disk_limit_ids = results
+        .iter()
+        .filter(|r| matches!(r.outcome, EvalOutcome::Error(EvalError::DiskLimit(_))))
+        .map(|r| r.instance_id.clone())
+        .collect();
+    report.disk_limit_ids.sort();
     report.unstopped_instances = leftover_containers.len();
     report.unstopped_containers = leftover_containers.clone();
     let path = run_report_path(report_dir, predictions, &cfg.run_id);

@@ -1,5 +1,6 @@
-//! One running container: start it (labelled, limited, no network), copy files in and out,
-//! run commands with a timeout that really kills, and remove it on every path.
+//! One running container: start it (labelled, limited, no network, capabilities dropped),
+//! copy files in and out, run commands with a timeout that really kills, watch the size of
+//! its writable layer, and remove it on every path.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,8 +9,8 @@ use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, StartContainerOptions,
-    UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, InspectContainerOptionsBuilder,
+    StartContainerOptions, UploadToContainerOptionsBuilder,
 };
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,20 @@ const HOST_GRACE: Duration = Duration::from_secs(10);
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest file `read_file` returns.
 const READ_LIMIT: usize = 256 << 20;
+/// Default bound on a container's writable layer (10 GiB).
+pub const DEFAULT_DISK_LIMIT: u64 = 10 << 30;
+/// How often the watchdog measures the writable layer while a command runs.
+const DEFAULT_DISK_POLL: Duration = Duration::from_secs(1);
+
+/// The capabilities a container keeps; every other one (Docker's defaults include `MKNOD`,
+/// `NET_RAW`, `NET_BIND_SERVICE`, `SETPCAP`, `SETFCAP`, `SYS_CHROOT`, `AUDIT_WRITE`) is dropped.
+/// Measured on the demo split's eval scripts (`harness/tests/docker_limits.rs`): they need
+/// `DAC_OVERRIDE` (root writing files it does not own: the repository is checked out by
+/// another uid in many images, and pip writes into site-packages); `CHOWN`, `FOWNER`, `FSETID`
+/// (git checkout and pip keep ownership and modes), `KILL` (test runners stop their
+/// children), `SETUID`/`SETGID` (test suites that drop to another user) are kept for the
+/// SWE-bench suites that do these things.
+pub const KEPT_CAPABILITIES: [&str; 7] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETUID", "SETGID"];
 
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
@@ -44,6 +59,18 @@ pub struct SandboxOptions {
     pub cpus: Option<f64>,
     /// Process count limit.
     pub pids_limit: Option<i64>,
+    /// Bound on the container's writable layer in bytes: the engine's storage quota where the
+    /// storage driver has one, and always a watchdog that measures the layer while a command
+    /// runs and removes the container at the limit ([`ExecOutcome::disk_exceeded`]).
+    pub disk_bytes: Option<u64>,
+    /// How often the watchdog measures.
+    pub disk_poll: Duration,
+    /// Mount a tmpfs of this many bytes on `/tmp` (counts against the memory limit). Off by
+    /// default: images may ship files under `/tmp`, which the mount would hide, and some test
+    /// suites write more to `/tmp` than memory allows.
+    pub tmp_bytes: Option<u64>,
+    /// Capabilities kept (all others dropped); default [`KEPT_CAPABILITIES`].
+    pub capabilities: Vec<String>,
     /// Working directory of every exec.
     pub workdir: String,
     /// Cap on captured output per exec.
@@ -53,7 +80,8 @@ pub struct SandboxOptions {
 }
 
 impl SandboxOptions {
-    /// Defaults: no network, 8 GiB memory, 2 CPUs, 4096 processes, workdir `/testbed`.
+    /// Defaults: no network, 8 GiB memory, 2 CPUs, 4096 processes, a 10 GiB writable layer,
+    /// the capabilities of [`KEPT_CAPABILITIES`], workdir `/testbed`.
     pub fn new(run_id: impl Into<String>) -> Self {
         SandboxOptions {
             run_id: run_id.into(),
@@ -63,6 +91,10 @@ impl SandboxOptions {
             memory_bytes: Some(8 << 30),
             cpus: Some(2.0),
             pids_limit: Some(4096),
+            disk_bytes: Some(DEFAULT_DISK_LIMIT),
+            disk_poll: DEFAULT_DISK_POLL,
+            tmp_bytes: None,
+            capabilities: KEPT_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
             workdir: "/testbed".into(),
             output_limit: DEFAULT_OUTPUT_LIMIT,
             cancel: CancellationToken::new(),
@@ -93,6 +125,26 @@ pub struct ExecOutcome {
     /// Some output was dropped by the cap.
     pub truncated: bool,
     pub elapsed: Duration,
+    /// The writable layer outgrew the disk limit: the container was removed mid-command.
+    pub disk_exceeded: Option<DiskExceeded>,
+}
+
+/// The disk watchdog's finding: the layer's size when it was measured over the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DiskExceeded {
+    pub limit_bytes: u64,
+    pub used_bytes: u64,
+}
+
+impl std::fmt::Display for DiskExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the container's writable layer reached {} MiB, over the disk limit of {} MiB; the container was removed",
+            self.used_bytes >> 20,
+            self.limit_bytes >> 20
+        )
+    }
 }
 
 impl ExecOutcome {
@@ -116,6 +168,8 @@ pub struct Sandbox {
     workdir: String,
     output_limit: usize,
     cancel: CancellationToken,
+    disk_bytes: Option<u64>,
+    disk_poll: Duration,
     removed: bool,
 }
 
@@ -145,7 +199,7 @@ impl Sandbox {
             let c = c.min(env.ncpu() as f64).max(0.01);
             (c * 1e9) as i64
         });
-        let host = HostConfig {
+        let mut host = HostConfig {
             memory: opts.memory_bytes,
             memory_swap: opts.memory_bytes,
             nano_cpus,
@@ -154,8 +208,16 @@ impl Sandbox {
             privileged: Some(false),
             init: Some(true),
             security_opt: Some(vec!["no-new-privileges".into()]),
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(opts.capabilities.clone()),
+            tmpfs: opts
+                .tmp_bytes
+                .map(|b| HashMap::from([("/tmp".to_owned(), format!("rw,nosuid,nodev,size={b},mode=1777"))])),
             ..Default::default()
         };
+        if let Some(limit) = opts.disk_bytes.filter(|_| env.storage_quota()) {
+            host.storage_opt = Some(HashMap::from([("size".to_owned(), limit.to_string())]));
+        }
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: Some(vec!["tail".into(), "-f".into(), "/dev/null".into()]),
@@ -171,10 +233,25 @@ impl Sandbox {
             .name
             .as_ref()
             .map(|n| CreateContainerOptionsBuilder::default().name(n).build());
-        let created = tokio::time::timeout(CALL_TIMEOUT, docker.create_container(create_opts, body))
-            .await
-            .map_err(|_| stalled("creating a container"))?
-            .map_err(|e| SandboxError::docker(format!("creating a container from {image}"), e))?;
+        let mut created =
+            tokio::time::timeout(CALL_TIMEOUT, docker.create_container(create_opts.clone(), body.clone()))
+                .await
+                .map_err(|_| stalled("creating a container"))?;
+        if let Err(e) = &created
+            && body.host_config.as_ref().is_some_and(|h| h.storage_opt.is_some())
+            && e.to_string().contains("storage-opt")
+        {
+            // overlay2 on xfs without project quotas: the watchdog alone bounds the layer.
+            tracing::debug!("no storage quota on this engine ({e}); the disk watchdog bounds the layer");
+            let mut body = body;
+            if let Some(h) = body.host_config.as_mut() {
+                h.storage_opt = None;
+            }
+            created = tokio::time::timeout(CALL_TIMEOUT, docker.create_container(create_opts, body))
+                .await
+                .map_err(|_| stalled("creating a container"))?;
+        }
+        let created = created.map_err(|e| SandboxError::docker(format!("creating a container from {image}"), e))?;
         let name = opts
             .name
             .clone()
@@ -187,6 +264,8 @@ impl Sandbox {
             workdir: opts.workdir.clone(),
             output_limit: opts.output_limit,
             cancel: opts.cancel.clone(),
+            disk_bytes: opts.disk_bytes,
+            disk_poll: opts.disk_poll.max(Duration::from_millis(100)),
             removed: false,
         };
         let started = tokio::time::timeout(
@@ -340,13 +419,22 @@ impl Sandbox {
         let mut captured = CappedOutput::new(self.output_limit);
         let deadline = tokio::time::Instant::from_std(started_at) + spec.timeout + HOST_GRACE;
         let mut host_killed = false;
+        let mut disk_exceeded = None;
         let mut stream_error = None;
+        let watchdog = self.watch_disk();
+        tokio::pin!(watchdog);
         loop {
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => {
                     self.kill_container().await;
                     return Err(SandboxError::Cancelled);
+                }
+                over = &mut watchdog => {
+                    tracing::warn!(container = %self.name, "{over}");
+                    self.kill_container().await;
+                    disk_exceeded = Some(over);
+                    break;
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(container = %self.name, "exec outlived its timeout; removing the container");
@@ -369,14 +457,15 @@ impl Sandbox {
         }
         drop(output);
         let elapsed = started_at.elapsed();
-        if host_killed {
+        if host_killed || disk_exceeded.is_some() {
             let truncated = captured.truncated();
             return Ok(ExecOutcome {
                 exit_code: None,
                 output: captured.into_bytes(),
-                timed_out: true,
+                timed_out: host_killed,
                 truncated,
                 elapsed,
+                disk_exceeded,
             });
         }
         if let Some(e) = stream_error {
@@ -401,7 +490,41 @@ impl Sandbox {
             timed_out,
             truncated,
             elapsed,
+            disk_exceeded: None,
         })
+    }
+
+    /// The size of the writable layer (`SizeRw`), as the engine measures it.
+    pub async fn writable_layer_bytes(&self) -> Result<u64, SandboxError> {
+        let opts = InspectContainerOptionsBuilder::default().size(true).build();
+        let info = tokio::time::timeout(CALL_TIMEOUT, self.env.docker().inspect_container(&self.id, Some(opts)))
+            .await
+            .map_err(|_| stalled("measuring the writable layer"))?
+            .map_err(|e| SandboxError::docker(format!("measuring the writable layer of {}", self.name), e))?;
+        Ok(info.size_rw.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    /// Resolves once the writable layer is measured over the disk limit; never without one.
+    /// A failed measurement is skipped (the next poll tries again).
+    async fn watch_disk(&self) -> DiskExceeded {
+        let Some(limit) = self.disk_bytes else {
+            return std::future::pending().await;
+        };
+        let mut tick = tokio::time::interval(self.disk_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.writable_layer_bytes().await {
+                Ok(used) if used > limit => {
+                    return DiskExceeded {
+                        limit_bytes: limit,
+                        used_bytes: used,
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(container = %self.name, "disk watchdog: {e}"),
+            }
+        }
     }
 
     /// The exit code of a finished exec (polls briefly while Docker still reports it running).

@@ -24,6 +24,8 @@ pub struct DockerEnv {
     docker: Docker,
     host: String,
     ncpu: i64,
+    /// The storage driver can enforce a per-container size (`--storage-opt size=`).
+    storage_quota: bool,
     live: Arc<Mutex<HashMap<String, String>>>,
 }
 
@@ -32,6 +34,7 @@ impl std::fmt::Debug for DockerEnv {
         f.debug_struct("DockerEnv")
             .field("host", &self.host)
             .field("ncpu", &self.ncpu)
+            .field("storage_quota", &self.storage_quota)
             .finish()
     }
 }
@@ -62,12 +65,23 @@ impl DockerEnv {
             Err(_) => return Err(unreachable("no answer within 15 s".into())),
         };
         let ncpu = info.ncpu.unwrap_or(1).max(1);
+        let storage_quota = supports_storage_quota(
+            info.driver.as_deref().unwrap_or(""),
+            info.driver_status.as_deref().unwrap_or(&[]),
+        );
         Ok(DockerEnv {
             docker,
             host,
             ncpu,
+            storage_quota,
             live: Arc::default(),
         })
+    }
+
+    /// Whether the storage driver can bound a container's writable layer by itself
+    /// (overlay2 on xfs, btrfs, zfs); otherwise the sandbox's watchdog does.
+    pub fn storage_quota(&self) -> bool {
+        self.storage_quota
     }
 
     /// The bollard client (for callers that need an endpoint this module does not wrap).
@@ -203,5 +217,17 @@ impl DockerEnv {
             self.remove_container(&c.id).await?;
         }
         Ok(found)
+    }
+}
+
+/// Storage drivers that honour `--storage-opt size=` (overlay2 only on xfs, and only when it
+/// is mounted with project quotas, which creation then reveals).
+fn supports_storage_quota(driver: &str, status: &[Vec<String>]) -> bool {
+    match driver {
+        "btrfs" | "zfs" | "devicemapper" => true,
+        "overlay2" => status.iter().any(|kv| {
+            kv.first().map(String::as_str) == Some("Backing Filesystem") && kv.get(1).map(String::as_str) == Some("xfs")
+        }),
+        _ => false,
     }
 }

@@ -34,7 +34,9 @@
 //! - Every container carries the label `agentless-mini.run-id=<ID>` (and
 //!   `agentless-mini.instance-id` when given), runs with `init: true`, no network unless
 //!   [`SandboxOptions::network`] names one, memory / CPU / pids limits, never privileged, with
-//!   `no-new-privileges`.
+//!   `no-new-privileges`, every capability dropped but [`KEPT_CAPABILITIES`], and a bound on
+//!   its writable layer ([`SandboxOptions::disk_bytes`]: the storage driver's quota where
+//!   there is one, and a watchdog polling `SizeRw` that removes the container at the limit).
 //! - An exec runs under `timeout -s KILL N` inside the container, and a host timer removes the
 //!   container if the command still has not finished a few seconds later (Docker has no API
 //!   to kill an exec). Output is captured up to [`SandboxOptions::output_limit`] bytes, keeping
@@ -52,7 +54,9 @@ mod output;
 mod paths;
 
 pub use apply::{APPLY_CASCADE, ApplyAttempt, ApplyOutcome, ApplyStrategy};
-pub use container::{ExecOutcome, ExecSpec, Sandbox, SandboxOptions};
+pub use container::{
+    DEFAULT_DISK_LIMIT, DiskExceeded, ExecOutcome, ExecSpec, KEPT_CAPABILITIES, Sandbox, SandboxOptions,
+};
 pub use env::{DockerEnv, INSTANCE_LABEL, LabelledContainer, RUN_ID_LABEL};
 pub use output::CappedOutput;
 pub use paths::{PatchRefusal, RefusalReason, check_patch_paths, patch_paths};

@@ -1,6 +1,8 @@
 //! Which paths a unified diff touches, and the refusal of patches that would write outside
-//! the repository: absolute paths, `..` components, anything inside `.git`, and symbolic
-//! links (a link could point outside and a later write would follow it).
+//! the repository: absolute paths, `..` components, anything inside `.git`, symbolic links
+//! (a link could point outside and a later write would follow it), and `diff --git` headers
+//! whose two names are not `a/…` and `b/…` (git and GNU `patch` would read a name from them
+//! that the other checks never saw; this check does not rely on either tool refusing it).
 //!
 //! Every header that `git apply` or GNU `patch` reads a file name from is examined
 //! (`diff --git`, `---`, `+++`, `rename from/to`, `copy from/to`, `Index:`, context-diff
@@ -19,6 +21,8 @@ pub enum RefusalReason {
     ParentTraversal,
     GitDirectory,
     Symlink,
+    /// A `diff --git` header that is not `diff --git a/<path> b/<path>`.
+    MalformedGitHeader,
 }
 
 /// A refused patch: the first offending path and why.
@@ -36,6 +40,9 @@ impl std::fmt::Display for PatchRefusal {
             RefusalReason::ParentTraversal => "leaves the repository through '..'",
             RefusalReason::GitDirectory => "is inside the .git directory",
             RefusalReason::Symlink => "is a symbolic link (could point outside the repository)",
+            RefusalReason::MalformedGitHeader => {
+                "is a diff --git header whose names are not a/<path> and b/<path> inside the repository"
+            }
         };
         write!(f, "patch refused: {:?} {why}", self.path)
     }
@@ -43,14 +50,82 @@ impl std::fmt::Display for PatchRefusal {
 
 static HUNK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@").expect("static regex"));
-static DIFF_GIT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^diff --git (.+?) ((?:b/|/|\x22).*)$").expect("static regex"));
+
+/// What the headers of a patch name.
+struct Scan {
+    paths: Vec<String>,
+    symlink: bool,
+    /// The first `diff --git` line whose names are not `a/…` and `b/…`.
+    malformed_git_header: Option<String>,
+}
 
 /// Every path named in the patch's headers, as written (quoted names unquoted), and whether
 /// any file mode is a symbolic link.
 pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
+    let scan = scan(patch);
+    (scan.paths, scan.symlink)
+}
+
+/// The two names of a `diff --git` header (after `diff --git `), without their `a/` and `b/`
+/// prefixes; None unless they are `a/<path>` and `b/<path>` (each possibly quoted).
+fn git_header_names(rest: &str) -> Option<(String, String)> {
+    let (first, second) = if rest.starts_with('"') {
+        let end = quoted_end(rest)?;
+        (unquote(&rest[..end]), rest[end..].strip_prefix(' ')?.to_owned())
+    } else {
+        // Unquoted names may hold spaces: prefer the split where both names agree (git's
+        // rule), else the first ` b/` or ` "`.
+        let splits: Vec<usize> = rest
+            .match_indices(' ')
+            .map(|(i, _)| i)
+            .filter(|&i| rest[i + 1..].starts_with("b/") || rest[i + 1..].starts_with('"'))
+            .collect();
+        let pick = splits
+            .iter()
+            .copied()
+            .find(|&i| {
+                rest[..i]
+                    .strip_prefix("a/")
+                    .is_some_and(|a| Some(a) == rest[i + 1..].strip_prefix("b/"))
+            })
+            .or_else(|| splits.first().copied())?;
+        (rest[..pick].to_owned(), rest[pick + 1..].to_owned())
+    };
+    let second = if second.starts_with('"') {
+        let end = quoted_end(&second)?;
+        if end != second.len() {
+            return None;
+        }
+        unquote(&second)
+    } else {
+        second
+    };
+    let a = first.strip_prefix("a/")?;
+    let b = second.strip_prefix("b/")?;
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    Some((a.to_owned(), b.to_owned()))
+}
+
+/// The byte index just past the closing quote of the quoted name `s` starts with.
+fn quoted_end(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn scan(patch: &str) -> Scan {
     let mut paths = Vec::new();
     let mut symlink = false;
+    let mut malformed_git_header = None;
     let lines: Vec<&str> = patch.split('\n').collect();
     let mut i = 0;
     while i < lines.len() {
@@ -76,9 +151,18 @@ pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
             }
             continue;
         }
-        if let Some(c) = DIFF_GIT.captures(line) {
-            paths.push(strip_git_prefix(&unquote(&c[1])));
-            paths.push(strip_git_prefix(&unquote(&c[2])));
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            match git_header_names(rest) {
+                Some((a, b)) => {
+                    paths.push(a);
+                    paths.push(b);
+                }
+                None => {
+                    if malformed_git_header.is_none() {
+                        malformed_git_header = Some(line.to_owned());
+                    }
+                }
+            }
             continue;
         }
         for (prefix, strip) in [
@@ -115,7 +199,11 @@ pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
             }
         }
     }
-    (paths, symlink)
+    Scan {
+        paths,
+        symlink,
+        malformed_git_header,
+    }
 }
 
 /// `a/x` → `x` (also `b/`); an absolute path is kept as is so it is refused.
@@ -170,7 +258,17 @@ fn unquote(s: &str) -> String {
 
 /// Refuse a patch that names a path outside the repository, inside `.git`, or a symlink.
 pub fn check_patch_paths(patch: &str) -> Result<(), PatchRefusal> {
-    let (paths, symlink) = patch_paths(patch);
+    let Scan {
+        paths,
+        symlink,
+        malformed_git_header,
+    } = scan(patch);
+    if let Some(line) = malformed_git_header {
+        return Err(PatchRefusal {
+            path: line,
+            reason: RefusalReason::MalformedGitHeader,
+        });
+    }
     for p in &paths {
         let refuse = |reason| {
             Err(PatchRefusal {
@@ -257,6 +355,38 @@ mod tests {
             let r = check_patch_paths(patch).expect_err(patch);
             assert_eq!(r.reason, reason, "{patch}");
         }
+    }
+
+    #[test]
+    fn git_headers_must_name_a_and_b_paths() {
+        for patch in [
+            "diff --git a/x c/../../../tmp/f\n",
+            "diff --git a/x b\n",
+            "diff --git x y\n",
+            "diff --git a/x\n",
+            "diff --git a/ b/\n",
+            "diff --git \"a/x\" \"c/../../tmp/f\"\n",
+            "diff --git \"a/x b/x\n",
+            "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/y c/../../tmp/f\n",
+        ] {
+            let r = check_patch_paths(patch).expect_err(patch);
+            assert_eq!(r.reason, RefusalReason::MalformedGitHeader, "{patch}");
+        }
+        for ok in [
+            "diff --git a/my file.py b/my file.py\n",
+            "diff --git \"a/t\\tx\" \"b/t\\tx\"\n",
+            "diff --git a/b/c b/b/c\n",
+            "diff --git a/x b/y\nrename from x\nrename to y\n",
+        ] {
+            assert_eq!(check_patch_paths(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            patch_paths("diff --git a/my file.py b/my file.py\n").0,
+            ["my file.py", "my file.py"]
+        );
+        // Inside the repository after the prefix, still checked: the prefix is not a pass.
+        let r = check_patch_paths("diff --git a/x b/../../tmp/f\n").expect_err("traversal");
+        assert_eq!(r.reason, RefusalReason::ParentTraversal);
     }
 
     #[test]
