@@ -122,7 +122,7 @@ async fn capabilities_are_dropped_and_mknod_fails() {
     let eff = u64::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{hex:?}: {e}"));
     // CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6, SETUID 7.
     assert_eq!(eff, 0b1111_1011, "CapEff {hex}");
-    // Root still writes files it does not own (DAC_OVERRIDE), as eval scripts need.
+    // Root still writes into a folder it does not own (DAC_OVERRIDE is kept).
     let write = sb
         .exec(
             &[

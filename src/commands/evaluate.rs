@@ -413,9 +413,11 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
     let mut harness_failures = 0usize;
     for r in &summary.results {
         if let EvalOutcome::Error(e) = &r.outcome {
-            if !e.is_model_failure() && !matches!(e, EvalError::Cancelled) {
+            if e.is_model_failure() {
+                printer.warn(&format!("{}: unresolved: {e}", r.instance_id));
+            } else if !matches!(e, EvalError::Cancelled) {
                 harness_failures += 1;
-                printer.warn(&format!("{}: {e}", r.instance_id));
+                printer.warn(&format!("{}: harness error: {e}", r.instance_id));
             }
         }
     }

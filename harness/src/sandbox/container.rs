@@ -34,12 +34,12 @@ const DEFAULT_DISK_POLL: Duration = Duration::from_secs(1);
 
 /// The capabilities a container keeps; every other one (Docker's defaults include `MKNOD`,
 /// `NET_RAW`, `NET_BIND_SERVICE`, `SETPCAP`, `SETFCAP`, `SYS_CHROOT`, `AUDIT_WRITE`) is dropped.
-/// Measured on the demo split's eval scripts (`harness/tests/docker_limits.rs`): they need
-/// `DAC_OVERRIDE` (root writing files it does not own: the repository is checked out by
-/// another uid in many images, and pip writes into site-packages); `CHOWN`, `FOWNER`, `FSETID`
-/// (git checkout and pip keep ownership and modes), `KILL` (test runners stop their
-/// children), `SETUID`/`SETGID` (test suites that drop to another user) are kept for the
-/// SWE-bench suites that do these things.
+/// Measured: the eval scripts of the 5 demo instances and of the sympy replicas ran with no
+/// capability at all with the same results (README, Security). The kept ones are what root
+/// needs to work on files owned by someone else and to manage processes, which SWE-bench
+/// suites do: `DAC_OVERRIDE` (write files it does not own), `CHOWN`, `FOWNER`, `FSETID`
+/// (pip and git keeping owners and modes), `KILL` (stop children of other users),
+/// `SETUID`/`SETGID` (suites that run a step as another user).
 pub const KEPT_CAPABILITIES: [&str; 7] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETUID", "SETGID"];
 
 /// How to start a sandbox.
