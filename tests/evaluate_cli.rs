@@ -281,17 +281,32 @@ fn wrong_empty_unappliable_and_escaping_patches_get_the_official_verdicts() {
     let summary = read_json(&tmp.path().join("summary.json"));
     assert_eq!(summary["command"], "evaluate");
     assert_eq!(summary["run_id"], run.as_str());
-    assert_eq!(i64::from(o.status.code().expect("code")), summary["exit_code"].as_i64().expect("n"));
+    assert_eq!(
+        i64::from(o.status.code().expect("code")),
+        summary["exit_code"].as_i64().expect("n")
+    );
     let counts = &summary["evaluation"];
     assert_eq!(
-        [&counts["evaluated"], &counts["resolved"], &counts["unresolved"], &counts["errors"], &counts["empty_patches"]],
-        [4, 0, 1, 2, 1],
+        [
+            &counts["evaluated"],
+            &counts["resolved"],
+            &counts["unresolved"],
+            &counts["errors"],
+            &counts["empty_patches"]
+        ],
+        // The unappliable and the refused patch are unresolved results, not harness errors.
+        [4, 0, 3, 0, 1],
         "{summary}"
     );
-    let named = tmp.path().join(summary["paths"]["report"].as_str().expect("report path"));
+    let named = tmp
+        .path()
+        .join(summary["paths"]["report"].as_str().expect("report path"));
     assert_eq!(
         named.canonicalize().expect("the named report exists"),
-        tmp.path().join(format!("org__model.{run}.json")).canonicalize().expect("report"),
+        tmp.path()
+            .join(format!("org__model.{run}.json"))
+            .canonicalize()
+            .expect("report"),
         "{summary}"
     );
     assert_eq!(ids(&report, "unresolved_ids"), vec![a.to_owned()]);

@@ -13,6 +13,7 @@ use agentless_harness::predictions::Prediction;
 use agentless_harness::evaluate::{EvalConfig, EvalOutcome, InstanceResult, RunProgress, run_evaluation};
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
+use agentless_harness::predictions::Prediction;
 use agentless_harness::sandbox::{CancellationToken, DockerEnv, SandboxOptions};
 use agentless_model::Usage;
 use anyhow::Context as _;
@@ -669,7 +670,11 @@ pub async fn run_scope(
     let failed: Vec<&InstanceReport> = reports.iter().filter(|r| r.error.is_some() && !r.cancelled).collect();
     for r in &failed {
         let stage = r.failed_stage.map(|s| format!("{s} failed: ")).unwrap_or_default();
-        printer.warn(&format!("{}: {stage}{}", r.instance_id, r.error.as_deref().unwrap_or("")));
+        printer.warn(&format!(
+            "{}: {stage}{}",
+            r.instance_id,
+            r.error.as_deref().unwrap_or("")
+        ));
     }
     let cancelled = reports.iter().any(|r| r.cancelled) || prepared.cx.cancel.is_cancelled();
     let done = reports.len() - failed.len() - reports.iter().filter(|r| r.cancelled).count();

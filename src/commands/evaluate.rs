@@ -19,12 +19,12 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::reporting::json::{EvaluationCounts, JsonSummary, JsonTarget};
-use crate::status::StatusBoard;
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 use crate::progress::{DownloadBar, bars_enabled};
+use crate::reporting::json::{EvaluationCounts, JsonSummary, JsonTarget};
+use crate::status::StatusBoard;
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
@@ -403,6 +403,8 @@ pub fn evaluation_counts(summary: &RunSummary) -> EvaluationCounts {
             EvalOutcome::Resolved => c.resolved += 1,
             EvalOutcome::Unresolved => c.unresolved += 1,
             EvalOutcome::EmptyPatch => c.empty_patches += 1,
+            // Model failures are unresolved results (crate::exit); errors are the harness's.
+            EvalOutcome::Error(e) if e.is_model_failure() => c.unresolved += 1,
             EvalOutcome::Error(_) => c.errors += 1,
         }
     }

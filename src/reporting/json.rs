@@ -22,7 +22,8 @@ pub struct EvaluationCounts {
     pub evaluated: usize,
     pub resolved: usize,
     pub unresolved: usize,
-    /// The harness failed on them (timeouts, containers, unreadable logs).
+    /// The harness failed on them (images, containers, log files). Patches that do not apply,
+    /// are refused, time out or hit the disk limit count as unresolved.
     pub errors: usize,
     pub empty_patches: usize,
     /// Flagged by the integrity checks (the official verdict is unchanged).
