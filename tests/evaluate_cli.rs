@@ -705,14 +705,15 @@ fn bad_predictions_are_errors_before_anything_runs() {
     assert!(!tmp.path().join("logs").exists(), "nothing written for bad input");
 }
 
-/// A patch whose code fills the disk slowly while the tests run (8 MiB every 50 ms).
+/// A patch whose code fills the disk slowly while the tests run (1 MiB every 50 ms, for 30 s:
+/// the watchdog has time to measure even on a loaded machine).
 fn disk_filling_patch() -> String {
     let inst = &load_dataset(&mini().join("instances.jsonl")).expect("mini")[0];
     let patch = inst
         .patch
         .replace(
             "+    return len(text.split())",
-            "+    import time\n+    for i in range(100):\n+        open('/fill%d' % i, 'wb').write(b'x' * (8 << 20))\n+        time.sleep(0.05)\n+    return len(text.split())",
+            "+    import time\n+    for i in range(600):\n+        open('/fill%d' % i, 'wb').write(b'x' * (1 << 20))\n+        time.sleep(0.05)\n+    return len(text.split())",
         )
         .replace("@@ -2,7 +2,7 @@", "@@ -2,7 +2,11 @@");
     assert!(

@@ -13,7 +13,6 @@ use agentless_harness::predictions::Prediction;
 use agentless_harness::evaluate::{EvalConfig, EvalOutcome, InstanceResult, RunProgress, run_evaluation};
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
-use agentless_harness::predictions::Prediction;
 use agentless_harness::sandbox::{CancellationToken, DockerEnv, SandboxOptions};
 use agentless_model::Usage;
 use anyhow::Context as _;

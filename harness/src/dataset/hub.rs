@@ -171,9 +171,7 @@ pub fn looks_like_repo_id(s: &str) -> bool {
             && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
     let lower = name.to_ascii_lowercase();
-    part_ok(owner)
-        && part_ok(name)
-        && ![".parquet", ".json", ".jsonl"].iter().any(|ext| lower.ends_with(ext))
+    part_ok(owner) && part_ok(name) && ![".parquet", ".json", ".jsonl"].iter().any(|ext| lower.ends_with(ext))
 }
 
 /// The repository ids under which the same dataset is published, `repo` first.
@@ -394,7 +392,9 @@ async fn download(
         if let Some(want) = &expected_sha
             && *want != sha
         {
-            return Err(fail(format!("sha256 mismatch: the hub announced {want}, the file is {sha}")));
+            return Err(fail(format!(
+                "sha256 mismatch: the hub announced {want}, the file is {sha}"
+            )));
         }
         check_parquet(&partial).map_err(fail)?;
         Ok(sha)
@@ -492,7 +492,11 @@ mod tests {
 
     #[test]
     fn repo_ids_and_paths() {
-        for id in ["SWE-bench/SWE-bench_Verified", "princeton-nlp/SWE-bench_Lite", "me/my.data-set_2"] {
+        for id in [
+            "SWE-bench/SWE-bench_Verified",
+            "princeton-nlp/SWE-bench_Lite",
+            "me/my.data-set_2",
+        ] {
             assert!(looks_like_repo_id(id), "{id}");
         }
         for path in [
