@@ -2,8 +2,11 @@
 //! split with a gold patch and four exploits of the corpus writes `integrity.json` next to
 //! every `report.json`, keeps the official verdicts (the exploits are RESOLVED officially),
 //! appends `flagged_instances` / `flagged_ids` to the run report and names the flagged
-//! instances; a re-run resumes with the same findings; `agentless-mini grade` over the same
-//! log folder flags the same instances from the logs alone.
+//! instances; a re-run with `--integrity strict --junit` resumes with the same findings and
+//! the same official report, and adds the hardened run report and JUnit with the findings;
+//! `compare` shows the flagged instances and gates on the hardened report; `report` lists
+//! them with their evidence; `agentless-mini grade` over the same log folder flags the same
+//! instances from the logs alone.
 //!
 //! This test FAILS when the Docker engine is unreachable.
 
@@ -95,16 +98,17 @@ fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
     let tmp = tempfile::tempdir().expect("tmp");
     let preds = predictions(tmp.path());
     let run = run_id();
-    let evaluate = || {
+    let evaluate = |extra: &[&std::ffi::OsStr]| {
         Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
             .current_dir(tmp.path())
             .args(["evaluate", "--split", "demo", "--predictions"])
             .arg(&preds)
             .args(["--run-id", &run, "--workers", "2"])
+            .args(extra)
             .output()
             .expect("run agentless-mini")
     };
-    let o = evaluate();
+    let o = evaluate(&[]);
     assert!(o.status.success(), "{}", text(&o));
     let report_path = tmp.path().join(format!("mixed.{run}.json"));
     let raw = std::fs::read_to_string(&report_path).expect("run report");
@@ -148,9 +152,19 @@ fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
         "{xfail:#}"
     );
 
-    // A re-run resumes everything, with the same findings and the same reports.
+    let hardened_path = tmp.path().join(format!("mixed.{run}.hardened.json"));
+    assert!(!hardened_path.exists(), "no hardened report without --integrity strict");
+
+    // A re-run in strict mode resumes everything, with the same findings and the same
+    // official report, plus the hardened one.
     let before = std::fs::read_to_string(logs.join(all[1]).join("integrity.json")).expect("integrity");
-    let again = evaluate();
+    let junit = tmp.path().join("junit.xml");
+    let again = evaluate(&[
+        "--integrity".as_ref(),
+        "strict".as_ref(),
+        "--junit".as_ref(),
+        junit.as_os_str(),
+    ]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("(5 resumed"),
@@ -158,6 +172,74 @@ fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
         text(&again)
     );
     assert_eq!(std::fs::read_to_string(&report_path).expect("report"), raw);
+    let hardened = read_json(&hardened_path);
+    assert_eq!(hardened["resolved_ids"], serde_json::json!([all[0]]), "{hardened}");
+    assert_eq!(hardened["unresolved_ids"], serde_json::json!(exploits), "{hardened}");
+    assert_eq!(hardened["flagged_ids"], report["flagged_ids"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&format!("1/5 resolved — {}", hardened_path.display())),
+        "{}",
+        text(&again)
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    let doc = roxmltree::Document::parse(&xml).expect("junit well-formed");
+    let failures: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure") && n.attribute("type") == Some("integrity"))
+        .filter_map(|n| n.parent().and_then(|c| c.attribute("name")))
+        .collect();
+    assert_eq!(failures, exploits, "{xml}");
+    assert!(xml.contains("name=\"integrity.kinds\""), "{xml}");
+
+    // compare: the folder holds both reports; the official one is shown, the hardened one
+    // gated on. Against the official figures alone (a copy without the hardened report) the
+    // strict run drops from 5/5 to 1/5 and fails the gate.
+    let compare = |base: &Path, new: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+            .arg("compare")
+            .arg(base)
+            .arg(new)
+            .output()
+            .expect("compare")
+    };
+    let c = compare(tmp.path(), tmp.path());
+    assert!(c.status.success(), "{}", text(&c));
+    let shown = String::from_utf8_lossy(&c.stdout).into_owned();
+    assert!(
+        shown.contains(&format!("(5/5 resolved, 0 errors)  {}", report_path.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("flagged by integrity checks in new (4)"), "{shown}");
+    assert!(
+        shown.contains("gate on the hardened report of base and the hardened report of new"),
+        "{shown}"
+    );
+    let plain = tempfile::tempdir().expect("tmp");
+    std::fs::copy(&report_path, plain.path().join("mixed.base.json")).expect("copy");
+    let c = compare(plain.path(), tmp.path());
+    assert_eq!(c.status.code(), Some(5), "{}", text(&c));
+    assert!(
+        String::from_utf8_lossy(&c.stdout).contains("gate FAILED: new is 80.00 points below base"),
+        "{}",
+        text(&c)
+    );
+
+    // report: the page lists the flagged instances with their evidence.
+    let page = tmp.path().join("page.html");
+    let r = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--run-dir"])
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(&page)
+        .output()
+        .expect("report");
+    assert!(r.status.success(), "{}", text(&r));
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains("<section id=\"integrity\">"), "{html}");
+    for id in &exploits {
+        assert!(html.contains(&format!("data-instance=\"{id}\"")), "{id} not listed");
+    }
+    assert!(!html.contains("data-instance=\"agentless-demo__confparse-37\""));
     assert_eq!(
         std::fs::read_to_string(logs.join(all[1]).join("integrity.json")).expect("integrity"),
         before

@@ -627,3 +627,144 @@ fn an_evaluation_alone_still_gives_a_page() {
     );
     assert!(!empty.join("report.html").exists());
 }
+
+#[test]
+fn flagged_instances_are_listed_with_their_evidence() {
+    use agentless_harness::integrity::run::{Flagged, hardened_run_report, run_report_json, write_integrity};
+    use agentless_harness::integrity::{Evidence, Finding, FindingKind, IntegrityReport, Severity};
+    use agentless_mini::reporting::runs::read_run_report;
+
+    // An evaluation-only folder (real official logs) with integrity findings: one resolved
+    // instance flagged (evidence that must be escaped), one with a low finding only; the
+    // hardened run report of strict mode beside the official one.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = tmp.path().join("eval");
+    let model_dir = run.join("logs/run_evaluation").join(RUN_ID).join(MODEL);
+    for e in std::fs::read_dir(oracle()).unwrap().flatten() {
+        if e.path().is_dir() {
+            let dst = model_dir.join(e.file_name());
+            std::fs::create_dir_all(&dst).unwrap();
+            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+                std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
+            }
+        }
+    }
+    let flagged_id = "astropy__astropy-14365";
+    let minor_id = "django__django-10880";
+    let test_id = "astropy/io/ascii/tests/test_qdp.py::test_roundtrip[True]";
+    let forged = Finding::new(
+        FindingKind::StatusOutsideRunner,
+        Severity::High,
+        "a status line after the runner's final summary",
+        vec![Evidence::at("test_output.txt", 411, &format!("PASSED {test_id} <script>x</script>")).with_test(test_id)],
+    );
+    let conftest = Finding::new(
+        FindingKind::TestConfigChanged,
+        Severity::Low,
+        "the patch changes conftest.py",
+        vec![Evidence::at("conftest.py", 2, "import pytest")],
+    );
+    write_integrity(
+        &model_dir.join(flagged_id),
+        &IntegrityReport::new(flagged_id, vec![forged, conftest.clone()], vec![]),
+    )
+    .unwrap();
+    write_integrity(
+        &model_dir.join(minor_id),
+        &IntegrityReport::new(minor_id, vec![conftest], vec![]),
+    )
+    .unwrap();
+    let official = read_run_report(&oracle().join("run-report.json")).unwrap();
+    assert!(official.resolved_ids.iter().any(|i| i == flagged_id));
+    let flagged = Flagged {
+        ids: [flagged_id.to_owned()].into_iter().collect(),
+    };
+    std::fs::write(
+        run.join(format!("{MODEL}.{RUN_ID}.json")),
+        run_report_json(&official, &flagged),
+    )
+    .unwrap();
+    std::fs::write(
+        run.join(format!("{MODEL}.{RUN_ID}.hardened.json")),
+        run_report_json(&hardened_run_report(&official, &flagged), &flagged),
+    )
+    .unwrap();
+
+    let out = tmp.path().join("page.html");
+    let json = tmp.path().join("d.json");
+    let junit = tmp.path().join("junit.xml");
+    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--run-dir"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The official numbers are the page's numbers (the hardened report is not taken for it).
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(d["resolved"], 73);
+    assert_eq!(d["integrity"]["assessed"], 2);
+    assert_eq!(d["integrity"]["with_minor_findings"], 1);
+    assert_eq!(d["integrity"]["flagged"][0]["instance_id"], flagged_id);
+    assert_eq!(d["integrity"]["flagged"][0]["officially_resolved"], true);
+
+    // The browser's DOM: the section, one row per evidence item with kind, severity, file,
+    // line, test id and the line itself (as text, never as markup).
+    let url = format!("file://{}", out.display());
+    let dom = String::from_utf8(chromium(&["--dump-dom", &url]).stdout).expect("utf8 dom");
+    assert!(dom.contains("<section id=\"integrity\">"), "no integrity section");
+    let start = dom.find("<section id=\"integrity\">").unwrap();
+    let section = &dom[start..start + dom[start..].find("</section>").unwrap()];
+    assert!(section.contains("1 of 2 assessed instances flagged"), "{section}");
+    assert!(section.contains("1 more with low or medium findings only"), "{section}");
+    let rows: Vec<&str> = section.split("<tr data-instance=").skip(1).collect();
+    assert_eq!(rows.len(), 2, "two findings of the flagged instance: {section}");
+    let high = rows[0];
+    for want in [
+        flagged_id,
+        "status_outside_runner",
+        ">high<",
+        ">resolved<",
+        "test_output.txt",
+        ">412<",
+        test_id,
+        "&lt;script&gt;x&lt;/script&gt;",
+    ] {
+        assert!(high.contains(want), "{want} missing from {high}");
+    }
+    assert!(
+        rows[1].contains("test_config_changed") && rows[1].contains(">low<"),
+        "{}",
+        rows[1]
+    );
+    assert!(!section.contains(minor_id), "an unflagged instance is not listed");
+    assert!(!dom.contains("<script>"), "evidence is text, not markup");
+    assert!(dom.contains("flagged by integrity checks (of 2 assessed)"));
+
+    // JUnit of a strict run (hardened report present): the flagged resolved case fails with
+    // its evidence; the property names the kind.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("junit well-formed");
+    let case = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(flagged_id))
+        .unwrap();
+    let failure = case.children().find(|n| n.has_tag_name("failure")).unwrap();
+    assert_eq!(failure.attribute("type"), Some("integrity"));
+    assert!(
+        failure
+            .text()
+            .unwrap()
+            .contains(&format!("test_output.txt:412 ({test_id})"))
+    );
+    let kinds = case
+        .descendants()
+        .find(|n| n.attribute("name") == Some("integrity.kinds"))
+        .and_then(|n| n.attribute("value"));
+    assert_eq!(kinds, Some("status_outside_runner"));
+}

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentless_harness::dataset::{Instance, ResolvedDataset};
-use agentless_harness::predictions::Prediction;
-use agentless_harness::evaluate::{EvalConfig, EvalOutcome, InstanceResult, RunProgress, run_evaluation};
+use agentless_harness::evaluate::{EvalConfig, EvalOutcome, InstanceResult, RunProgress, RunSummary, run_evaluation};
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
+use agentless_harness::integrity::run::{Flagged, IntegrityMode, hardened_run_report};
+use agentless_harness::predictions::Prediction;
 use agentless_harness::sandbox::{CancellationToken, DockerEnv, SandboxOptions};
 use agentless_model::Usage;
 use anyhow::Context as _;
@@ -182,6 +183,10 @@ pub struct EvalArgs {
     /// or to stdout with `-` (the human summary then goes to stderr).
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
+    /// Integrity findings of the evaluation, as `evaluate --integrity`: always written;
+    /// `strict` also writes the hardened run report (flagged instances unresolved).
+    #[arg(long, default_value = "report", value_name = "report|strict")]
+    pub integrity: IntegrityMode,
 }
 
 impl PipelineArgs {
@@ -773,6 +778,7 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
     cfg.log_root = prepared.cx.run_dir.evaluation_log_root();
     cfg.timeout = Duration::from_secs(args.eval_timeout.max(1));
     cfg.grading = args.grading;
+    cfg.integrity = args.integrity;
     cfg.workers = args.pipeline.workers();
     cfg.images = prepared.images.clone();
     cfg.sandbox = prepared.sandbox.clone();
@@ -796,7 +802,8 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
     prepared.bars.finish();
     let summary = summary?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
-        let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results);
+        let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results)
+            .strict(args.integrity == IntegrityMode::Strict);
         crate::reporting::junit::write_junit(path, report, &details)?;
         out.paths.junit = Some(path.clone());
     }
@@ -804,6 +811,16 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
     out.paths.report = summary.report_path.clone();
     out.paths.hardened_report = summary.hardened_report_path.clone();
     out.paths.logs = Some(cfg.log_root.clone());
+    for r in &summary.results {
+        if let Some(i) = r.integrity.as_ref().filter(|i| i.flagged) {
+            let kinds: Vec<String> = i.flagging_kinds().iter().map(ToString::to_string).collect();
+            printer.warn(&format!(
+                "evaluation of {}: flagged by integrity checks ({})",
+                r.instance_id,
+                kinds.join(", ")
+            ));
+        }
+    }
     let resolved = summary
         .results
         .iter()
@@ -831,6 +848,7 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
             .map(|p| format!("; report {}", p.display()))
             .unwrap_or_default()
     ));
+    print_hardened(&printer, &summary);
     if summary.interrupted {
         return Ok(ExitStatus::Interrupted);
     }
@@ -854,6 +872,24 @@ impl RunProgress for EvalStatus<'_> {
         }
         self.0.evaluated(r.outcome == EvalOutcome::Resolved);
     }
+}
+
+/// Where the hardened run report of `--integrity strict` is, and what it counts.
+pub(crate) fn print_hardened(printer: &Printer, summary: &RunSummary) {
+    let (Some(path), Some(report)) = (&summary.hardened_report_path, &summary.report) else {
+        return;
+    };
+    let flagged = Flagged {
+        ids: summary.flagged_ids.iter().cloned().collect(),
+    };
+    let h = hardened_run_report(report, &flagged);
+    printer.summary(&format!(
+        "hardened report (--integrity strict, {} flagged count as unresolved): {}/{} resolved — {}",
+        flagged.ids.len(),
+        h.resolved_instances,
+        h.total_instances,
+        path.display()
+    ));
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use agentless_harness::evaluate::{
 };
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
+use agentless_harness::integrity::run::IntegrityMode;
 use agentless_harness::predictions::{Prediction, gold_predictions, load_predictions};
 use agentless_harness::sandbox::{CancellationToken, DockerEnv};
 use anyhow::Context as _;
@@ -99,6 +100,11 @@ pub struct EvaluateArgs {
     /// or to stdout with `-` (the human summary then goes to stderr).
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
+    /// Integrity findings are always written beside the official verdicts; `strict` also
+    /// writes the hardened run report `<model>.<run_id>.hardened.json`, where flagged
+    /// instances count as unresolved (the official report is unchanged).
+    #[arg(long, default_value = "report", value_name = "report|strict")]
+    pub integrity: IntegrityMode,
 }
 
 fn default_workers() -> usize {
@@ -357,6 +363,7 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     let mut cfg = EvalConfig::new(args.run_id.clone());
     cfg.timeout = Duration::from_secs(args.timeout);
     cfg.grading = args.grading;
+    cfg.integrity = args.integrity;
     cfg.workers = args.workers.unwrap_or_else(default_workers).max(1);
     cfg.sandbox.network = args.network.clone();
     cfg.sandbox.memory_bytes = Some(i64::try_from(args.memory).context("--memory is too large")?);
@@ -379,7 +386,8 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     bars.finish();
     let summary = summary?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
-        let details = crate::reporting::junit::JunitDetails::from_results(&args.run_id, &summary.results);
+        let details = crate::reporting::junit::JunitDetails::from_results(&args.run_id, &summary.results)
+            .strict(args.integrity == IntegrityMode::Strict);
         crate::reporting::junit::write_junit(path, report, &details)?;
         out.paths.junit = Some(path.clone());
     }
@@ -387,7 +395,9 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     out.paths.report = summary.report_path.clone();
     out.paths.hardened_report = summary.hardened_report_path.clone();
     out.paths.logs = Some(cfg.log_root.clone());
-    Ok(report(&printer, &bars.counts, &summary, &args.run_id))
+    let status = report(&printer, &bars.counts, &summary, &args.run_id);
+    super::eval::print_hardened(&printer, &summary);
+    Ok(status)
 }
 
 /// The `--json` counts of a run's results (also used by `eval`'s final evaluation).

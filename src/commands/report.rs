@@ -190,7 +190,9 @@ pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     }
     if let Some(path) = &args.junit {
         let eval = EvalRun::open(&args.run_dir, &[]).context("--junit needs the run's evaluation")?;
-        let mut details = JunitDetails::new(eval.run_id.clone().unwrap_or_default());
+        // A hardened report beside the official one: the run was strict, and so is its JUnit.
+        let strict = crate::reporting::runs::hardened_beside(&eval.report_path).is_some();
+        let mut details = JunitDetails::new(eval.run_id.clone().unwrap_or_default()).strict(strict);
         for (id, l) in eval.instance_logs() {
             details.instances.insert(id, InstanceDetail::from_logs(&l));
         }

@@ -363,6 +363,7 @@ pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
         {
             inst.stage_ms.insert("evaluation".into(), s * 1000.0);
         }
+        inst.integrity = eval_logs.get(id).and_then(|l| l.integrity.clone());
         // usage.json is the pipeline's own total; the records give the request count.
         if let Some(u) = usage.get(id) {
             tokens.prompt = u.prompt;

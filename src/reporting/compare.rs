@@ -4,6 +4,11 @@
 //! The resolve rate is `resolved_instances / total_instances`, the official "Resolved
 //! (total)" figure. The gate compares rates, so runs over different selections can still be
 //! gated; the differences in the instance sets are reported so nobody is misled.
+//!
+//! Integrity: each side shows its flagged instances (the run report's `flagged_ids`). When a
+//! run has the hardened report of `--integrity strict` beside its official one, the gate
+//! uses the hardened figures for that side (flagged instances count as unresolved); the
+//! official figures are still the ones shown first and compared instance by instance.
 
 use std::collections::BTreeSet;
 
@@ -22,6 +27,28 @@ pub struct Side {
     pub errors: usize,
     /// Percent of `total`.
     pub rate: f64,
+    /// Instances flagged by integrity checks (None: the report has no integrity keys).
+    pub flagged: Option<Vec<String>>,
+    /// The hardened run report's figures (`--integrity strict`), when there is one.
+    pub hardened: Option<Hardened>,
+}
+
+/// The figures of a hardened run report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hardened {
+    pub path: String,
+    pub resolved: usize,
+    pub total: usize,
+    pub rate: f64,
+}
+
+/// What is known of a run's integrity besides its official report.
+#[derive(Debug, Clone, Default)]
+pub struct RunIntegrity {
+    /// The official report's `flagged_ids` (None: no integrity keys).
+    pub flagged: Option<Vec<String>>,
+    /// The hardened run report and its path.
+    pub hardened: Option<(String, RunReport)>,
 }
 
 impl Side {
@@ -33,8 +60,36 @@ impl Side {
             submitted: r.submitted_instances,
             errors: r.error_instances,
             rate: percent(r.resolved_instances, r.total_instances),
+            flagged: None,
+            hardened: None,
         }
     }
+
+    fn set_integrity(&mut self, i: RunIntegrity) {
+        self.flagged = i.flagged;
+        self.hardened = i.hardened.map(|(path, h)| Hardened {
+            path,
+            resolved: h.resolved_instances,
+            total: h.total_instances,
+            rate: percent(h.resolved_instances, h.total_instances),
+        });
+    }
+
+    /// The figures the gate uses: the hardened report's when there is one.
+    fn gated(&self) -> (usize, usize, f64, GatedOn) {
+        match &self.hardened {
+            Some(h) => (h.resolved, h.total, h.rate, GatedOn::Hardened),
+            None => (self.resolved, self.total, self.rate, GatedOn::Official),
+        }
+    }
+}
+
+/// Which report of a side the gate used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatedOn {
+    Official,
+    Hardened,
 }
 
 /// What changed from BASE to NEW.
@@ -63,6 +118,9 @@ pub struct Gate {
     /// BASE rate minus NEW rate (positive when NEW is worse).
     pub drop_points: f64,
     pub passed: bool,
+    /// The report each side's rate came from.
+    pub base_report: GatedOn,
+    pub new_report: GatedOn,
 }
 
 /// Compare two run reports.
@@ -99,15 +157,25 @@ fn submitted(r: &RunReport) -> BTreeSet<String> {
 }
 
 impl Comparison {
+    /// Add what is known of each run's integrity (flagged instances, hardened report).
+    pub fn with_integrity(mut self, base: RunIntegrity, new: RunIntegrity) -> Self {
+        self.base.set_integrity(base);
+        self.new.set_integrity(new);
+        self
+    }
+
     /// Passes unless NEW's rate is below BASE's by more than `max_drop_points`. Rates are
     /// compared exactly (cross-multiplied counts), so equal results never fail on rounding.
+    /// A side with a hardened report is gated on it.
     pub fn gate(&self, max_drop_points: f64) -> Gate {
-        let drop_points = self.base.rate - self.new.rate;
+        let (b_res, b_tot, b_rate, base_report) = self.base.gated();
+        let (n_res, n_tot, n_rate, new_report) = self.new.gated();
+        let drop_points = b_rate - n_rate;
         // base/B - new/N > max/100  <=>  100*(base*N - new*B) > max*B*N   (B, N > 0)
-        let passed = match (self.base.total, self.new.total) {
+        let passed = match (b_tot, n_tot) {
             (0, _) | (_, 0) => drop_points <= max_drop_points,
             (bt, nt) => {
-                let lhs = 100 * (self.base.resolved as i128 * nt as i128 - self.new.resolved as i128 * bt as i128);
+                let lhs = 100 * (b_res as i128 * nt as i128 - n_res as i128 * bt as i128);
                 (lhs as f64) <= max_drop_points * (bt as f64) * (nt as f64)
             }
         };
@@ -115,6 +183,8 @@ impl Comparison {
             max_drop_points,
             drop_points,
             passed,
+            base_report,
+            new_report,
         }
     }
 
@@ -127,7 +197,20 @@ impl Comparison {
                 x.rate, x.resolved, x.total, x.errors, x.label
             )
         };
-        s.push_str(&format!("base {}\nnew  {}\n", side(&self.base), side(&self.new)));
+        s.push_str(&format!("base {}\n", side(&self.base)));
+        if let Some(h) = &self.base.hardened {
+            s.push_str(&format!(
+                "     {:>6.2}%  ({}/{} resolved) hardened: {}\n",
+                h.rate, h.resolved, h.total, h.path
+            ));
+        }
+        s.push_str(&format!("new  {}\n", side(&self.new)));
+        if let Some(h) = &self.new.hardened {
+            s.push_str(&format!(
+                "     {:>6.2}%  ({}/{} resolved) hardened: {}\n",
+                h.rate, h.resolved, h.total, h.path
+            ));
+        }
         s.push_str(&format!(
             "change {:+.2} points: {} newly resolved, {} newly broken{}\n",
             self.delta_points,
@@ -158,7 +241,30 @@ impl Comparison {
                 }
             }
         }
+        for (name, x) in [("base", &self.base), ("new", &self.new)] {
+            match &x.flagged {
+                Some(ids) if !ids.is_empty() => {
+                    s.push_str(&format!("flagged by integrity checks in {name} ({}):\n", ids.len()));
+                    for id in ids {
+                        s.push_str(&format!("  {id}\n"));
+                    }
+                }
+                Some(_) => s.push_str(&format!("flagged by integrity checks in {name}: none\n")),
+                None => {}
+            }
+        }
         if let Some(g) = gate {
+            let on = |r: GatedOn| match r {
+                GatedOn::Official => "official",
+                GatedOn::Hardened => "hardened",
+            };
+            if g.base_report == GatedOn::Hardened || g.new_report == GatedOn::Hardened {
+                s.push_str(&format!(
+                    "gate on the {} report of base and the {} report of new\n",
+                    on(g.base_report),
+                    on(g.new_report)
+                ));
+            }
             if g.passed {
                 s.push_str(&format!(
                     "gate passed (drop {:.2} points, allowed {:.2})",
@@ -222,5 +328,40 @@ mod tests {
         let c = compare("a", &a, "b", &b);
         assert!(c.gate(0.0).passed, "{c:?}");
         assert_eq!(c.only_in_new, vec!["x", "y", "z"]);
+    }
+
+    #[test]
+    fn the_gate_uses_a_hardened_report_when_a_side_has_one() {
+        let base = report(3, &["a", "b"], &["c"]);
+        let new = report(3, &["a", "b"], &["c"]);
+        // Officially equal; new's hardened report demotes its flagged `b`.
+        let c = compare("base", &base, "new", &new);
+        assert!(c.gate(0.0).passed);
+        let hardened = report(3, &["a"], &["b", "c"]);
+        let c = c.with_integrity(
+            RunIntegrity {
+                flagged: Some(vec![]),
+                hardened: None,
+            },
+            RunIntegrity {
+                flagged: Some(vec!["b".into()]),
+                hardened: Some(("new.hardened.json".into(), hardened)),
+            },
+        );
+        let g = c.gate(0.0);
+        assert!(!g.passed, "{g:?}");
+        assert_eq!((g.base_report, g.new_report), (GatedOn::Official, GatedOn::Hardened));
+        assert!(c.gate(33.34).passed);
+        // The official comparison is unchanged: nothing newly broken.
+        assert!(c.newly_broken.is_empty());
+        let text = c.render(Some(&g));
+        assert!(text.contains("flagged by integrity checks in new (1):\n  b"), "{text}");
+        assert!(text.contains("flagged by integrity checks in base: none"), "{text}");
+        assert!(text.contains("hardened: new.hardened.json"), "{text}");
+        assert!(
+            text.contains("gate on the official report of base and the hardened report of new"),
+            "{text}"
+        );
+        assert!(text.contains("gate FAILED"), "{text}");
     }
 }

@@ -1,8 +1,10 @@
 //! The self-contained HTML report: one page, inline CSS and inline SVG plots, no scripts and
-//! no network. Everything shown is computed in [`super::rundata`]; this module only lays it
+//! no network; a section lists the instances flagged by integrity checks with their evidence. Everything shown is computed in [`super::rundata`]; this module only lays it
 //! out (and escapes every piece of text it did not write itself).
 
 use std::fmt::Write as _;
+
+use agentless_harness::integrity::Severity;
 
 use super::plots::{Bar, bar_chart, scaling_chart};
 use super::rundata::ReportData;
@@ -82,6 +84,82 @@ fn fmt_tokens(n: u64) -> String {
     }
 }
 
+/// The flagged instances with every finding and its evidence (kind, severity, file, line,
+/// test id, the line itself).
+fn integrity_section(h: &mut String, d: &ReportData) {
+    let i = &d.integrity;
+    h.push_str("<section id=\"integrity\"><h2>Integrity findings</h2>\n");
+    if i.assessed == 0 {
+        h.push_str("<p class=\"sub\">No integrity findings were recorded for this evaluation (no <code>integrity.json</code>).</p></section>\n");
+        return;
+    }
+    let _ = write!(
+        h,
+        "<p class=\"sub\">{} of {} assessed instances flagged{}. Findings never change the official verdict shown \
+         elsewhere on this page; <code>--integrity strict</code> counts flagged instances as unresolved in a separate \
+         hardened run report.</p>\n",
+        i.flagged.len(),
+        i.assessed,
+        if i.with_minor_findings > 0 {
+            format!("; {} more with low or medium findings only", i.with_minor_findings)
+        } else {
+            String::new()
+        }
+    );
+    if i.flagged.is_empty() {
+        h.push_str("</section>\n");
+        return;
+    }
+    h.push_str(
+        "<table class=\"flagged\"><tr><th>instance</th><th>official verdict</th><th>severity</th><th>finding</th>\
+         <th>file</th><th class=\"n\">line</th><th>test</th><th>evidence</th></tr>",
+    );
+    for f in &i.flagged {
+        let verdict = if f.officially_resolved {
+            "<span class=\"tag warn\">resolved</span>"
+        } else {
+            "<span class=\"tag none\">not resolved</span>"
+        };
+        for finding in &f.report.findings {
+            let sev = match finding.severity {
+                Severity::High => ("lost", "high"),
+                Severity::Medium => ("warn", "medium"),
+                Severity::Low => ("none", "low"),
+            };
+            let mut evidence: Vec<Option<&agentless_harness::integrity::Evidence>> =
+                finding.evidence.iter().map(Some).collect();
+            if evidence.is_empty() {
+                evidence.push(None);
+            }
+            for e in evidence {
+                let _ = write!(
+                    h,
+                    "<tr data-instance=\"{id}\" data-kind=\"{kind}\"><td><code>{id}</code></td><td>{verdict}</td>\
+                     <td><span class=\"tag {}\">{}</span></td><td><code>{kind}</code><br>{}</td><td><code>{}</code></td>\
+                     <td class=\"n\">{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                    sev.0,
+                    sev.1,
+                    esc(&finding.message),
+                    esc(e.map_or("", |e| e.file.as_str())),
+                    e.and_then(|e| e.line).map_or_else(String::new, |l| l.to_string()),
+                    esc(e.and_then(|e| e.test_id.as_deref()).unwrap_or("")),
+                    esc(e.and_then(|e| e.text.as_deref()).unwrap_or("")),
+                    id = esc(&f.instance_id),
+                    kind = esc(finding.kind.as_str()),
+                );
+            }
+            if finding.omitted_evidence > 0 {
+                let _ = write!(
+                    h,
+                    "<tr><td colspan=\"8\" class=\"sub\">… {} more evidence lines in integrity.json</td></tr>",
+                    finding.omitted_evidence
+                );
+            }
+        }
+    }
+    h.push_str("</table></section>\n");
+}
+
 /// Render the page.
 pub fn render(d: &ReportData) -> Result<String, ReportingError> {
     let plot = |r: Result<String, super::plots::PlotError>| r.map_err(|e| ReportingError::Invalid(e.to_string()));
@@ -126,6 +204,13 @@ pub fn render(d: &ReportData) -> Result<String, ReportingError> {
             ),
         );
     }
+    if d.integrity.assessed > 0 {
+        card(
+            &mut h,
+            &d.integrity.flagged.len().to_string(),
+            &format!("flagged by integrity checks (of {} assessed)", d.integrity.assessed),
+        );
+    }
     if let Some(t) = &d.tokens {
         card(
             &mut h,
@@ -148,6 +233,8 @@ pub fn render(d: &ReportData) -> Result<String, ReportingError> {
         }
         h.push_str("</ul>\n");
     }
+
+    integrity_section(&mut h, d);
 
     // Per repository.
     h.push_str("<section id=\"repositories\"><h2>Resolve rate per repository</h2>\n<div class=\"plot\">");

@@ -10,6 +10,12 @@
 //!
 //! Instances that were not run (the official `incomplete_ids`) are left out. The class name
 //! is the repository (`django/django`), so CI groups cases by repository.
+//!
+//! Integrity findings (`integrity.json`): every case with an assessment carries the
+//! properties `integrity.flagged`, `integrity.kinds` (the flagging kinds) and
+//! `integrity.findings`; the findings and their evidence are added to the failure text. A
+//! flagged resolved instance is a `<failure type="integrity">` in strict mode (as in the
+//! hardened run report); otherwise it stays passed, with its findings in `<system-out>`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,6 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use agentless_harness::evaluate::{EvalError, EvalOutcome, InstanceResult};
+use agentless_harness::integrity::{IntegrityReport, Severity};
 use agentless_harness::report::{InstanceReport, RunReport};
 
 use super::runs::InstanceLogs;
@@ -31,6 +38,8 @@ pub struct InstanceDetail {
     pub error: Option<String>,
     /// Wall time of the instance (or of its tests).
     pub duration: Option<Duration>,
+    /// The integrity findings (None: not assessed).
+    pub integrity: Option<IntegrityReport>,
 }
 
 impl InstanceDetail {
@@ -47,6 +56,7 @@ impl InstanceDetail {
             report: r.report.clone(),
             error,
             duration: Some(r.timings.total),
+            integrity: r.integrity.clone(),
         }
     }
 
@@ -69,6 +79,7 @@ impl InstanceDetail {
             report: l.report.clone(),
             error,
             duration: l.test_seconds.map(Duration::from_secs_f64),
+            integrity: l.integrity.clone(),
         }
     }
 }
@@ -79,6 +90,8 @@ pub struct JunitDetails {
     /// `<testsuite name>`: the run id is a good choice.
     pub suite_name: String,
     pub instances: BTreeMap<String, InstanceDetail>,
+    /// `--integrity strict`: flagged resolved instances fail (as in the hardened run report).
+    pub strict: bool,
 }
 
 impl JunitDetails {
@@ -86,7 +99,14 @@ impl JunitDetails {
         JunitDetails {
             suite_name: suite_name.into(),
             instances: BTreeMap::new(),
+            strict: false,
         }
+    }
+
+    /// Set strict integrity mode.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
     }
 
     /// From `evaluate`'s results (`RunSummary::results`).
@@ -107,15 +127,82 @@ impl JunitDetails {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CaseKind {
     Passed,
+    /// Resolved officially, flagged by integrity checks, strict mode: a failure.
+    Flagged,
     Unresolved,
     EmptyPatch,
     Error,
 }
 
+fn is_flagged(d: Option<&InstanceDetail>) -> bool {
+    d.and_then(|d| d.integrity.as_ref()).is_some_and(|i| i.flagged)
+}
+
+/// The `<properties>` of a case with an integrity assessment.
+fn integrity_properties(i: &IntegrityReport) -> String {
+    let kinds: Vec<String> = i.flagging_kinds().iter().map(ToString::to_string).collect();
+    let mut x = String::from("      <properties>\n");
+    for (k, v) in [
+        ("integrity.flagged", i.flagged.to_string()),
+        ("integrity.kinds", kinds.join(",")),
+        ("integrity.findings", i.findings.len().to_string()),
+    ] {
+        let _ = writeln!(x, "        <property name=\"{k}\" value=\"{}\"/>", attr(&v));
+    }
+    x.push_str("      </properties>\n");
+    x
+}
+
+/// The findings in words, with their evidence (for failure text and `<system-out>`).
+pub fn integrity_text(i: &IntegrityReport) -> String {
+    let mut out = String::new();
+    if i.findings.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "integrity: {} ({} finding(s))",
+        if i.flagged { "FLAGGED" } else { "not flagged" },
+        i.findings.len()
+    );
+    for f in &i.findings {
+        let sev = match f.severity {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        };
+        let _ = writeln!(out, "  [{sev}] {}: {}", f.kind, f.message);
+        for e in &f.evidence {
+            let mut at = e.file.clone();
+            if let Some(l) = e.line {
+                let _ = write!(at, ":{l}");
+            }
+            if let Some(t) = &e.test_id {
+                let _ = write!(at, " ({t})");
+            }
+            if let Some(t) = &e.text {
+                let _ = write!(at, ": {t}");
+            }
+            let _ = writeln!(out, "    {at}");
+        }
+        if f.omitted_evidence > 0 {
+            let _ = writeln!(out, "    … and {} more", f.omitted_evidence);
+        }
+    }
+    out
+}
+
 /// Render the JUnit XML document.
 pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
     let mut cases: Vec<(&str, CaseKind)> = Vec::new();
-    cases.extend(report.resolved_ids.iter().map(|id| (id.as_str(), CaseKind::Passed)));
+    cases.extend(report.resolved_ids.iter().map(|id| {
+        let kind = if details.strict && is_flagged(details.instances.get(id)) {
+            CaseKind::Flagged
+        } else {
+            CaseKind::Passed
+        };
+        (id.as_str(), kind)
+    }));
     cases.extend(
         report
             .unresolved_ids
@@ -131,7 +218,7 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
     cases.extend(report.error_ids.iter().map(|id| (id.as_str(), CaseKind::Error)));
     cases.sort_by(|a, b| a.0.cmp(b.0));
     let count = |k: CaseKind| cases.iter().filter(|(_, c)| *c == k).count();
-    let failures = count(CaseKind::Unresolved) + count(CaseKind::EmptyPatch);
+    let failures = count(CaseKind::Unresolved) + count(CaseKind::EmptyPatch) + count(CaseKind::Flagged);
     let errors = count(CaseKind::Error);
     let total_secs: f64 = cases
         .iter()
@@ -164,6 +251,13 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
         ("unresolved_instances", report.unresolved_instances),
         ("empty_patch_instances", report.empty_patch_instances),
         ("error_instances", report.error_instances),
+        (
+            "flagged_instances",
+            cases
+                .iter()
+                .filter(|(id, _)| is_flagged(details.instances.get(*id)))
+                .count(),
+        ),
     ] {
         let _ = writeln!(x, "      <property name=\"{k}\" value=\"{v}\"/>");
     }
@@ -179,19 +273,71 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
             attr(&repo_of(id)),
             attr(id)
         );
+        let Some(integrity) = &d.integrity else {
+            render_case(&mut x, *kind, d, None);
+            continue;
+        };
+        x.push_str(">\n");
+        x.push_str(&integrity_properties(integrity));
+        render_case(&mut x, *kind, d, Some(integrity));
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+/// The rest of a `<testcase>` after its name (the opening tag is closed already when
+/// `integrity` is given, since its properties come first).
+fn render_case(x: &mut String, kind: CaseKind, d: &InstanceDetail, integrity: Option<&IntegrityReport>) {
+    let open = integrity.is_some();
+    let findings = integrity.map(integrity_text).unwrap_or_default();
+    let with_findings = |body: String| -> String {
+        match (body.is_empty(), findings.is_empty()) {
+            (_, true) => body,
+            (true, false) => findings.clone(),
+            (false, false) => format!("{body}\n{findings}"),
+        }
+    };
+    if !open {
+        if kind == CaseKind::Passed {
+            x.push_str("/>\n");
+            return;
+        }
+        x.push_str(">\n");
+    }
+    {
         match kind {
-            CaseKind::Passed => x.push_str("/>\n"),
-            CaseKind::Unresolved => {
-                let (message, body) = unresolved_text(d.report.as_ref());
+            CaseKind::Passed => {
+                if !findings.is_empty() {
+                    let _ = writeln!(x, "      <system-out>{}</system-out>", text(&findings));
+                }
+                x.push_str("    </testcase>\n");
+            }
+            CaseKind::Flagged => {
+                let kinds: Vec<String> = integrity
+                    .map(|i| i.flagging_kinds().iter().map(ToString::to_string).collect())
+                    .unwrap_or_default();
                 let _ = write!(
                     x,
-                    ">\n      <failure type=\"unresolved\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                    "      <failure type=\"integrity\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                    attr(&format!(
+                        "resolved officially, flagged by integrity checks ({})",
+                        kinds.join(", ")
+                    )),
+                    text(&findings)
+                );
+            }
+            CaseKind::Unresolved => {
+                let (message, body) = unresolved_text(d.report.as_ref());
+                let body = with_findings(body);
+                let _ = write!(
+                    x,
+                    "      <failure type=\"unresolved\" message=\"{}\">{}</failure>\n    </testcase>\n",
                     attr(&message),
                     text(&body)
                 );
             }
             CaseKind::EmptyPatch => {
-                x.push_str(">\n      <failure type=\"empty_patch\" message=\"the model produced no patch; not evaluated\"/>\n    </testcase>\n");
+                x.push_str("      <failure type=\"empty_patch\" message=\"the model produced no patch; not evaluated\"/>\n    </testcase>\n");
             }
             CaseKind::Error => {
                 let why = d
@@ -199,17 +345,16 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
                     .clone()
                     .unwrap_or_else(|| "harness error: no report.json was written".to_owned());
                 let first = why.lines().next().unwrap_or("").to_owned();
+                let why = with_findings(why);
                 let _ = write!(
                     x,
-                    ">\n      <error type=\"harness_error\" message=\"{}\">{}</error>\n    </testcase>\n",
+                    "      <error type=\"harness_error\" message=\"{}\">{}</error>\n    </testcase>\n",
                     attr(&first),
                     text(&why)
                 );
             }
         }
     }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
 }
 
 /// Write the JUnit XML file (parent folders are created).
@@ -320,5 +465,108 @@ mod tests {
         assert_eq!(attr("a<b>&\"'\n"), "a&lt;b&gt;&amp;&quot;&apos;&#10;");
         assert_eq!(text("x\u{1b}[31m <y>"), "x\u{FFFD}[31m &lt;y&gt;");
         assert_eq!(tail("héllo", 3), "llo");
+    }
+
+    fn flagged_report(id: &str) -> IntegrityReport {
+        use agentless_harness::integrity::{Evidence, Finding, FindingKind};
+        let f = Finding::new(
+            FindingKind::StatusOutsideRunner,
+            Severity::High,
+            "status lines after the runner's summary",
+            vec![
+                Evidence::at("test_output.txt", 41, "PASSED tests/test_a.py::test_x <&>")
+                    .with_test("tests/test_a.py::test_x"),
+            ],
+        );
+        let low = Finding::new(
+            FindingKind::TestConfigChanged,
+            Severity::Low,
+            "conftest.py changed",
+            vec![Evidence::in_file("conftest.py")],
+        );
+        IntegrityReport::new(id, vec![low, f], vec![])
+    }
+
+    #[test]
+    fn integrity_findings_are_properties_and_failure_text() {
+        let report = RunReport {
+            total_instances: 3,
+            submitted_instances: 3,
+            completed_instances: 3,
+            resolved_instances: 2,
+            unresolved_instances: 1,
+            resolved_ids: vec!["o__r-1".into(), "o__r-2".into()],
+            unresolved_ids: vec!["o__r-3".into()],
+            schema_version: 2,
+            ..Default::default()
+        };
+        let mut d = JunitDetails::new("run");
+        let with = |i: Option<IntegrityReport>| InstanceDetail {
+            integrity: i,
+            ..Default::default()
+        };
+        d.instances
+            .insert("o__r-1".into(), with(Some(flagged_report("o__r-1"))));
+        d.instances.insert(
+            "o__r-2".into(),
+            with(Some(IntegrityReport::new("o__r-2", vec![], vec![]))),
+        );
+        d.instances
+            .insert("o__r-3".into(), with(Some(flagged_report("o__r-3"))));
+        for strict in [false, true] {
+            let xml = render_junit(&report, &d.clone().strict(strict));
+            let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+            let case = |id: &str| {
+                doc.descendants()
+                    .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(id))
+                    .unwrap()
+            };
+            let prop = |id: &str, k: &str| {
+                case(id)
+                    .descendants()
+                    .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(k))
+                    .and_then(|n| n.attribute("value"))
+                    .map(str::to_owned)
+            };
+            assert_eq!(prop("o__r-1", "integrity.flagged").as_deref(), Some("true"));
+            assert_eq!(
+                prop("o__r-1", "integrity.kinds").as_deref(),
+                Some("status_outside_runner")
+            );
+            assert_eq!(prop("o__r-1", "integrity.findings").as_deref(), Some("2"));
+            assert_eq!(prop("o__r-2", "integrity.flagged").as_deref(), Some("false"));
+            assert_eq!(prop("o__r-2", "integrity.kinds").as_deref(), Some(""));
+            // The unresolved, flagged case: the findings with their evidence in the failure.
+            let failure = case("o__r-3").children().find(|n| n.has_tag_name("failure")).unwrap();
+            let body = failure.text().unwrap_or("");
+            assert!(body.contains("[high] status_outside_runner"), "{body}");
+            assert!(
+                body.contains("test_output.txt:42 (tests/test_a.py::test_x): PASSED tests/test_a.py::test_x <&>"),
+                "{body}"
+            );
+            assert!(body.contains("[low] test_config_changed"), "{body}");
+            let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+            let flagged_prop = suite
+                .descendants()
+                .find(|n| n.has_tag_name("property") && n.attribute("name") == Some("flagged_instances"))
+                .and_then(|n| n.attribute("value"));
+            assert_eq!(flagged_prop, Some("2"));
+            // The resolved, flagged case: a failure only in strict mode.
+            let r1 = case("o__r-1");
+            let f1 = r1.children().find(|n| n.has_tag_name("failure"));
+            if strict {
+                let f1 = f1.expect("strict: a failure");
+                assert_eq!(f1.attribute("type"), Some("integrity"));
+                assert!(f1.attribute("message").unwrap().contains("status_outside_runner"));
+                assert!(f1.text().unwrap().contains("test_output.txt:42"));
+                assert_eq!(suite.attribute("failures"), Some("2"));
+            } else {
+                assert!(f1.is_none(), "{xml}");
+                let out = r1.children().find(|n| n.has_tag_name("system-out")).unwrap();
+                assert!(out.text().unwrap().contains("FLAGGED"));
+                assert_eq!(suite.attribute("failures"), Some("1"));
+            }
+            assert!(case("o__r-2").children().all(|n| !n.has_tag_name("failure")));
+        }
     }
 }

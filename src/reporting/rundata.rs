@@ -1,7 +1,7 @@
 //! What the HTML report shows, computed from a run: per instance what localization, repair,
 //! the tests and the rerank recorded and how the evaluation judged the submission; over the
 //! run the resolve rates, the scaling curves, where instances were lost, tokens, cost and
-//! time per stage.
+//! time per stage, and the instances flagged by integrity checks with their evidence.
 //!
 //! [`InstanceData`] is the typed view of one instance (filled from the pipeline's artifacts
 //! by [`super::artifacts`], or from an evaluation alone); [`ReportData::build`] derives
@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use agentless_harness::integrity::IntegrityReport;
 use agentless_harness::report::RunReport;
 use serde::Serialize;
 
@@ -68,6 +69,8 @@ pub struct InstanceData {
     pub tokens: Option<Tokens>,
     /// Wall time of each stage (ms), from the stage files' `end` lines.
     pub stage_ms: BTreeMap<String, f64>,
+    /// The evaluation's integrity findings (`integrity.json`; None: not assessed).
+    pub integrity: Option<IntegrityReport>,
 }
 
 /// A run as the report reads it.
@@ -188,6 +191,28 @@ pub struct ReportData {
     pub stages: Vec<StageTime>,
     pub instances: Vec<InstanceRow>,
     pub notes: Vec<String>,
+    /// Integrity findings over the evaluation.
+    pub integrity: IntegritySummary,
+}
+
+/// The integrity findings of the evaluated instances (`integrity.json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IntegritySummary {
+    /// Instances with an `integrity.json`.
+    pub assessed: usize,
+    /// Flagged instances with their findings (instance order).
+    pub flagged: Vec<FlaggedInstance>,
+    /// Instances with findings below the flagging severity.
+    pub with_minor_findings: usize,
+}
+
+/// One flagged instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlaggedInstance {
+    pub instance_id: String,
+    /// Resolved by the official verdict.
+    pub officially_resolved: bool,
+    pub report: IntegrityReport,
 }
 
 /// The stage order of the pipeline (others sort after, by name).
@@ -313,6 +338,20 @@ impl ReportData {
                 tokens: i.tokens.map(|t| t.prompt + t.completion),
             });
         }
+        let mut integrity = IntegritySummary::default();
+        for i in &instances {
+            let Some(r) = &i.integrity else { continue };
+            integrity.assessed += 1;
+            if r.flagged {
+                integrity.flagged.push(FlaggedInstance {
+                    instance_id: i.instance_id.clone(),
+                    officially_resolved: i.eval == Some(EvalStatus::Resolved),
+                    report: r.clone(),
+                });
+            } else if !r.findings.is_empty() {
+                integrity.with_minor_findings += 1;
+            }
+        }
         let mut stages: Vec<StageTime> = stages.into_values().collect();
         let rank = |s: &str| STAGE_ORDER.iter().position(|x| *x == s).unwrap_or(STAGE_ORDER.len());
         stages.sort_by(|a, b| rank(&a.stage).cmp(&rank(&b.stage)).then_with(|| a.stage.cmp(&b.stage)));
@@ -336,6 +375,7 @@ impl ReportData {
             stages,
             instances: rows,
             notes: run.notes,
+            integrity,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Finding and reading an evaluation's results: the official run report
-//! (`<model>.<run_id>.json`, schema version 2) and the per-instance log folders
-//! (`logs/run_evaluation/<run_id>/<model>/<instance_id>/`).
+//! (`<model>.<run_id>.json`, schema version 2), the hardened run report of `--integrity
+//! strict` beside it (`<model>.<run_id>.hardened.json`, never taken for the official one), the
+//! integrity keys of either, and the per-instance log folders
+//! (`logs/run_evaluation/<run_id>/<model>/<instance_id>/`, with `integrity.json`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,8 @@ use std::path::{Path, PathBuf};
 use agentless_harness::evaluate::logs::{
     INSTANCE_LOG_FILE, PATCH_FILE, REPORT_FILE, RUN_EVALUATION_DIR, TEST_OUTPUT_FILE,
 };
+use agentless_harness::integrity::IntegrityReport;
+use agentless_harness::integrity::run::{hardened_report_path, read_integrity};
 use agentless_harness::report::{InstanceReport, RunReport};
 use serde_json::Value;
 
@@ -80,6 +84,47 @@ pub fn parse_run_report(path: &Path, text: &str) -> Result<RunReport, ReportingE
     Ok(report)
 }
 
+/// The suffix of the hardened run report (`--integrity strict`).
+const HARDENED_SUFFIX: &str = ".hardened.json";
+
+/// Is this the hardened run report of `--integrity strict`?
+pub fn is_hardened_report(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(HARDENED_SUFFIX))
+}
+
+/// The hardened run report beside an official one, when it exists.
+pub fn hardened_beside(official: &Path) -> Option<PathBuf> {
+    if is_hardened_report(official) {
+        return None;
+    }
+    let p = hardened_report_path(official);
+    p.is_file().then_some(p)
+}
+
+/// The official run report a hardened one was derived from (`m.r.hardened.json` → `m.r.json`).
+pub fn official_of_hardened(hardened: &Path) -> Option<PathBuf> {
+    let name = hardened.file_name()?.to_str()?;
+    let stem = name.strip_suffix(HARDENED_SUFFIX)?;
+    Some(hardened.with_file_name(format!("{stem}.json")))
+}
+
+/// The run report's `flagged_ids` (the integrity key after the official ones); None when the
+/// report has no integrity keys (it predates them, or came from another harness).
+pub fn read_flagged_ids(path: &Path) -> Result<Option<Vec<String>>, ReportingError> {
+    let text = fs_err::read_to_string(path).map_err(|e| ReportingError::io(path, e))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| ReportingError::Parse {
+        path: path.to_path_buf(),
+        what: "run report",
+        message: e.to_string(),
+    })?;
+    Ok(value
+        .get("flagged_ids")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect()))
+}
+
 /// Does this file look like a run report (cheap check before parsing)?
 fn looks_like_run_report(path: &Path) -> bool {
     let Ok(meta) = fs_err::metadata(path) else { return false };
@@ -94,7 +139,9 @@ fn looks_like_run_report(path: &Path) -> bool {
 
 /// The run report a path names: the file itself, or the one run report found in a
 /// directory (its top level and the folders just below, e.g. a pipeline run's
-/// `evaluation/`). Several candidates are an error that lists them.
+/// `evaluation/`). Several candidates are an error that lists them. A hardened report
+/// (`*.hardened.json`) is never a candidate in a directory: it sits beside its official one
+/// ([`hardened_beside`]).
 pub fn locate_run_report(path: &Path) -> Result<PathBuf, ReportingError> {
     let meta = fs_err::metadata(path).map_err(|e| ReportingError::io(path, e))?;
     if meta.is_file() {
@@ -112,7 +159,11 @@ pub fn locate_run_report(path: &Path) -> Result<PathBuf, ReportingError> {
                 if depth < 2 && name != "logs" && !name.starts_with('.') {
                     dirs.push((p, depth + 1));
                 }
-            } else if name.ends_with(".json") && name != REPORT_FILE && looks_like_run_report(&p) {
+            } else if name.ends_with(".json")
+                && name != REPORT_FILE
+                && !name.ends_with(HARDENED_SUFFIX)
+                && looks_like_run_report(&p)
+            {
                 found.push(p);
             }
         }
@@ -251,6 +302,8 @@ pub struct InstanceLogs {
     pub timed_out: bool,
     /// `patch.diff` exists.
     pub has_patch: bool,
+    /// `integrity.json` (None: missing or unreadable, e.g. an official harness's logs).
+    pub integrity: Option<IntegrityReport>,
 }
 
 impl InstanceLogs {
@@ -287,6 +340,7 @@ impl InstanceLogs {
             last_error,
             timed_out,
             has_patch: dir.join(PATCH_FILE).is_file(),
+            integrity: read_integrity(dir),
         }
     }
 }
@@ -323,5 +377,32 @@ mod tests {
             Some(("m".into(), "run-1".into()))
         );
         assert_eq!(split_report_name(Path::new("nodot.json")), None);
+    }
+
+    #[test]
+    fn hardened_reports_are_told_apart_from_official_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let official = dir.path().join("m.r.json");
+        let hardened = dir.path().join("m.r.hardened.json");
+        let text = r#"{"total_instances": 2, "resolved_ids": ["a"], "resolved_instances": 1, "flagged_ids": ["a"]}"#;
+        std::fs::write(&official, text).unwrap();
+        assert_eq!(hardened_beside(&official), None);
+        std::fs::write(
+            &hardened,
+            text.replace(
+                r#""resolved_ids": ["a"], "resolved_instances": 1"#,
+                r#""resolved_ids": [], "resolved_instances": 0"#,
+            ),
+        )
+        .unwrap();
+        assert!(is_hardened_report(&hardened) && !is_hardened_report(&official));
+        assert_eq!(hardened_beside(&official), Some(hardened.clone()));
+        assert_eq!(hardened_beside(&hardened), None);
+        assert_eq!(official_of_hardened(&hardened), Some(official.clone()));
+        // A folder with both: the official one, not "several run reports".
+        assert_eq!(locate_run_report(dir.path()).unwrap(), official);
+        assert_eq!(read_flagged_ids(&official).unwrap(), Some(vec!["a".to_owned()]));
+        std::fs::write(&official, r#"{"total_instances": 2, "resolved_ids": []}"#).unwrap();
+        assert_eq!(read_flagged_ids(&official).unwrap(), None);
     }
 }
