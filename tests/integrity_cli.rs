@@ -176,8 +176,9 @@ fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
     assert_eq!(hardened["resolved_ids"], serde_json::json!([all[0]]), "{hardened}");
     assert_eq!(hardened["unresolved_ids"], serde_json::json!(exploits), "{hardened}");
     assert_eq!(hardened["flagged_ids"], report["flagged_ids"]);
+    let hardened_name = format!("mixed.{run}.hardened.json");
     assert!(
-        String::from_utf8_lossy(&again.stdout).contains(&format!("1/5 resolved — {}", hardened_path.display())),
+        String::from_utf8_lossy(&again.stdout).contains(&format!("1/5 resolved — ./{hardened_name}")),
         "{}",
         text(&again)
     );
