@@ -10,6 +10,11 @@
 //!
 //! Without Docker this test fails.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "fixture builders outside #[test] fns: a failure is a test failure"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

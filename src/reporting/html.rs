@@ -93,11 +93,11 @@ fn integrity_section(h: &mut String, d: &ReportData) {
         h.push_str("<p class=\"sub\">No integrity findings were recorded for this evaluation (no <code>integrity.json</code>).</p></section>\n");
         return;
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<p class=\"sub\">{} of {} assessed instances flagged{}. Findings never change the official verdict shown \
          elsewhere on this page; <code>--integrity strict</code> counts flagged instances as unresolved in a separate \
-         hardened run report.</p>\n",
+         hardened run report.</p>",
         i.flagged.len(),
         i.assessed,
         if i.with_minor_findings > 0 {
