@@ -396,7 +396,10 @@ fn a_hanging_test_is_killed_at_the_timeout() {
     );
     let took = t.elapsed();
     assert!(o.status.success(), "{}", text(&o));
-    assert!(took < Duration::from_secs(40), "{took:?}");
+    // The patched tests never end by themselves; the timeout line below shows the kill came at
+    // 4 s. The wall-time bound only says the run did not wait for anything else that long
+    // (containers start slowly on a loaded machine: no tighter bound).
+    assert!(took < Duration::from_secs(120), "{took:?}");
     let dir = tmp
         .path()
         .join("logs/run_evaluation")
@@ -469,7 +472,8 @@ fn sigterm_mid_run_removes_containers_and_a_rerun_finishes_only_the_rest() {
     assert!(status.success());
     let t = Instant::now();
     let out = child.wait_with_output().expect("wait");
-    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    // The hanging tests would hold the run until their 600 s timeout; stopping takes seconds.
+    assert!(t.elapsed() < Duration::from_secs(120), "{:?}", t.elapsed());
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
     assert_eq!(
         containers_of(&run),

@@ -136,7 +136,9 @@ async fn a_timeout_kills_the_command_inside_the_container() {
         .expect("exec");
     assert!(out.timed_out, "{out:?}");
     assert_eq!(out.exit_code, Some(137));
-    assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
+    // Killed well before the 60 s sleep would have ended (no tighter wall-time bound: a loaded
+    // machine can take seconds to start an exec).
+    assert!(out.elapsed < Duration::from_secs(30), "{:?}", out.elapsed);
     assert_eq!(out.text(), "started\n");
     // The sleep is really gone, and the sandbox still works.
     let ps = sb
@@ -202,7 +204,8 @@ async fn cancel_stops_a_running_exec_and_removes_the_container() {
     let t = std::time::Instant::now();
     let res = sb.exec(&["sleep", "120"], Duration::from_secs(300)).await;
     assert!(matches!(res, Err(SandboxError::Cancelled)), "{res:?}");
-    assert!(t.elapsed() < Duration::from_secs(20));
+    // Stopped well before the 120 s sleep would have ended.
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
     assert_no_containers(&env, &run).await;
     drop(sb);
 }
@@ -315,6 +318,16 @@ async fn patches_apply_with_the_official_cascade() {
     assert_no_containers(&env, &run).await;
 }
 
+/// Progress that keeps every status line.
+#[derive(Default)]
+struct RecordProgress(std::sync::Mutex<Vec<String>>);
+
+impl images::ImageProgress for RecordProgress {
+    fn status(&self, image: &str, message: &str) {
+        self.0.lock().expect("lock").push(format!("{image}: {message}"));
+    }
+}
+
 fn mini_instances() -> Vec<Instance> {
     load_dataset(&fixture().join("instances.jsonl")).expect("fixture dataset")
 }
@@ -361,12 +374,17 @@ async fn demo_instance_images_build_offline_at_the_dataset_base_commit() {
         .expect("exec");
     assert_eq!(pytest.exit_code, Some(0), "{}", pytest.text());
     sb.remove().await.expect("remove");
-    // Cached: the second call builds nothing (same source label) and is fast.
-    let t = std::time::Instant::now();
-    images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress)
+    // Cached: the second call builds nothing (same source label): it reports no build step.
+    // (Seen through progress, not timed: a wall-time bound fails on a loaded machine.)
+    let seen = RecordProgress::default();
+    images::ensure_instance_image(&env, &inst, &opts, &seen)
         .await
         .expect("cached");
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(
+        *seen.0.lock().expect("lock"),
+        Vec::<String>::new(),
+        "the cached image was rebuilt"
+    );
 
     // A dataset base_commit the tree does not commit to fails the build, naming both.
     let mut wrong = inst.clone();

@@ -257,12 +257,17 @@ fn downloaded_requirement_files_give_the_official_env_scripts_and_keys() {
             .expect("http.server"),
     );
     let raw = format!("http://127.0.0.1:{port}/");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
+    // Python starts slowly on a loaded machine: wait up to a minute, then say so.
+    let up = (0..1200).any(|_| {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    });
+    assert!(
+        up,
+        "python3 -m http.server did not listen on port {port} within a minute"
+    );
     let ids: Vec<String> = picked.values().map(|i| i.instance_id.clone()).collect();
     let theirs = official(&raw, &ids);
     let rt = tokio::runtime::Runtime::new().expect("rt");

@@ -472,7 +472,9 @@ impl Sandbox {
             return Err(SandboxError::docker(format!("reading exec output in {}", self.name), e));
         }
         let exit_code = self.exit_code(&exec.id).await?;
-        if matches!(exit_code, Some(126 | 127)) && elapsed < Duration::from_secs(5) {
+        // Docker's own message when the exec'd binary is missing: only at exec start, so no
+        // time limit is needed to tell it apart (one failed on a loaded machine).
+        if matches!(exit_code, Some(126 | 127)) {
             let head = String::from_utf8_lossy(&captured.clone().into_bytes()).into_owned();
             if head.contains("\"timeout\": executable file not found") {
                 return Err(SandboxError::Invalid(format!(
