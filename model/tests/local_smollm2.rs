@@ -410,14 +410,19 @@ fn greedy_parity_rejects_a_perturbed_weight() {
     )
     .unwrap();
     let (figures, failures) = greedy_parity(&mut wrong, r);
+    let f = &figures;
     eprintln!(
-        "perturbed {PERTURBED:?} on {:?}: {figures:?}\n{}",
+        "perturbed {PERTURBED:?} on {:?}: top-5 logit |diff| mean {:.3}, worst {:.3}; rejected for:\n{}",
         r.text,
+        f.mean,
+        f.worst,
         failures.join("\n")
     );
     assert!(
         !failures.is_empty(),
-        "the parity check accepted an engine with a wrong weight: {figures:?}"
+        "the parity check accepted an engine with a wrong weight: mean {}, worst {}",
+        f.mean,
+        f.worst
     );
 }
 
