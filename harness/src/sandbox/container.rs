@@ -562,6 +562,20 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Disconnect the container from `network` (force): it keeps only its loopback
+    /// interface. Used to take the network away between an eval script's install steps and
+    /// its tests ([`crate::evaluate::NetworkPolicy::InstallOnly`]).
+    pub async fn disconnect_network(&self, network: &str) -> Result<(), SandboxError> {
+        let req = bollard::models::NetworkDisconnectRequest {
+            container: self.id.clone(),
+            force: Some(true),
+        };
+        tokio::time::timeout(CALL_TIMEOUT, self.env.docker().disconnect_network(network, req))
+            .await
+            .map_err(|_| stalled("disconnecting a container from its network"))?
+            .map_err(|e| SandboxError::docker(format!("disconnecting {} from network {network}", self.name), e))
+    }
+
     /// Remove the container (force). Safe to call after a timeout already removed it.
     pub async fn remove(mut self) -> Result<(), SandboxError> {
         self.removed = true;

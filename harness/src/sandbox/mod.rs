@@ -18,7 +18,8 @@
 //! Names for the pipeline (stable API):
 //! - `sandbox::{DockerEnv, Sandbox, SandboxOptions, ExecSpec, ExecOutcome, ApplyOutcome,
 //!   ApplyStrategy, ApplyAttempt, PatchRefusal, CancellationToken, SandboxError}`;
-//!   `Sandbox::{start, write_file, read_file, exec, exec_spec, apply_patch, remove, id, name}`.
+//!   `Sandbox::{start, write_file, read_file, exec, exec_spec, apply_patch, apply_patch_with,
+//!   remove, id, name}` (`apply_patch_with(patch, ApplySequence::V5)`: 5.x's cascade).
 //! - `images::ensure_instance_image(&DockerEnv, &Instance, &ImageOptions, &dyn ImageProgress)
 //!   -> Result<String /* image name */, ImageError>`; `images::plan_image` (name only, no I/O);
 //!   `images::{ImageOptions, Namespace, Arch, NoImageProgress, ensure_base_image}`.
@@ -45,7 +46,7 @@
 //!   its container. [`DockerEnv::remove_tracked`] removes any container this process started
 //!   and has not removed yet; [`DockerEnv::remove_labelled`] removes leftovers of a crash.
 //! - A patch that names a path outside the repository (absolute, `..`, inside `.git`, or a
-//!   symbolic link) is refused before anything runs ([`check_patch_paths`]).
+//!   symbolic link that leaves it) is refused before anything runs ([`check_patch_paths`]).
 
 mod apply;
 mod container;
@@ -53,13 +54,13 @@ mod env;
 mod output;
 mod paths;
 
-pub use apply::{APPLY_CASCADE, ApplyAttempt, ApplyOutcome, ApplyStrategy};
+pub use apply::{APPLY_CASCADE, APPLY_CASCADE_V5, ApplyAttempt, ApplyOutcome, ApplySequence, ApplyStrategy};
 pub use container::{
     DEFAULT_DISK_LIMIT, DiskExceeded, ExecOutcome, ExecSpec, KEPT_CAPABILITIES, Sandbox, SandboxOptions,
 };
 pub use env::{DockerEnv, INSTANCE_LABEL, LabelledContainer, RUN_ID_LABEL};
 pub use output::CappedOutput;
-pub use paths::{PatchRefusal, RefusalReason, check_patch_paths, patch_paths};
+pub use paths::{PatchFile, PatchRefusal, RefusalReason, check_patch_paths, patch_files, patch_paths};
 pub use tokio_util::sync::CancellationToken;
 
 /// Errors from the container runtime. Each names what was being done.

@@ -1,8 +1,16 @@
 //! Which paths a unified diff touches, and the refusal of patches that would write outside
 //! the repository: absolute paths, `..` components, anything inside `.git`, symbolic links
-//! (a link could point outside and a later write would follow it), and `diff --git` headers
-//! whose two names are not `a/…` and `b/…` (git and GNU `patch` would read a name from them
-//! that the other checks never saw; this check does not rely on either tool refusing it).
+//! whose target leaves the repository (absolute, or `..` past the root, or into `.git`), and
+//! `diff --git` headers whose two names are not `a/…` and `b/…` (git and GNU `patch` would read
+//! a name from them that the other checks never saw; this check does not rely on either tool
+//! refusing it).
+//!
+//! A symbolic link that stays inside the repository (`docs/latest -> v2`, `a/b -> ../c`) is
+//! applied, as both official harness versions apply it; its target is read from the link's
+//! added line (git writes a link as mode `120000` whose content is the target). A link whose
+//! target cannot be read from the patch is refused. The refusal names the link itself.
+//! Not covered: a new link whose path goes through a link already in the repository (the
+//! check reads the patch, not the repository).
 //!
 //! Every header that `git apply` or GNU `patch` reads a file name from is examined
 //! (`diff --git`, `---`, `+++`, `rename from/to`, `copy from/to`, `Index:`, context-diff
@@ -20,7 +28,12 @@ pub enum RefusalReason {
     AbsolutePath,
     ParentTraversal,
     GitDirectory,
-    Symlink,
+    /// A symbolic link whose target is absolute or leaves the repository (or enters `.git`).
+    SymlinkOutside {
+        target: String,
+    },
+    /// A symbolic link whose target the patch does not show (binary or no hunk).
+    SymlinkUnreadable,
     /// A `diff --git` header that is not `diff --git a/<path> b/<path>`.
     MalformedGitHeader,
 }
@@ -35,13 +48,16 @@ pub struct PatchRefusal {
 
 impl std::fmt::Display for PatchRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let why = match self.reason {
-            RefusalReason::AbsolutePath => "is an absolute path",
-            RefusalReason::ParentTraversal => "leaves the repository through '..'",
-            RefusalReason::GitDirectory => "is inside the .git directory",
-            RefusalReason::Symlink => "is a symbolic link (could point outside the repository)",
+        let why = match &self.reason {
+            RefusalReason::AbsolutePath => "is an absolute path".to_owned(),
+            RefusalReason::ParentTraversal => "leaves the repository through '..'".to_owned(),
+            RefusalReason::GitDirectory => "is inside the .git directory".to_owned(),
+            RefusalReason::SymlinkOutside { target } => {
+                format!("is a symbolic link to {target:?}, outside the repository")
+            }
+            RefusalReason::SymlinkUnreadable => "is a symbolic link whose target the patch does not show".to_owned(),
             RefusalReason::MalformedGitHeader => {
-                "is a diff --git header whose names are not a/<path> and b/<path> inside the repository"
+                "is a diff --git header whose names are not a/<path> and b/<path> inside the repository".to_owned()
             }
         };
         write!(f, "patch refused: {:?} {why}", self.path)
@@ -206,6 +222,150 @@ fn scan(patch: &str) -> Scan {
     }
 }
 
+/// One file of a patch, as its headers and hunks describe it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatchFile {
+    /// Every path its headers name, as written (quoted names unquoted, `a/` `b/` taken off).
+    pub paths: Vec<String>,
+    /// The path the file has after the patch (the new side; the old one for a deletion).
+    pub path: String,
+    /// One of its modes is a symbolic link (`120000`).
+    pub symlink: bool,
+    /// The patch deletes it.
+    pub deleted: bool,
+    /// Its hunks' added lines joined with `\n` (for a link: the new target), if any.
+    pub added: Option<String>,
+}
+
+/// The files of a patch, in order. A file starts at `diff --git`, or at a `---` header after
+/// the previous file's `+++` (plain unified diffs).
+pub fn patch_files(patch: &str) -> Vec<PatchFile> {
+    let mut files: Vec<PatchFile> = Vec::new();
+    let mut cur: Option<PatchFile> = None;
+    let mut saw_new_header = false;
+    let lines: Vec<&str> = patch.split('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].strip_suffix('\r').unwrap_or(lines[i]);
+        i += 1;
+        if let Some(c) = HUNK.captures(line) {
+            let mut old: usize = c.get(1).map_or(Some(1), |m| m.as_str().parse().ok()).unwrap_or(0);
+            let mut new: usize = c.get(2).map_or(Some(1), |m| m.as_str().parse().ok()).unwrap_or(0);
+            let file = cur.get_or_insert_with(PatchFile::default);
+            while (old > 0 || new > 0) && i < lines.len() {
+                let body = lines[i];
+                match body.as_bytes().first() {
+                    Some(b' ') | None => {
+                        old = old.saturating_sub(1);
+                        new = new.saturating_sub(1);
+                    }
+                    Some(b'-') => old = old.saturating_sub(1),
+                    Some(b'+') => {
+                        new = new.saturating_sub(1);
+                        let text = body[1..].strip_suffix('\r').unwrap_or(&body[1..]);
+                        match &mut file.added {
+                            Some(a) => {
+                                a.push('\n');
+                                a.push_str(text);
+                            }
+                            None => file.added = Some(text.to_owned()),
+                        }
+                    }
+                    Some(b'\\') => {}
+                    // A malformed hunk: stop skipping and read headers again.
+                    _ => break,
+                }
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            files.extend(cur.take());
+            // Malformed headers are refused by `check_patch_paths` before this is read.
+            let (old, new) = git_header_names(rest).unwrap_or_default();
+            cur = Some(PatchFile {
+                path: new.clone(),
+                paths: vec![old, new],
+                ..PatchFile::default()
+            });
+            saw_new_header = false;
+            continue;
+        }
+        if line.starts_with("--- ") && saw_new_header {
+            files.extend(cur.take());
+            saw_new_header = false;
+        }
+        for (prefix, strip) in [
+            ("--- ", true),
+            ("+++ ", true),
+            ("*** ", true),
+            ("rename from ", false),
+            ("rename to ", false),
+            ("copy from ", false),
+            ("copy to ", false),
+            ("Index: ", false),
+        ] {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let file = cur.get_or_insert_with(PatchFile::default);
+                let name = rest.split('\t').next().unwrap_or("").trim_end();
+                let name = unquote(name);
+                if prefix == "+++ " {
+                    saw_new_header = true;
+                }
+                if name == "/dev/null" || name.is_empty() {
+                    break;
+                }
+                let name = if strip { strip_git_prefix(&name) } else { name };
+                if file.path.is_empty() || matches!(prefix, "+++ " | "rename to " | "copy to ") {
+                    file.path = name.clone();
+                }
+                file.paths.push(name);
+                break;
+            }
+        }
+        if line.starts_with("deleted file mode ") {
+            cur.get_or_insert_with(PatchFile::default).deleted = true;
+        }
+        for prefix in [
+            "new file mode ",
+            "deleted file mode ",
+            "old mode ",
+            "new mode ",
+            "index ",
+        ] {
+            if let Some(rest) = line.strip_prefix(prefix)
+                && rest.trim_end().ends_with("120000")
+            {
+                cur.get_or_insert_with(PatchFile::default).symlink = true;
+            }
+        }
+    }
+    files.extend(cur);
+    files
+}
+
+/// Whether a link at `link` (repository-relative) with `target` resolves outside the
+/// repository or into `.git`. Targets are resolved as the kernel does, from the link's folder.
+fn link_leaves_repository(link: &str, target: &str) -> bool {
+    if target.starts_with('/') || target.starts_with('~') {
+        return true;
+    }
+    let mut at: Vec<&str> = link.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    at.pop();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if at.pop().is_none() {
+                    return true;
+                }
+            }
+            c => at.push(c),
+        }
+    }
+    at.first().is_some_and(|c| c.eq_ignore_ascii_case(".git"))
+}
+
 /// `a/x` → `x` (also `b/`); an absolute path is kept as is so it is refused.
 fn strip_git_prefix(p: &str) -> String {
     p.strip_prefix("a/")
@@ -294,11 +454,22 @@ pub fn check_patch_paths(patch: &str) -> Result<(), PatchRefusal> {
         }
     }
     if symlink {
-        let path = paths.first().cloned().unwrap_or_default();
-        return Err(PatchRefusal {
-            path,
-            reason: RefusalReason::Symlink,
-        });
+        for f in patch_files(patch).iter().filter(|f| f.symlink && !f.deleted) {
+            let refuse = |reason| {
+                Err(PatchRefusal {
+                    path: f.path.clone(),
+                    reason,
+                })
+            };
+            match &f.added {
+                None => return refuse(RefusalReason::SymlinkUnreadable),
+                Some(t) if t.is_empty() => return refuse(RefusalReason::SymlinkUnreadable),
+                Some(target) if link_leaves_repository(&f.path, target) => {
+                    return refuse(RefusalReason::SymlinkOutside { target: target.clone() });
+                }
+                Some(_) => {}
+            }
+        }
     }
     Ok(())
 }
@@ -346,7 +517,7 @@ mod tests {
             ),
             (
                 "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc\n",
-                RefusalReason::Symlink,
+                RefusalReason::SymlinkOutside { target: "/etc".into() },
             ),
             ("diff --git \"a/x\" \"b/..\\057evil\"\n", RefusalReason::ParentTraversal),
             ("Index: ../evil\n", RefusalReason::ParentTraversal),
@@ -393,5 +564,65 @@ mod tests {
     fn new_and_deleted_files_use_dev_null() {
         let p = "diff --git a/n.py b/n.py\nnew file mode 100644\n--- /dev/null\n+++ b/n.py\n@@ -0,0 +1 @@\n+x\n";
         assert_eq!(check_patch_paths(p), Ok(()));
+    }
+
+    /// A git-format patch adding a link `link` → `target`, after an ordinary file change.
+    fn link_patch(link: &str, target: &str) -> String {
+        format!(
+            "diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n@@ -1 +1 @@\n-a\n+b\n\
+             diff --git a/{link} b/{link}\nnew file mode 120000\nindex 0000000..1234567\n--- /dev/null\n+++ b/{link}\n\
+             @@ -0,0 +1 @@\n+{target}\n\\ No newline at end of file\n"
+        )
+    }
+
+    #[test]
+    fn links_inside_the_repository_apply_and_outside_ones_are_refused_by_name() {
+        for (link, target) in [
+            ("docs/latest", "v2"),
+            ("docs/latest", "../README.rst"),
+            ("a/b/c", "../../d/e"),
+            ("l", "./x"),
+        ] {
+            assert_eq!(
+                check_patch_paths(&link_patch(link, target)),
+                Ok(()),
+                "{link} -> {target}"
+            );
+        }
+        for (link, target) in [
+            ("docs/latest", "/etc/passwd"),
+            ("docs/latest", "../../outside"),
+            ("l", ".."),
+            ("a/l", "../.git/config"),
+            ("l", "~/x"),
+        ] {
+            let r = check_patch_paths(&link_patch(link, target)).expect_err(target);
+            assert_eq!(r.path, link, "the refusal names the link, not the first file");
+            assert_eq!(r.reason, RefusalReason::SymlinkOutside { target: target.into() });
+            assert!(r.to_string().contains(link), "{r}");
+        }
+    }
+
+    #[test]
+    fn a_link_without_a_readable_target_is_refused_and_a_deleted_link_is_not() {
+        let p = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n\
+                 diff --git a/l b/l\nnew file mode 120000\nindex 0000000..1234567\nBinary files /dev/null and b/l differ\n";
+        let r = check_patch_paths(p).expect_err("unreadable");
+        assert_eq!((r.path.as_str(), r.reason), ("l", RefusalReason::SymlinkUnreadable));
+        let del = "diff --git a/l b/l\ndeleted file mode 120000\nindex 1234567..0000000\n--- a/l\n+++ /dev/null\n@@ -1 +0,0 @@\n-/etc\n\\ No newline at end of file\n";
+        assert_eq!(check_patch_paths(del), Ok(()));
+        // A link changed to point outside (mode line on `index`).
+        let changed = "diff --git a/l b/l\nindex 1234567..89abcde 120000\n--- a/l\n+++ b/l\n@@ -1 +1 @@\n-v1\n\\ No newline at end of file\n+/etc\n\\ No newline at end of file\n";
+        let r = check_patch_paths(changed).expect_err("changed");
+        assert_eq!(r.path, "l");
+    }
+
+    #[test]
+    fn files_are_split_at_each_header() {
+        let plain = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-c\n+d\n";
+        let files = patch_files(plain);
+        assert_eq!(files.len(), 2);
+        assert_eq!((files[0].path.as_str(), files[1].path.as_str()), ("x", "y"));
+        assert_eq!(files[1].added.as_deref(), Some("d"));
     }
 }
