@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use agentless_harness::dataset::{Instance, load_dataset};
-use agentless_harness::grade::{GradingMode, parser_for};
+use agentless_harness::grade::{GradingMode, classify_infra_failure, parser_for};
 use agentless_harness::integrity::run::{Flagged, assess_log_folder, run_report_json};
 use agentless_harness::integrity::{INTEGRITY_FILE, IntegrityReport};
 use agentless_harness::report::{
-    InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report,
+    InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report_as, RunReportFlavor,
 };
 use anyhow::Context as _;
 use clap::Args;
@@ -134,7 +134,21 @@ pub fn run(args: &GradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> 
             }
         }
     }
-    let run_report = make_run_report(&dataset, &outcomes);
+    // The official key set of the version graded with; `grade` has no Docker client.
+    let flavor = RunReportFlavor {
+        mode: args.grading,
+        docker_client: false,
+    };
+    let classify = |id: &str| {
+        let dir = args.logs.join(id);
+        let text: Vec<String> = ["test_output.txt", "run_instance.log"]
+            .iter()
+            .filter_map(|f| std::fs::read(dir.join(f)).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect();
+        classify_infra_failure(&text.join("\n"))
+    };
+    let run_report = make_run_report_as(&dataset, &outcomes, flavor, &classify);
     write_atomic(
         &args.out.join("run-report.json"),
         &run_report_json(&run_report, &flagged),

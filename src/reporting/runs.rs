@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use super::ReportingError;
 
-/// Read a run report. Fields the official 4.1.0 writer sometimes leaves out
-/// (`unstopped_*`, `unremoved_images`) default to empty; 5.x extras are ignored.
+/// Read a run report. Fields only some versions write (`unstopped_*`, `unremoved_images`,
+/// 5.x's `infra_failure_*`, `ambiguous_failure_*`, `failure_reasons`) are kept when present.
 pub fn read_run_report(path: &Path) -> Result<RunReport, ReportingError> {
     let text = fs_err::read_to_string(path).map_err(|e| ReportingError::io(path, e))?;
     parse_run_report(path, &text)
@@ -40,15 +40,7 @@ pub fn parse_run_report(path: &Path, text: &str) -> Result<RunReport, ReportingE
             return Err(bad(format!("missing `{key}`")));
         }
     }
-    let defaults: [(&str, Value); 4] = [
-        ("unstopped_instances", Value::from(0)),
-        ("unstopped_containers", Value::Array(vec![])),
-        ("unremoved_images", Value::Array(vec![])),
-        ("schema_version", Value::from(2)),
-    ];
-    for (k, v) in defaults {
-        map.entry(k).or_insert(v);
-    }
+    map.entry("schema_version").or_insert(Value::from(2));
     // Older reports may lack some id lists or counts: fill them from what is there.
     for k in [
         "completed_ids",

@@ -14,7 +14,8 @@ use super::{EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, eva
 use crate::dataset::Instance;
 use crate::integrity::run::{Flagged, write_run_reports};
 use crate::predictions::Prediction;
-use crate::report::{InstanceOutcome, RunReport, make_run_report};
+use crate::grade::classify_infra_failure;
+use crate::report::{InstanceOutcome, RunReport, RunReportFlavor, make_run_report_as};
 use crate::sandbox::DockerEnv;
 
 /// What a run did.
@@ -135,15 +136,44 @@ pub async fn run_evaluation(
             outcomes.insert(r.instance_id.clone(), o);
         }
     }
-    let mut report = make_run_report(selected, &outcomes);
+    // 5.x classifies failures from the test output and run_instance.log, concatenated.
+    let log_dirs: HashMap<&str, &Path> = results
+        .iter()
+        .filter_map(|r| Some((r.instance_id.as_str(), r.log_dir.as_deref()?)))
+        .collect();
+    let classify = |id: &str| {
+        let dir = log_dirs.get(id)?;
+        let text: Vec<String> = [super::logs::TEST_OUTPUT_FILE, super::logs::INSTANCE_LOG_FILE]
+            .iter()
+            .filter_map(|f| std::fs::read(dir.join(f)).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect();
+        classify_infra_failure(&text.join("\n"))
+    };
+    let flavor = RunReportFlavor {
+        mode: cfg.grading,
+        docker_client: true,
+    };
+    let mut report = make_run_report_as(selected, &outcomes, flavor, &classify);
     report.disk_limit_ids = results
         .iter()
         .filter(|r| matches!(r.outcome, EvalOutcome::Error(EvalError::DiskLimit(_))))
         .map(|r| r.instance_id.clone())
         .collect();
     report.disk_limit_ids.sort();
-    report.unstopped_instances = leftover_containers.len();
-    report.unstopped_containers = leftover_containers.clone();
+    if flavor.writes_unstopped() {
+        let mut unremoved = Vec::new();
+        for image in selected.iter().filter_map(|i| i.image.as_deref()) {
+            if crate::images::image_exists(env, image).await.unwrap_or(false) {
+                unremoved.push(image.to_owned());
+            }
+        }
+        unremoved.sort();
+        unremoved.dedup();
+        report.unstopped_instances = Some(leftover_containers.len());
+        report.unstopped_containers = Some(leftover_containers.clone());
+        report.unremoved_images = Some(unremoved);
+    }
     let path = run_report_path(report_dir, predictions, &cfg.run_id);
     let hardened_report_path = fs_err::create_dir_all(report_dir)
         .and_then(|()| write_run_reports(&path, &report, &flagged, cfg.integrity))
