@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agentless_harness::dataset::{self as ds, Instance};
 use agentless_harness::evaluate::{
-    EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, RunSummary, run_evaluation,
+    EvalConfig, EvalError, EvalOutcome, InstanceResult, NetworkPolicy, RunProgress, RunSummary, run_evaluation,
 };
 use agentless_harness::grade::GradingMode;
 use agentless_harness::images::{Arch, EnvSpecs, ImageOptions, Namespace};
@@ -70,10 +70,13 @@ pub struct EvaluateArgs {
     /// Rebuild locally built instance images even when they exist.
     #[arg(long)]
     pub force_rebuild: bool,
-    /// Give containers a network (Docker network mode; `--network` alone means `bridge`).
-    /// Without it containers have none.
-    #[arg(long, num_args = 0..=1, default_missing_value = "bridge")]
-    pub network: Option<String>,
+    /// Network policy. Default `install`: the eval script's steps before the test command
+    /// (the package re-install) get the `bridge` network, as the official harness gives
+    /// them; the tests run with none. `none`: no network at all (re-installs that need the
+    /// package index fail; reported as the `reinstall_failed` finding). Any other value (a
+    /// Docker network mode; `--network` alone means `bridge`): that network for the whole run.
+    #[arg(long, num_args = 0..=1, default_value = "install", default_missing_value = "bridge")]
+    pub network: String,
     /// Memory limit per container (e.g. 8g, 512m; 6m to 1024t).
     #[arg(long, default_value = "8g", value_parser = crate::limits::memory)]
     pub memory: u64,
@@ -365,7 +368,13 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     cfg.grading = args.grading;
     cfg.integrity = args.integrity;
     cfg.workers = args.workers.unwrap_or_else(default_workers).max(1);
-    cfg.sandbox.network = args.network.clone();
+    cfg.network = network_policy(&args.network);
+    if cfg.network == NetworkPolicy::None {
+        printer.warn(
+            "--network none: the eval scripts' re-install of the package cannot reach the package index \
+             and may fail, leaving stale code under test (reported as reinstall_failed)",
+        );
+    }
     cfg.sandbox.memory_bytes = Some(i64::try_from(args.memory).context("--memory is too large")?);
     cfg.sandbox.cpus = Some(args.cpus);
     cfg.sandbox.pids_limit = Some(args.pids_limit);
@@ -492,5 +501,16 @@ fn report(printer: &Printer, counts: &Counts, summary: &RunSummary, run_id: &str
         ExitStatus::PartialErrors
     } else {
         ExitStatus::Success
+    }
+}
+
+/// `--network VALUE` → the policy (see the flag's help).
+pub fn network_policy(value: &str) -> NetworkPolicy {
+    match value {
+        "install" => NetworkPolicy::default(),
+        "none" => NetworkPolicy::None,
+        other => NetworkPolicy::Full {
+            network: other.to_owned(),
+        },
     }
 }

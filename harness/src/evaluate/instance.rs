@@ -1,5 +1,6 @@
 //! One instance, end to end, as the official `run_instance`: container from the instance
-//! image, patch applied with the cascade, `eval.sh` run under the timeout, log graded,
+//! image, patch applied with the cascade of the grading version, `eval.sh` run under the
+//! timeout (by default with the network until its test command: [`super::network`]), log graded,
 //! files written; the container is removed on every path. The eval script is instrumented
 //! (exit code, file states: [`crate::integrity::record`]) and `integrity.json` is written
 //! beside `report.json`; neither changes the official verdict.
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::logs::{self, InstanceLog};
 use super::resume::{InputKey, finished_with};
+use super::network::{GATE_OPEN, NetworkPolicy, gate_script, wait_for_gate_command};
 use super::{EvalConfig, EvalError, EvalOutcome, ImageEvents, InfraStage, InstanceResult, RunProgress, Timings};
 use crate::dataset::Instance;
 use crate::eval_script::eval_script_for;
@@ -20,8 +22,12 @@ use crate::integrity::record::{RepoDiffs, instrument_eval_script, tracked_files}
 use crate::integrity::run::{assess_log_folder, read_integrity, write_integrity};
 use crate::integrity::{HarnessObservations, Inputs, IntegrityReport, assess};
 use crate::predictions::Prediction;
-use crate::report::{grade_instance, instance_report_json};
-use crate::sandbox::{ApplyOutcome, DockerEnv, ExecSpec, Sandbox, SandboxError, check_patch_paths};
+use crate::report::{grade_instance, instance_report_json, instance_report_repr};
+use crate::grade::GradingMode;
+use crate::sandbox::{
+    ApplyOutcome, ApplySequence, ApplyStrategy, DockerEnv, ExecOutcome, ExecSpec, Sandbox, SandboxError,
+    check_patch_paths,
+};
 
 /// The official log line of a successful apply.
 const APPLY_PATCH_PASS: &str = ">>>>> Applied Patch";
@@ -108,7 +114,14 @@ impl Run<'_> {
     async fn go(self, report_out: &mut Option<crate::report::InstanceReport>, resumed: &mut bool) -> EvalOutcome {
         let id = &self.instance.instance_id;
         let script = match eval_script_for(self.instance, self.cfg.images.specs.as_deref()) {
-            Ok(s) => instrument_eval_script(&s, &tracked_files(&self.instance.test_patch, self.patch)),
+            Ok(s) => {
+                // The network gate goes in first, so the integrity records sit after it.
+                let s = match &self.cfg.network {
+                    NetworkPolicy::InstallOnly { .. } => gate_script(&s).unwrap_or(s),
+                    _ => s,
+                };
+                instrument_eval_script(&s, &tracked_files(&self.instance.test_patch, self.patch))
+            }
             Err(e) => return EvalOutcome::Error(infra(InfraStage::EvalScript, e)),
         };
         let key = InputKey::new(self.instance, self.patch, &script, self.cfg.grading);
@@ -183,6 +196,7 @@ impl Run<'_> {
         opts.instance_id = Some(id.clone());
         opts.name = Some(container_name(id, &self.cfg.run_id));
         opts.cancel = self.cancel.clone();
+        opts.network = self.cfg.network.start_network().map(str::to_owned);
         log.info(&format!("Creating container for {id}..."));
         let sandbox = match Sandbox::start(self.env, &image, &opts).await {
             Ok(s) => s,
@@ -216,17 +230,29 @@ impl Run<'_> {
             dir.join(logs::PATCH_FILE).display()
         ));
         let t = Instant::now();
-        let applied = match sandbox.apply_patch(self.patch).await {
+        let sequence = match self.cfg.grading {
+            GradingMode::V4 => ApplySequence::V4,
+            GradingMode::V5 => ApplySequence::V5,
+        };
+        let applied = match sandbox.apply_patch_with(self.patch, sequence).await {
             Ok(a) => a,
             Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
         };
         self.timings.apply = t.elapsed();
         match applied {
-            ApplyOutcome::Applied { output, failed, .. } => {
+            ApplyOutcome::Applied {
+                output,
+                failed,
+                strategy,
+            } => {
                 for f in &failed {
                     log.info(&format!("Failed to apply patch to container: {}", f.strategy.command()));
                 }
-                log.info(&format!("{}:\n{output}", APPLY_PATCH_PASS));
+                if strategy == ApplyStrategy::AlreadyApplied {
+                    log.info(&format!("{APPLY_PATCH_PASS}: verified already applied"));
+                } else {
+                    log.info(&format!("{}:\n{output}", APPLY_PATCH_PASS));
+                }
             }
             ApplyOutcome::Failed { attempts } => {
                 for f in &attempts {
@@ -263,9 +289,15 @@ impl Run<'_> {
             env: Vec::new(),
             timeout: self.cfg.timeout,
         };
-        let ran = match sandbox.exec_spec(&spec).await {
+        let ran = match &self.cfg.network {
+            NetworkPolicy::InstallOnly { network } => {
+                run_gated(sandbox, &spec, network, script.contains(GATE_OPEN), log).await
+            }
+            _ => sandbox.exec_spec(&spec).await.map_err(|e| from_sandbox(InfraStage::Exec, e)),
+        };
+        let ran = match ran {
             Ok(r) => r,
-            Err(e) => return EvalOutcome::Error(from_sandbox(InfraStage::Exec, e)),
+            Err(e) => return EvalOutcome::Error(e),
         };
         self.timings.tests = ran.elapsed;
         // The script as it is now: a test process could have rewritten it while it ran.
@@ -326,7 +358,7 @@ impl Run<'_> {
         let verdict = grade_instance(self.instance, parser, &test_output, true, self.cfg.grading);
         let report = verdict.report();
         let json = instance_report_json(id, &report);
-        let one_line = serde_json::to_string(&std::collections::BTreeMap::from([(id, &report)])).unwrap_or_default();
+        let one_line = instance_report_repr(id, &report);
         log.info(&format!(
             "report: {one_line}\nResult for {id}: resolved: {}",
             if report.resolved { "True" } else { "False" }
@@ -374,6 +406,50 @@ impl Run<'_> {
         } else {
             EvalOutcome::Unresolved
         }
+    }
+}
+
+/// Run the eval script with the network until its gate, none after (see [`super::network`]).
+/// A script without the gate loses the network before it starts.
+async fn run_gated(
+    sandbox: &Sandbox,
+    spec: &ExecSpec,
+    network: &str,
+    gated: bool,
+    log: &mut InstanceLog,
+) -> Result<ExecOutcome, EvalError> {
+    let cut = |e| from_sandbox(InfraStage::Network, e);
+    if !gated {
+        sandbox.disconnect_network(network).await.map_err(cut)?;
+        log.info(&format!("Network {network} disconnected (the eval script has no start marker)"));
+        return sandbox.exec_spec(spec).await.map_err(|e| from_sandbox(InfraStage::Exec, e));
+    }
+    let script = sandbox.exec_spec(spec);
+    tokio::pin!(script);
+    let gate = async {
+        let wait = wait_for_gate_command();
+        let reached = sandbox.exec(&["/bin/sh", "-c", &wait], spec.timeout).await?;
+        if !reached.success() {
+            return Ok(false);
+        }
+        sandbox.disconnect_network(network).await?;
+        sandbox.write_file(GATE_OPEN, b"").await?;
+        Ok::<bool, SandboxError>(true)
+    };
+    tokio::select! {
+        // The script ended before its gate (it exited early): it never reached the tests.
+        ran = &mut script => ran.map_err(|e| from_sandbox(InfraStage::Exec, e)),
+        opened = gate => match opened {
+            Ok(true) => {
+                log.info(&format!("Network {network} disconnected before the tests"));
+                script.await.map_err(|e| from_sandbox(InfraStage::Exec, e))
+            }
+            // The wait timed out with the script (the script's own timeout reports it).
+            Ok(false) => script.await.map_err(|e| from_sandbox(InfraStage::Exec, e)),
+            // The network could not be taken away: the tests must not run (the caller
+            // removes the container, which ends the waiting script).
+            Err(e) => Err(cut(e)),
+        },
     }
 }
 

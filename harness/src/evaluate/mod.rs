@@ -7,6 +7,7 @@
 
 mod instance;
 pub mod logs;
+pub mod network;
 pub mod resume;
 mod run;
 
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use instance::evaluate_instance;
+pub use network::NetworkPolicy;
 pub use run::{RunError, RunSummary, run_evaluation, run_report_path};
 
 use crate::grade::GradingMode;
@@ -32,9 +34,12 @@ pub struct EvalConfig {
     /// Bound on the eval script's run (the official `--timeout`).
     pub timeout: Duration,
     pub grading: GradingMode,
-    /// Template for each container (limits, network, output cap); the run id, instance
-    /// label, name and cancel token are filled in per instance.
+    /// Template for each container (limits, output cap); the run id, instance label, name,
+    /// cancel token and network (from `network`) are filled in per instance.
     pub sandbox: SandboxOptions,
+    /// Which network the containers get: by default the eval script's install steps have
+    /// one and the tests none ([`NetworkPolicy`]).
+    pub network: NetworkPolicy,
     pub images: ImageOptions,
     /// Instances evaluated at once.
     pub workers: usize,
@@ -52,6 +57,7 @@ impl EvalConfig {
             log_root: PathBuf::from(logs::RUN_EVALUATION_DIR),
             timeout: Duration::from_secs(1800),
             grading: GradingMode::V4,
+            network: NetworkPolicy::default(),
             images: ImageOptions::default(),
             workers: 1,
             integrity: IntegrityMode::default(),
@@ -75,6 +81,8 @@ pub enum InfraStage {
     Grading,
     /// Writing the log folder.
     Logs,
+    /// Taking the network away before the tests.
+    Network,
 }
 
 /// Why an instance has no verdict (the official `error_ids`: no `report.json`).

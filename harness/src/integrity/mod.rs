@@ -10,11 +10,13 @@
 //! 2. changes to how tests are collected or run, read from the model patch ([`patch`]);
 //! 3. skips and expected failures, from both;
 //! 4. files changed while the tests ran: records the instrumented eval script prints, the
-//!    repository diff before and after the script, and the script itself ([`record`]).
+//!    repository diff before and after the script, and the script itself ([`record`]);
+//! 5. the environment: a failed re-install of the package before the tests ([`install`]).
 //!
 //! An instance is *flagged* when it has a finding of [`Severity::High`]. `--integrity strict`
 //! counts flagged instances as unresolved in a second, hardened run report ([`run`]).
 
+pub mod install;
 pub mod log;
 pub mod patch;
 pub mod record;
@@ -43,7 +45,7 @@ pub enum Severity {
     High,
 }
 
-/// The four groups of checks of issue 10.
+/// The groups of checks (the first four of issue 10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckGroup {
@@ -51,6 +53,8 @@ pub enum CheckGroup {
     TestExecutionChanged,
     SkipsAndExpectedFailures,
     FilesChangedDuringTests,
+    /// The environment the tests ran in (the eval script's re-install).
+    Environment,
 }
 
 /// What a finding is about.
@@ -97,6 +101,8 @@ pub enum FindingKind {
     RepositoryChangedByTests,
     /// The eval script in the container changed while it ran.
     EvalScriptModified,
+    /// The eval script's re-install of the package failed before the tests.
+    ReinstallFailed,
 }
 
 impl FindingKind {
@@ -120,6 +126,7 @@ impl FindingKind {
             K::FilesChangedDuringTests | K::RepositoryChangedByTests | K::EvalScriptModified => {
                 CheckGroup::FilesChangedDuringTests
             }
+            K::ReinstallFailed => CheckGroup::Environment,
         }
     }
 
@@ -144,6 +151,7 @@ impl FindingKind {
             K::FilesChangedDuringTests => "files_changed_during_tests",
             K::RepositoryChangedByTests => "repository_changed_by_tests",
             K::EvalScriptModified => "eval_script_modified",
+            K::ReinstallFailed => "reinstall_failed",
         }
     }
 }
@@ -283,6 +291,8 @@ pub enum CheckId {
     RepositoryDiff,
     /// The eval script unchanged after its run.
     EvalScript,
+    /// The eval script's re-install of the package, before the tests.
+    Reinstall,
 }
 
 /// Whether a check ran, and if not, why.
@@ -416,6 +426,10 @@ pub fn assess(inputs: &Inputs<'_>) -> IntegrityReport {
                 checks.push(CheckRun::skipped(c, "no log parser for this repository"));
             }
         }
+    }
+    match inputs.log {
+        Some(log) => install::check_reinstall(log, &mut findings, &mut checks),
+        None => checks.push(CheckRun::skipped(CheckId::Reinstall, "no test log")),
     }
     let observed = inputs.harness.cloned().unwrap_or_default();
     match &observed.diffs {
