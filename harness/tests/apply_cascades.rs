@@ -92,11 +92,24 @@ async fn the_5x_cascade_differs_from_4x_where_5x_does() {
     );
     reset(&sb).await;
 
-    // Already in the tree. 4.x: `patch --batch` reverses it and reports success (the tree
-    // loses the change). 5.x: `--forward` refuses, and `git apply --check --reverse` accepts.
+    // Already in the work tree. 5.x: the first attempt fails, the reset restores the file
+    // from the index, `git apply --3way` applies it (and stages it). Then already in the
+    // index too: the reset keeps it, `--3way` cannot run (the patch names blobs the
+    // repository lacks), `--forward` refuses, and `git apply --check --reverse` accepts it.
+    // 4.x on the same tree: `patch --batch` reverses it and reports success.
     assert!(sb.apply_patch_with(CLEAN, ApplySequence::V4).await.expect("apply").applied());
     let v5 = sb.apply_patch_with(CLEAN, ApplySequence::V5).await.expect("apply");
-    assert_eq!(strategies(&v5).0, Some(S::AlreadyApplied));
+    assert_eq!(strategies(&v5), (Some(S::GitApply3Way), vec![S::GitApply]));
+    assert_eq!(head(&sb).await, "line 1|line two|line 3");
+    let unknown_blobs = CLEAN.replace("--- a/f.txt", "index 1234567..89abcde 100644\n--- a/f.txt");
+    let v5 = sb.apply_patch_with(&unknown_blobs, ApplySequence::V5).await.expect("apply");
+    assert_eq!(
+        strategies(&v5),
+        (
+            Some(S::AlreadyApplied),
+            vec![S::GitApply, S::GitApply3Way, S::GitApplyReject, S::PatchFuzzForward]
+        )
+    );
     assert_eq!(head(&sb).await, "line 1|line two|line 3");
     let v4 = sb.apply_patch_with(CLEAN, ApplySequence::V4).await.expect("apply");
     assert_eq!(strategies(&v4).0, Some(S::PatchFuzz));
