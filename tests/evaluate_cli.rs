@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::images::{self, ImageOptions, NoImageProgress};
+use agentless_harness::evaluate::network::gate_script;
 use agentless_harness::integrity::record::{instrument_eval_script, tracked_files};
 use agentless_harness::sandbox::DockerEnv;
 
@@ -185,11 +186,13 @@ fn demo_gold_patches_resolve_and_regrade_byte_for_byte() {
             assert!(logs.join(id).join(f).is_file(), "{id}/{f} missing");
         }
         let inst: &Instance = demo.iter().find(|i| &i.instance_id == id).expect("inst");
-        // The dataset's script, instrumented (exit code, tracked file states).
+        // The dataset's script, gated (the network goes before the tests) and instrumented
+        // (exit code, tracked file states).
+        let script = inst.eval_script.as_deref().unwrap_or_default();
         assert_eq!(
             std::fs::read_to_string(logs.join(id).join("eval.sh")).expect("eval.sh"),
             instrument_eval_script(
-                inst.eval_script.as_deref().unwrap_or_default(),
+                &gate_script(script).expect("the demo scripts have a start marker"),
                 &tracked_files(&inst.test_patch, &inst.patch)
             )
         );
