@@ -446,6 +446,11 @@ async fn run_gated(
             }
             // The wait timed out with the script (the script's own timeout reports it).
             Ok(false) => script.await.map_err(|e| from_sandbox(InfraStage::Exec, e)),
+            // Cancelled (or the container removed) while waiting: the script's exec is
+            // removing the container; let it finish rather than drop it mid-removal.
+            Err(SandboxError::Cancelled | SandboxError::Gone { .. }) => {
+                script.await.map_err(|e| from_sandbox(InfraStage::Exec, e))
+            }
             // The network could not be taken away: the tests must not run (the caller
             // removes the container, which ends the waiting script).
             Err(e) => Err(cut(e)),
