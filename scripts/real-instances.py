@@ -687,6 +687,7 @@ def main():
     ap.add_argument("--patches", nargs="+", default=["gold", "empty", "noop", "edge"])
     ap.add_argument("--versions", nargs="+", default=["4", "5"])
     ap.add_argument("--no-network-none", dest="network_none", action="store_false")
+    ap.add_argument("--instances", nargs="+", help="compare only these (the images of all six are built)")
     args = ap.parse_args()
     for name in ("python4", "python5"):
         if not getattr(args, name) or not os.path.exists(getattr(args, name)):
@@ -700,6 +701,8 @@ def main():
     args.bin = os.path.abspath(args.bin)
     if not os.path.exists(args.bin):
         die(f"{args.bin} does not exist (cargo build)")
+    if args.instances:
+        rows = [r for r in rows if r["instance_id"] in args.instances]
     summary = compare(args, rows)
     summary["timings"]["build"] = round(build_secs, 1)
     summary["timings"]["total"] = round(time.monotonic() - t0, 1)
