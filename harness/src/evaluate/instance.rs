@@ -291,7 +291,7 @@ impl Run<'_> {
         };
         let ran = match &self.cfg.network {
             NetworkPolicy::InstallOnly { network } => {
-                run_gated(sandbox, &spec, network, script.contains(GATE_OPEN), log).await
+                run_gated(sandbox, &spec, network, script.contains(GATE_OPEN), log, self.cancel).await
             }
             _ => sandbox.exec_spec(&spec).await.map_err(|e| from_sandbox(InfraStage::Exec, e)),
         };
@@ -417,6 +417,7 @@ async fn run_gated(
     network: &str,
     gated: bool,
     log: &mut InstanceLog,
+    cancel: &CancellationToken,
 ) -> Result<ExecOutcome, EvalError> {
     let cut = |e| from_sandbox(InfraStage::Network, e);
     if !gated {
@@ -446,11 +447,13 @@ async fn run_gated(
             }
             // The wait timed out with the script (the script's own timeout reports it).
             Ok(false) => script.await.map_err(|e| from_sandbox(InfraStage::Exec, e)),
-            // Cancelled (or the container removed) while waiting: the script's exec is
-            // removing the container; let it finish rather than drop it mid-removal.
+            // Cancelled (or the container removed) during the gate: the script's exec is
+            // removing the container (a disconnect then fails too); let it finish rather than
+            // drop it mid-removal, which can leave the container behind.
             Err(SandboxError::Cancelled | SandboxError::Gone { .. }) => {
                 script.await.map_err(|e| from_sandbox(InfraStage::Exec, e))
             }
+            Err(_) if cancel.is_cancelled() => script.await.map_err(|e| from_sandbox(InfraStage::Exec, e)),
             // The network could not be taken away: the tests must not run (the caller
             // removes the container, which ends the waiting script).
             Err(e) => Err(cut(e)),
