@@ -116,6 +116,16 @@ pub struct Region {
 }
 
 impl Region {
+    /// A run that started at `start` and printed no final summary: it reaches the slice's end.
+    fn unfinished(start: usize, slice: &std::ops::Range<usize>) -> Region {
+        Region {
+            start,
+            end: slice.end.saturating_sub(1).max(start),
+            summary: None,
+            summary_section: None,
+        }
+    }
+
     pub fn contains(&self, line: usize) -> bool {
         (self.start..=self.end).contains(&line)
     }
@@ -181,12 +191,7 @@ pub fn region(family: Family, lines: &[&str], slice: std::ops::Range<usize>) -> 
                 PYTEST_FINAL.is_match(&c) && (PYTEST_COUNT.is_match(&c) || c.contains("no tests ran"))
             });
             let Some((end, text)) = final_line else {
-                return Some(Region {
-                    start,
-                    end: slice.end.saturating_sub(1).max(start),
-                    summary: None,
-                    summary_section: None,
-                });
+                return Some(Region::unfinished(start, &slice));
             };
             let mut counts = BTreeMap::new();
             for c in PYTEST_COUNT.captures_iter(&clean(text)) {
@@ -221,12 +226,7 @@ pub fn region(family: Family, lines: &[&str], slice: std::ops::Range<usize>) -> 
             let start = slice.start;
             let ran = in_slice().rev().find(|(_, l)| DJANGO_RAN.is_match(l.trim()));
             let Some((ran_line, ran_text)) = ran else {
-                return Some(Region {
-                    start,
-                    end: slice.end.saturating_sub(1).max(start),
-                    summary: None,
-                    summary_section: None,
-                });
+                return Some(Region::unfinished(start, &slice));
             };
             let total = DJANGO_RAN.captures(ran_text.trim()).and_then(|c| c[1].parse().ok());
             let result = in_slice()
@@ -271,12 +271,7 @@ pub fn region(family: Family, lines: &[&str], slice: std::ops::Range<usize>) -> 
                 .filter(|(i, _)| *i > start)
                 .find(|(_, l)| SYMPY_FINISHED.is_match(l.trim_end()));
             let Some((end, text)) = finished else {
-                return Some(Region {
-                    start,
-                    end: slice.end.saturating_sub(1).max(start),
-                    summary: None,
-                    summary_section: None,
-                });
+                return Some(Region::unfinished(start, &slice));
             };
             let mut counts = BTreeMap::new();
             if let Some(c) = SYMPY_FINISHED.captures(text.trim_end()) {

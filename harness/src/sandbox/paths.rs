@@ -75,6 +75,18 @@ struct Scan {
     malformed_git_header: Option<String>,
 }
 
+/// Lines that name a file in a patch, and whether the name carries a `a/`-style prefix to strip.
+const FILE_HEADERS: [(&str, bool); 8] = [
+    ("--- ", true),
+    ("+++ ", true),
+    ("*** ", true),
+    ("rename from ", false),
+    ("rename to ", false),
+    ("copy from ", false),
+    ("copy to ", false),
+    ("Index: ", false),
+];
+
 /// Every path named in the patch's headers, as written (quoted names unquoted), and whether
 /// any file mode is a symbolic link.
 pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
@@ -181,16 +193,7 @@ fn scan(patch: &str) -> Scan {
             }
             continue;
         }
-        for (prefix, strip) in [
-            ("--- ", true),
-            ("+++ ", true),
-            ("*** ", true),
-            ("rename from ", false),
-            ("rename to ", false),
-            ("copy from ", false),
-            ("copy to ", false),
-            ("Index: ", false),
-        ] {
+        for (prefix, strip) in FILE_HEADERS {
             if let Some(rest) = line.strip_prefix(prefix) {
                 let name = rest.split('\t').next().unwrap_or("").trim_end();
                 let name = unquote(name);
@@ -295,16 +298,7 @@ pub fn patch_files(patch: &str) -> Vec<PatchFile> {
             files.extend(cur.take());
             saw_new_header = false;
         }
-        for (prefix, strip) in [
-            ("--- ", true),
-            ("+++ ", true),
-            ("*** ", true),
-            ("rename from ", false),
-            ("rename to ", false),
-            ("copy from ", false),
-            ("copy to ", false),
-            ("Index: ", false),
-        ] {
+        for (prefix, strip) in FILE_HEADERS {
             if let Some(rest) = line.strip_prefix(prefix) {
                 let file = cur.get_or_insert_with(PatchFile::default);
                 let name = rest.split('\t').next().unwrap_or("").trim_end();
