@@ -710,15 +710,12 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
         crate::printer::summaries_to_stderr();
     }
     let run_id = args.run_id.clone().unwrap_or_else(|| run_id_of(&args.pipeline.run_dir));
-    let mut out = JsonSummary::new("eval", &run_id, ExitStatus::Success, Duration::ZERO);
+    let mut out = JsonSummary::new("eval", &run_id);
     out.paths.run_dir = Some(args.pipeline.run_dir.clone());
     let status = eval(args, global, &mut out).await?;
     if let Some(target) = &json {
-        let mut done = JsonSummary::new("eval", &run_id, status, started.elapsed());
-        done.pipeline = out.pipeline;
-        done.evaluation = out.evaluation;
-        done.paths = out.paths;
-        super::emit_json_summary(target, &done, &Printer::new(global))?;
+        out.finish(status, started.elapsed());
+        super::emit_json_summary(target, &out, &Printer::new(global))?;
     }
     Ok(status)
 }

@@ -313,13 +313,11 @@ pub async fn run(args: &EvaluateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
     if json.as_ref().is_some_and(JsonTarget::uses_stdout) {
         crate::printer::summaries_to_stderr();
     }
-    let mut out = JsonSummary::new("evaluate", &args.run_id, ExitStatus::Success, Duration::ZERO);
+    let mut out = JsonSummary::new("evaluate", &args.run_id);
     let status = evaluate(args, global, &mut out).await?;
     if let Some(target) = &json {
-        let mut done = JsonSummary::new("evaluate", &args.run_id, status, started.elapsed());
-        done.evaluation = out.evaluation;
-        done.paths = out.paths;
-        super::emit_json_summary(target, &done, &Printer::new(global))?;
+        out.finish(status, started.elapsed());
+        super::emit_json_summary(target, &out, &Printer::new(global))?;
     }
     Ok(status)
 }

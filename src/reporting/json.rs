@@ -84,18 +84,26 @@ pub struct JsonSummary {
 }
 
 impl JsonSummary {
-    pub fn new(command: &'static str, run_id: &str, status: ExitStatus, wall: Duration) -> JsonSummary {
+    /// An empty summary; [`JsonSummary::finish`] records how the command ended.
+    pub fn new(command: &'static str, run_id: &str) -> JsonSummary {
         JsonSummary {
             format: FORMAT,
             command,
             run_id: run_id.to_owned(),
-            exit_code: status as u8,
-            exit_status: status_word(status),
-            wall_time_s: (wall.as_secs_f64() * 1000.0).round() / 1000.0,
+            exit_code: 0,
+            exit_status: "",
+            wall_time_s: 0.0,
             pipeline: None,
             evaluation: None,
             paths: Paths::default(),
         }
+    }
+
+    /// Records how the command ended, once its counts and paths are filled in.
+    pub fn finish(&mut self, status: ExitStatus, wall: Duration) {
+        self.exit_code = status as u8;
+        self.exit_status = status_word(status);
+        self.wall_time_s = (wall.as_secs_f64() * 1000.0).round() / 1000.0;
     }
 
     pub fn to_json(&self) -> String {
@@ -152,12 +160,8 @@ mod tests {
 
     #[test]
     fn summary_shape() {
-        let mut s = JsonSummary::new(
-            "evaluate",
-            "r1",
-            ExitStatus::PartialErrors,
-            Duration::from_millis(12345),
-        );
+        let mut s = JsonSummary::new("evaluate", "r1");
+        s.finish(ExitStatus::PartialErrors, Duration::from_millis(12345));
         s.evaluation = Some(EvaluationCounts {
             evaluated: 3,
             resolved: 1,
