@@ -362,6 +362,22 @@ fn build_run(root: &Path) -> (PathBuf, BTreeSet<String>) {
         run_report[count] = Value::from(run_report[list].as_array().unwrap().len());
     }
     std::fs::write(run.predictions_file(), predictions).unwrap();
+    // The settings record `eval` writes (its `settings` and `dataset` parts).
+    std::fs::write(
+        run.settings_file(),
+        serde_json::json!({
+            "settings": {"seed": 7, "localize": {"samples": 4, "temperature": 0.8, "max_tokens": 1024},
+                         "repair": {"samples": 8, "temperature": 0.8, "max_tokens": 4096},
+                         "repro": {"enabled": true, "sampling": {"samples": 3, "temperature": 0.8, "max_tokens": 1024}}},
+            "model": MODEL,
+            "version": "0.1.0",
+            "dataset": {"repo": "SWE-bench/SWE-bench_Verified", "split": "test", "revision": "main",
+                        "commit": "c104f840cc67f8b6eec6f759ebc8b2693d585d4a",
+                        "sha256": "3f3b6b1a0c4d2e5f60718293a4b5c6d7e8f90112233445566778899aabbccdd"},
+        })
+        .to_string(),
+    )
+    .unwrap();
     std::fs::write(run_path.join(VERDICTS_FILE), verdicts).unwrap();
     std::fs::write(
         run_path.join(format!("{MODEL}.{RUN_ID}.json")),
@@ -510,8 +526,28 @@ fn report_page_renders_in_a_real_browser_with_its_plots() {
     let doc = roxmltree::Document::parse(&xml).expect("junit well-formed");
     assert_eq!(doc.descendants().filter(|n| n.has_tag_name("testcase")).count(), 14);
 
-    // The page itself: self-contained, no scripts, no network.
-    let html = std::fs::read_to_string(&out).unwrap();
+    // The page itself: self-contained, no scripts, no network. Outside the patches (model
+    // text, escaped) the only links are relative ones to the evaluation's log files.
+    let full = std::fs::read_to_string(&out).unwrap();
+    let mut html = String::new();
+    let mut rest = full.as_str();
+    while let Some(a) = rest.find("<pre class=\"diff\">") {
+        html.push_str(&rest[..a]);
+        rest = &rest[a..];
+        rest = &rest[rest.find("</pre>").expect("closed diff")..];
+    }
+    html.push_str(rest);
+    let hrefs: Vec<&str> = html
+        .split("href=\"")
+        .skip(1)
+        .map(|x| &x[..x.find('"').unwrap()])
+        .collect();
+    assert!(!hrefs.is_empty(), "the instance sections link their logs");
+    for h in &hrefs {
+        assert!(!h.contains(':') && !h.starts_with('/'), "not a relative link: {h}");
+        assert!(out.parent().unwrap().join(h).is_file(), "broken link {h}");
+    }
+    let html = html.replace("href=", "");
     for fetch in [
         "<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import",
     ] {
@@ -551,6 +587,7 @@ fn report_page_renders_in_a_real_browser_with_its_plots() {
         assert!(dom.contains(id), "{id} missing from the instance table");
     }
     assert!(dom.contains("rerank chose wrong") && dom.contains("no localized file") && dom.contains("no valid patch"));
+    assert_rendered_details(&dom, &run, &out, &resolved);
 
     // And paints it: a full-page screenshot that is not blank.
     let png = tmp.path().join("report.png");
@@ -568,6 +605,99 @@ fn report_page_renders_in_a_real_browser_with_its_plots() {
             format!("{}.html", std::env::var("AGENTLESS_KEEP_SCREENSHOT").unwrap()),
         )
         .ok();
+    }
+}
+
+/// The parsed DOM of one instance's `<details>` section.
+fn section<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom
+        .find(&format!("id=\"i-{id}\""))
+        .unwrap_or_else(|| panic!("no section for {id}"));
+    let end = dom[start..].find("</details>").expect("closed section");
+    &dom[start..start + end]
+}
+
+/// The run-settings block and the per-instance sections as the browser parsed them.
+fn assert_rendered_details(dom: &str, run: &Path, out: &Path, resolved: &BTreeSet<String>) {
+    // Run settings: from run.json.
+    let settings = &dom[dom.find("<section id=\"settings\">").expect("settings block")..];
+    let settings = &settings[..settings.find("</section>").unwrap()];
+    for want in [
+        "<dt>repair samples</dt><dd>8</dd>",
+        "<dt>repair temperature</dt><dd>0.8</dd>",
+        "<dt>seed</dt><dd>7</dd>",
+        "<dt>dataset</dt><dd>SWE-bench/SWE-bench_Verified</dd>",
+        "<dd>main (c104f840cc67f8b6eec6f759ebc8b2693d585d4a)</dd>",
+        "<dd>3f3b6b1a0c4d2e5f60718293a4b5c6d7e8f90112233445566778899aabbccdd</dd>",
+        "<dt>grading</dt><dd>official",
+        "<dt>started</dt>",
+        "<dt>wall time</dt>",
+    ] {
+        assert!(
+            settings.contains(want),
+            "{want:?} missing from the settings block: {settings}"
+        );
+    }
+    // The footer names the run directory, never ".".
+    let canon = run.canonicalize().unwrap();
+    assert!(dom.contains(&format!("from {}.</footer>", canon.display())), "footer");
+
+    // A resolved instance: its patch as a coloured diff, votes, and links that resolve.
+    let s = section(dom, "django__django-11133");
+    assert!(s.contains("class=\"tag resolved\""));
+    let real = std::fs::read_to_string(oracle().join("django__django-11133/patch.diff")).unwrap();
+    let added = real
+        .lines()
+        .find(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .unwrap();
+    assert!(s.contains("<pre class=\"diff\">"), "{s}");
+    assert!(s.contains("<span class=\"add\">"), "added lines coloured");
+    assert!(s.contains("<span class=\"hunk\">@@"), "hunk headers coloured");
+    let added_dom = added.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    assert!(s.contains(&added_dom), "the diff shows {added:?}");
+    assert!(s.contains("FAIL_TO_PASS failures: 0 of"), "{s}");
+    assert!(
+        s.contains("voted for the chosen patch") && s.contains("passes 3 of 3 reproduction tests"),
+        "{s}"
+    );
+    for f in ["report.json", "test_output.txt", "run_instance.log"] {
+        let href = format!("logs/run_evaluation/{RUN_ID}/{MODEL}/django__django-11133/{f}");
+        let rel = relative(out.parent().unwrap(), &run.join(&href));
+        assert!(
+            s.contains(&format!("href=\"{rel}\">{f}</a>")),
+            "{f}: {rel} not linked in {s}"
+        );
+    }
+    // An unresolved instance: its real failing FAIL_TO_PASS test, open by default.
+    let s = section(dom, "astropy__astropy-14598");
+    assert!(!resolved.contains("astropy__astropy-14598"));
+    assert!(s.contains(" open"), "unresolved sections start open");
+    assert!(s.contains("FAIL_TO_PASS failures: 1 of"), "{s}");
+    assert!(s.contains("test_long_string_value_with_quotes"), "{s}");
+    assert!(s.contains("PASS_TO_PASS failures: 0 of"), "{s}");
+    // pytest-10051 also broke a PASS_TO_PASS test.
+    let s = section(dom, "pytest-dev__pytest-10051");
+    assert!(s.contains("PASS_TO_PASS failures: 1 of"), "{s}");
+    // TestsDecide: the chosen patch passes 2 of the 3 reproduction tests.
+    let s = section(dom, "django__django-10880");
+    assert!(s.contains("passes 2 of 3 reproduction tests"), "{s}");
+    // No localization: nothing submitted.
+    let s = section(dom, "pylint-dev__pylint-4551");
+    assert!(s.contains("No patch was submitted."), "{s}");
+}
+
+/// `to` relative to the folder `from`, as the page writes it (test's own implementation).
+fn relative(from: &Path, to: &Path) -> String {
+    let from = from.canonicalize().unwrap();
+    let to = to.canonicalize().unwrap();
+    let mut up = String::new();
+    let mut base = from.as_path();
+    loop {
+        if let Ok(rest) = to.strip_prefix(base) {
+            return format!("{up}{}", rest.display());
+        }
+        up.push_str("../");
+        base = base.parent().unwrap();
     }
 }
 
@@ -610,6 +740,56 @@ fn an_evaluation_alone_still_gives_a_page() {
     assert_eq!(d["stages"][0]["instances"], 71);
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("No repair samples were recorded"));
+    // The patch of an evaluation alone is its log folder's patch.diff. astropy-14369's holds
+    // `<empty>`: the browser must show it as text, not parse it as an element.
+    let url = format!("file://{}", run.join("report.html").display());
+    let dom = String::from_utf8(chromium(&["--dump-dom", &url]).stdout).expect("utf8 dom");
+    let s = section(&dom, "astropy__astropy-14369");
+    assert!(
+        s.contains("('sign -&gt; &lt;empty&gt;','sign',0,'p_sign','cds.py',239),"),
+        "escaped diff line missing: {s}"
+    );
+    assert!(!dom.contains("<empty>"), "patch text became markup");
+    assert_eq!(
+        dom.matches("<pre class=\"diff\">").count(),
+        dom.matches("<h3>Submitted patch</h3>").count()
+    );
+    // The fixture keeps the log folders (patch.diff) of 71 of the 100 instances.
+    assert_eq!(
+        dom.matches("<pre class=\"diff\">").count(),
+        71,
+        "every logged patch shown"
+    );
+    // No run.json: the settings block says so; the grading rule is still known.
+    assert!(dom.contains("<dt>grading</dt><dd>official"), "grading rule");
+
+    // Two run reports in one folder: an error naming both, then --report picks one.
+    let other = run.join(format!("{MODEL}.other.json"));
+    std::fs::copy(oracle().join("run-report.json"), &other).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--run-dir"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("several run reports")
+            && err.contains(&format!("{MODEL}.other.json"))
+            && err.contains(&format!("{MODEL}.{RUN_ID}.json"))
+            && err.contains("--report FILE")
+            && !err.contains("is it a run directory"),
+        "{err}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--run-dir"])
+        .arg(&run)
+        .arg("--report")
+        .arg(run.join(format!("{MODEL}.{RUN_ID}.json")))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("73 of 100 resolved"));
 
     // A folder that is not a run: a clear error, nothing written.
     let empty = tmp.path().join("empty");
@@ -767,4 +947,105 @@ fn flagged_instances_are_listed_with_their_evidence() {
         .find(|n| n.attribute("name") == Some("integrity.kinds"))
         .and_then(|n| n.attribute("value"));
     assert_eq!(kinds, Some("status_outside_runner"));
+}
+
+#[test]
+fn comparison_page_lists_what_changed_in_a_real_browser() {
+    // BASE: the real run report of 100 Verified instances (73 resolved). NEW: the same run
+    // with two resolved instances broken and one unresolved one fixed.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path().join("base.json");
+    std::fs::copy(oracle().join("run-report.json"), &base).unwrap();
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    let take = |r: &mut Value, key: &str, id: &str| {
+        let a = r[key].as_array_mut().unwrap();
+        let i = a
+            .iter()
+            .position(|v| v == id)
+            .unwrap_or_else(|| panic!("{id} not in {key}"));
+        a.remove(i);
+    };
+    let resolved: Vec<String> = r["resolved_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let unresolved: Vec<String> = r["unresolved_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let broken = ["django__django-11133", "sympy__sympy-12419"];
+    let fixed = "astropy__astropy-14598";
+    for b in broken {
+        assert!(resolved.contains(&b.to_owned()));
+        take(&mut r, "resolved_ids", b);
+        r["unresolved_ids"].as_array_mut().unwrap().push(Value::from(b));
+    }
+    assert!(unresolved.contains(&fixed.to_owned()));
+    take(&mut r, "unresolved_ids", fixed);
+    r["resolved_ids"].as_array_mut().unwrap().push(Value::from(fixed));
+    r["resolved_instances"] = Value::from(72);
+    r["unresolved_instances"] = Value::from(r["unresolved_ids"].as_array().unwrap().len());
+    let new = tmp.path().join("new.json");
+    std::fs::write(&new, serde_json::to_string_pretty(&r).unwrap()).unwrap();
+
+    let out = tmp.path().join("cmp/compare.html");
+    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--compare"])
+        .arg(&base)
+        .arg(&new)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("1 newly resolved, 2 newly broken"), "{stdout}");
+    let url = format!("file://{}", out.display());
+    let dom = String::from_utf8(chromium(&["--dump-dom", &url]).stdout).expect("utf8 dom");
+    let part = |id: &str| {
+        let a = dom
+            .find(&format!("<section id=\"{id}\">"))
+            .unwrap_or_else(|| panic!("no {id}"));
+        dom[a..a + dom[a..].find("</section>").unwrap()].to_owned()
+    };
+    let fixed_part = part("newly-resolved");
+    assert!(
+        fixed_part.contains("Newly resolved (1)") && fixed_part.contains(fixed),
+        "{fixed_part}"
+    );
+    let broken_part = part("newly-broken");
+    assert!(broken_part.contains("(2)"), "{broken_part}");
+    for b in broken {
+        assert!(broken_part.contains(b), "{b} not listed as broken");
+        assert!(!fixed_part.contains(b));
+    }
+    let rates = part("rates");
+    // The official rate is over the dataset's 500 instances: 73 → 72 of 500.
+    assert!(
+        rates.contains("<td class=\"n\">73</td>")
+            && rates.contains("<td class=\"n\">72</td>")
+            && rates.contains("-0.2 points"),
+        "{rates}"
+    );
+    // Per repository: django and sympy lost one each, astropy gained one, others unchanged.
+    let repos = part("per-repo");
+    let row = |repo: &str| {
+        let a = repos
+            .find(&format!("<td>{repo}</td>"))
+            .unwrap_or_else(|| panic!("no row {repo}"));
+        repos[a..a + repos[a..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(row("django/django").ends_with(">-1</td>"), "{}", row("django/django"));
+    assert!(row("sympy/sympy").ends_with(">-1</td>"), "{}", row("sympy/sympy"));
+    assert!(
+        row("astropy/astropy").ends_with(">+1</td>"),
+        "{}",
+        row("astropy/astropy")
+    );
+    assert!(row("psf/requests").ends_with(">+0</td>"), "{}", row("psf/requests"));
+    assert_eq!(repos.matches("<tr>").count(), 13, "12 repositories and the header");
 }

@@ -17,7 +17,8 @@ use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 use crate::progress::DownloadBar;
-use crate::reporting::artifacts::load_run;
+use crate::reporting::artifacts::load_run_with;
+use crate::reporting::compare_html::ComparePage;
 use crate::reporting::grading::{grade, pending};
 use crate::reporting::html::render;
 use crate::reporting::junit::{InstanceDetail, JunitDetails, write_junit};
@@ -28,8 +29,21 @@ use crate::reporting::runs::EvalRun;
 pub struct ReportArgs {
     /// The run directory (`eval --run-dir`), or a folder holding an evaluation's run report
     /// and `logs/run_evaluation/` tree.
-    #[arg(long)]
+    #[arg(
+        long,
+        required_unless_present = "compare",
+        default_value = ".",
+        hide_default_value = true
+    )]
     pub run_dir: PathBuf,
+    /// The evaluation's run report (`<model>.<run_id>.json`) when the folder holds several.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Compare two runs on one page instead (run directories or run reports): newly
+    /// resolved, newly broken and per-repository changes. Written to --out (default
+    /// `compare.html`).
+    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with_all = ["junit", "grade_candidates", "report"])]
+    pub compare: Option<Vec<PathBuf>>,
     /// Where to write the page (default: `<run-dir>/report.html`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -75,7 +89,10 @@ pub struct ReportArgs {
 /// (the run's predictions and run report, `--dataset`) or another output.
 fn check_outputs(args: &ReportArgs) -> anyhow::Result<()> {
     let predictions = args.run_dir.join("predictions.jsonl");
-    let run_report = crate::reporting::runs::locate_run_report(&args.run_dir).ok();
+    let run_report = match &args.report {
+        Some(r) => Some(r.clone()),
+        None => crate::reporting::runs::locate_run_report(&args.run_dir).ok(),
+    };
     let mut inputs: Vec<(&str, &Path)> = vec![("the run's", predictions.as_path())];
     if let Some(p) = &run_report {
         inputs.push(("the run report", p.as_path()));
@@ -162,13 +179,49 @@ async fn grade_candidates(args: &ReportArgs, global: &GlobalArgs, printer: &Prin
     Ok(())
 }
 
+/// `report --compare BASE NEW`.
+fn run_compare(args: &ReportArgs, base: &Path, new: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let open = |p: &Path| EvalRun::open(p, &[]).with_context(|| format!("reading the run report of {}", p.display()));
+    let (b, n) = (open(base)?, open(new)?);
+    let page = ComparePage::build(
+        &base.display().to_string(),
+        &b.report,
+        &new.display().to_string(),
+        &n.report,
+    );
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("compare.html"));
+    crate::outputs::refuse_overwrite(
+        ("--out", out.as_path()),
+        &[("BASE", b.report_path.as_path()), ("NEW", n.report_path.as_path())],
+    )?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs_err::create_dir_all(dir)?;
+    }
+    fs_err::write(&out, page.render())?;
+    if let Some(path) = &args.json {
+        fs_err::write(path, serde_json::to_string_pretty(&page)?)?;
+    }
+    let c = &page.comparison;
+    printer.summary(&format!(
+        "{} newly resolved, {} newly broken ({:+.1} points)",
+        c.newly_resolved.len(),
+        c.newly_broken.len(),
+        c.delta_points
+    ));
+    printer.summary(&format!("comparison: {}", out.display()));
+    Ok(ExitStatus::Success)
+}
+
 pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
     let printer = Printer::new(global);
+    if let Some([base, new]) = args.compare.as_deref() {
+        return run_compare(args, base, new, &printer);
+    }
     check_outputs(args)?;
     if args.grade_candidates {
         grade_candidates(args, global, &printer).await?;
     }
-    let run = load_run(&args.run_dir)?;
+    let run = load_run_with(&args.run_dir, args.report.as_deref())?;
     if run.instances.is_empty() {
         anyhow::bail!(
             "nothing to report in {}: no instances/, predictions.jsonl or run report (is it a run directory?)",
@@ -179,8 +232,13 @@ pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         printer.warn(n);
     }
     let data = ReportData::build(run, args.draws.max(1), args.seed);
-    let page = render(&data)?;
     let out = args.out.clone().unwrap_or_else(|| args.run_dir.join("report.html"));
+    let link_base = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    fs_err::create_dir_all(&link_base)?;
+    let page = render(&data, &link_base)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs_err::create_dir_all(dir)?;
     }
@@ -189,7 +247,8 @@ pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         fs_err::write(path, serde_json::to_string_pretty(&data)?)?;
     }
     if let Some(path) = &args.junit {
-        let eval = EvalRun::open(&args.run_dir, &[]).context("--junit needs the run's evaluation")?;
+        let eval = EvalRun::open(args.report.as_deref().unwrap_or(&args.run_dir), &[args.run_dir.clone()])
+            .context("--junit needs the run's evaluation")?;
         // A hardened report beside the official one: the run was strict, and so is its JUnit.
         let strict = crate::reporting::runs::hardened_beside(&eval.report_path).is_some();
         let mut details = JunitDetails::new(eval.run_id.clone().unwrap_or_default()).strict(strict);

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ReportingError;
-use super::rundata::{EvalStatus, InstanceData, RunData, Tokens};
+use super::rundata::{EvalStatus, InstanceData, InstanceDetail, RunData, RunSettings, Tokens};
 use super::runs::EvalRun;
 use super::scaling::SampleOutcome;
 use crate::artifact::key::sha256_hex;
@@ -219,6 +219,12 @@ fn read_tests(dir: &Path) -> Result<(Regression, ReproTests, Executions), Report
 
 /// Read a run directory (or an evaluation-only folder).
 pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
+    load_run_with(run_dir, None)
+}
+
+/// [`load_run`] with the evaluation's run report named (`report --report FILE`), for a
+/// folder that holds several. Several reports and none named is an error that lists them.
+pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, ReportingError> {
     if !run_dir.is_dir() {
         return Err(ReportingError::Invalid(format!(
             "{} is not a directory",
@@ -226,8 +232,10 @@ pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
         )));
     }
     let mut notes = Vec::new();
-    let eval = match EvalRun::open(run_dir, &[]) {
+    let eval = match EvalRun::open(report.unwrap_or(run_dir), &[run_dir.to_path_buf()]) {
         Ok(e) => Some(e),
+        Err(e @ ReportingError::Ambiguous { .. }) => return Err(e),
+        Err(e) if report.is_some() => return Err(e),
         Err(e) => {
             notes.push(format!("no evaluation found ({e}): outcomes are unknown"));
             None
@@ -364,6 +372,13 @@ pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
             inst.stage_ms.insert("evaluation".into(), s * 1000.0);
         }
         inst.integrity = eval_logs.get(id).and_then(|l| l.integrity.clone());
+        inst.detail = detail_of(
+            by_id.get(id.as_str()).and_then(|p| p.model_patch.as_deref()),
+            eval_logs.get(id),
+            rerank.as_ref().map(|r| r.votes),
+            inst.chosen.and_then(|c| inst.samples.get(c)),
+            &inst.repro_tests,
+        );
         // usage.json is the pipeline's own total; the records give the request count.
         if let Some(u) = usage.get(id) {
             tokens.prompt = u.prompt;
@@ -387,9 +402,18 @@ pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| run_dir.display().to_string());
+    let hardened = eval
+        .as_ref()
+        .is_some_and(|e| super::runs::hardened_beside(&e.report_path).is_some());
+    let settings = read_settings(run_dir, eval.is_some().then_some(hardened));
     Ok(RunData {
         title,
-        source: run_dir.display().to_string(),
+        settings,
+        source: run_dir
+            .canonicalize()
+            .unwrap_or_else(|_| run_dir.to_path_buf())
+            .display()
+            .to_string(),
         model: predictions
             .first()
             .map(|p| p.model_name_or_path.clone())
@@ -399,4 +423,108 @@ pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
         instances,
         notes,
     })
+}
+
+/// The per-instance drill-down from the prediction, the evaluation's log folder and the
+/// rerank record.
+fn detail_of(
+    patch: Option<&str>,
+    logs: Option<&super::runs::InstanceLogs>,
+    votes: Option<usize>,
+    chosen: Option<&SampleOutcome>,
+    repro_tests: &[String],
+) -> InstanceDetail {
+    let mut d = InstanceDetail {
+        patch: patch.filter(|p| !p.trim().is_empty()).map(str::to_owned),
+        votes,
+        ..Default::default()
+    };
+    if let Some(c) = chosen {
+        d.repro_passed = repro_tests
+            .iter()
+            .map(|t| (t.clone(), c.reproduction_passed.contains(t)))
+            .collect();
+    }
+    if let Some(l) = logs {
+        d.log_dir = Some(l.dir.clone());
+        // An evaluation alone has no predictions: the patch it evaluated is in its log folder.
+        if d.patch.is_none() && l.has_patch {
+            d.patch = fs_err::read_to_string(l.dir.join("patch.diff"))
+                .ok()
+                .filter(|p| !p.trim().is_empty());
+        }
+        if let Some(ts) = l.report.as_ref().and_then(|r| r.tests_status.as_ref()) {
+            d.fail_to_pass_failed = Some(ts.fail_to_pass.failure.clone());
+            d.pass_to_pass_failed = Some(ts.pass_to_pass.failure.clone());
+            d.fail_to_pass_total = ts.fail_to_pass.success.len() + ts.fail_to_pass.failure.len();
+            d.pass_to_pass_total = ts.pass_to_pass.success.len() + ts.pass_to_pass.failure.len();
+        }
+        d.eval_problem = if l.apply_failed {
+            Some("the patch did not apply".into())
+        } else if l.timed_out {
+            Some("the tests ran past the timeout".into())
+        } else if l.report.is_none() {
+            l.last_error
+                .clone()
+                .or_else(|| Some("no report.json: the harness could not grade it".into()))
+        } else {
+            None
+        };
+    }
+    d
+}
+
+/// The run's settings from `run.json` (see `eval`), the start from its modification time and
+/// the wall time up to the last artifact written. `hardened`: None when there is no evaluation.
+fn read_settings(run_dir: &Path, hardened: Option<bool>) -> RunSettings {
+    let mut s = RunSettings {
+        grading: hardened.map(|h| if h { "hardened" } else { "official" }.to_owned()),
+        ..Default::default()
+    };
+    let path = run_dir.join("run.json");
+    let Ok(text) = fs_err::read_to_string(&path) else {
+        return s;
+    };
+    let Ok(v) = serde_json::from_str::<Value>(&text) else {
+        return s;
+    };
+    let st = &v["settings"];
+    let text_of = |x: &Value| x.as_str().map(str::to_owned);
+    s.repair_samples = st["repair"]["samples"].as_u64();
+    s.repair_temperature = st["repair"]["temperature"].as_f64();
+    s.localize_samples = st["localize"]["samples"].as_u64();
+    s.repro_samples = st["repro"]["sampling"]["samples"].as_u64();
+    s.seed = st["seed"].as_u64();
+    s.version = text_of(&v["version"]);
+    let d = &v["dataset"];
+    s.dataset_repo = text_of(&d["repo"]);
+    s.dataset_split = text_of(&d["split"]);
+    s.dataset_revision = text_of(&d["revision"]);
+    s.dataset_commit = text_of(&d["commit"]);
+    s.dataset_sha256 = text_of(&d["sha256"]);
+    s.dataset_file = text_of(&d["file"]);
+    let modified = |p: &Path| fs_err::metadata(p).and_then(|m| m.modified()).ok();
+    if let Some(start) = modified(&path) {
+        s.started = Some(httpdate::fmt_http_date(start));
+        let mut last = start;
+        let mut stack = vec![run_dir.join("instances")];
+        for f in ["predictions.jsonl", "usage.json"] {
+            if let Some(t) = modified(&run_dir.join(f)) {
+                last = last.max(t);
+            }
+        }
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = fs_err::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Some(t) = modified(&p) {
+                    last = last.max(t);
+                }
+            }
+        }
+        s.wall_s = last.duration_since(start).ok().map(|d| d.as_secs_f64());
+    }
+    s
 }

@@ -3,6 +3,7 @@
 //! out (and escapes every piece of text it did not write itself).
 
 use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
 
 use agentless_harness::integrity::Severity;
 
@@ -35,6 +36,15 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .notes li { color: #92400e; }
 code { font-family: ui-monospace, monospace; font-size: 13px; }
 footer { color: var(--muted); font-size: 12px; margin-top: 30px; }
+dl.settings { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; background: white; border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; font-size: 14px; }
+dl.settings dt { color: var(--muted); } dl.settings dd { margin: 0; }
+details.inst { background: white; border: 1px solid var(--line); border-radius: 10px; margin: 8px 0; padding: 8px 12px; }
+details.inst summary { cursor: pointer; font-size: 15px; }
+details.inst h3 { font-size: 14px; margin: 12px 0 4px; }
+pre.diff { background: #0f172a; color: #e2e8f0; padding: 10px; border-radius: 8px; overflow-x: auto; font-size: 12px; line-height: 1.4; }
+pre.diff .add { color: #86efac; } pre.diff .del { color: #fca5a5; } pre.diff .hunk { color: #93c5fd; } pre.diff .file { color: #fde68a; font-weight: 600; }
+ul.tests { margin: 4px 0; padding-left: 20px; font-size: 13px; }
+.links a { margin-right: 14px; }
 "#;
 
 /// Escape text for HTML element content and attribute values.
@@ -160,8 +170,239 @@ fn integrity_section(h: &mut String, d: &ReportData) {
     h.push_str("</table></section>\n");
 }
 
-/// Render the page.
-pub fn render(d: &ReportData) -> Result<String, ReportingError> {
+/// The patch as a coloured diff: every line HTML-escaped, then wrapped by its kind.
+pub fn diff_html(patch: &str) -> String {
+    let mut o = String::from("<pre class=\"diff\">");
+    for line in patch.lines() {
+        let class = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff ") {
+            Some("file")
+        } else if line.starts_with("@@") {
+            Some("hunk")
+        } else if line.starts_with('+') {
+            Some("add")
+        } else if line.starts_with('-') {
+            Some("del")
+        } else {
+            None
+        };
+        match class {
+            Some(c) => {
+                let _ = writeln!(o, "<span class=\"{c}\">{}</span>", esc(line));
+            }
+            None => {
+                let _ = writeln!(o, "{}", esc(line));
+            }
+        }
+    }
+    o.push_str("</pre>");
+    o
+}
+
+/// `to` relative to the folder `from` (both made absolute first); `to` itself when they
+/// share no root.
+pub fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let abs = |p: &Path| {
+        p.canonicalize().unwrap_or_else(|_| {
+            std::env::current_dir()
+                .map(|c| c.join(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        })
+    };
+    let (from, to) = (abs(from), abs(to));
+    let f: Vec<Component> = from.components().collect();
+    let t: Vec<Component> = to.components().collect();
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return to;
+    }
+    let mut r = PathBuf::new();
+    for _ in common..f.len() {
+        r.push("..");
+    }
+    for c in &t[common..] {
+        r.push(c.as_os_str());
+    }
+    r
+}
+
+/// A relative link as an `href`: `/`-separated, each segment percent-escaped where needed.
+fn href(p: &Path) -> String {
+    let mut o = String::new();
+    for (i, c) in p.components().enumerate() {
+        if i > 0 {
+            o.push('/');
+        }
+        for b in c.as_os_str().to_string_lossy().bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                o.push(b as char);
+            } else {
+                let _ = write!(o, "%{b:02X}");
+            }
+        }
+    }
+    o
+}
+
+fn settings_section(h: &mut String, d: &ReportData) {
+    let s = &d.settings;
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    if let Some(m) = &d.model {
+        rows.push(("model", m.clone()));
+    }
+    if let Some(n) = s.repair_samples {
+        rows.push(("repair samples", n.to_string()));
+    }
+    if let Some(t) = s.repair_temperature {
+        rows.push(("repair temperature", format!("{t}")));
+    }
+    if let Some(n) = s.localize_samples {
+        rows.push(("localization samples", n.to_string()));
+    }
+    if let Some(n) = s.repro_samples {
+        rows.push(("reproduction-test samples", n.to_string()));
+    }
+    if let Some(n) = s.seed {
+        rows.push(("seed", n.to_string()));
+    }
+    if let Some(g) = &s.grading {
+        let rule = if g == "hardened" {
+            "hardened (integrity checks; flagged instances count as unresolved)"
+        } else {
+            "official (SWE-bench's FAIL_TO_PASS and PASS_TO_PASS rules)"
+        };
+        rows.push(("grading", rule.to_owned()));
+    }
+    if let Some(r) = &s.dataset_repo {
+        rows.push(("dataset", r.clone()));
+    }
+    if let Some(r) = &s.dataset_file {
+        rows.push(("dataset file", r.clone()));
+    }
+    if let Some(r) = &s.dataset_split {
+        rows.push(("split", r.clone()));
+    }
+    match (&s.dataset_revision, &s.dataset_commit) {
+        (Some(r), Some(c)) if r != c => rows.push(("dataset revision", format!("{r} ({c})"))),
+        (_, Some(c)) => rows.push(("dataset revision", c.clone())),
+        (Some(r), None) => rows.push(("dataset revision", r.clone())),
+        (None, None) => {}
+    }
+    if let Some(x) = &s.dataset_sha256 {
+        rows.push(("dataset sha256", x.clone()));
+    }
+    if let Some(x) = &s.started {
+        rows.push(("started", x.clone()));
+    }
+    if let Some(w) = s.wall_s {
+        rows.push(("wall time", fmt_ms(w * 1000.0)));
+    }
+    if let Some(v) = &s.version {
+        rows.push(("agentless-mini", v.clone()));
+    }
+    h.push_str("<section id=\"settings\"><h2>Run settings</h2>\n");
+    if rows.is_empty() {
+        h.push_str("<p class=\"sub\">No run settings were recorded (no run.json).</p>");
+    } else {
+        h.push_str("<dl class=\"settings\">");
+        for (k, v) in rows {
+            let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+        }
+        h.push_str("</dl>");
+    }
+    h.push_str("</section>\n");
+}
+
+fn test_list(h: &mut String, title: &str, failed: Option<&Vec<String>>, total: usize) {
+    let Some(failed) = failed else { return };
+    let _ = write!(h, "<h3>{} failures: {} of {}</h3>", esc(title), failed.len(), total);
+    if !failed.is_empty() {
+        h.push_str("<ul class=\"tests\">");
+        for t in failed {
+            let _ = write!(h, "<li><code>{}</code></li>", esc(t));
+        }
+        h.push_str("</ul>");
+    }
+}
+
+fn instance_sections(h: &mut String, d: &ReportData, link_base: &Path) {
+    h.push_str("<section id=\"instance-details\"><h2>Per instance</h2>\n");
+    for i in &d.instances {
+        let x = &i.detail;
+        let _ = write!(
+            h,
+            "<details class=\"inst\" id=\"i-{}\"{}><summary><code>{}</code> <span class=\"tag {}\">{}</span></summary>",
+            esc(&i.instance_id),
+            if i.loss == super::rundata::Loss::Resolved {
+                ""
+            } else {
+                " open"
+            },
+            esc(&i.instance_id),
+            i.loss.css(),
+            esc(i.loss.label())
+        );
+        if let Some(p) = &x.eval_problem {
+            let _ = write!(h, "<p class=\"sub\">Evaluation: {}</p>", esc(p));
+        }
+        if let Some(dir) = &x.log_dir {
+            let rel = relative_to(link_base, dir);
+            h.push_str("<p class=\"links\">");
+            for f in ["report.json", "test_output.txt", "run_instance.log"] {
+                if dir.join(f).is_file() {
+                    let _ = write!(h, "<a href=\"{}\">{f}</a>", esc(&href(&rel.join(f))));
+                }
+            }
+            h.push_str("</p>");
+        }
+        test_list(h, "FAIL_TO_PASS", x.fail_to_pass_failed.as_ref(), x.fail_to_pass_total);
+        test_list(h, "PASS_TO_PASS", x.pass_to_pass_failed.as_ref(), x.pass_to_pass_total);
+        if x.votes.is_some() || !x.repro_passed.is_empty() {
+            h.push_str("<h3>Rerank</h3><p>");
+            if let Some(v) = x.votes {
+                let _ = write!(
+                    h,
+                    "{v} sample{} voted for the chosen patch",
+                    if v == 1 { "" } else { "s" }
+                );
+            }
+            if !x.repro_passed.is_empty() {
+                let passed = x.repro_passed.iter().filter(|(_, p)| *p).count();
+                let _ = write!(
+                    h,
+                    "{}it passes {passed} of {} reproduction tests",
+                    if x.votes.is_some() { "; " } else { "" },
+                    x.repro_passed.len()
+                );
+            }
+            h.push_str("</p>");
+            if !x.repro_passed.is_empty() {
+                h.push_str("<ul class=\"tests\">");
+                for (t, p) in &x.repro_passed {
+                    let _ = write!(
+                        h,
+                        "<li><code>{}</code> {}</li>",
+                        esc(t),
+                        if *p { "passed" } else { "failed" }
+                    );
+                }
+                h.push_str("</ul>");
+            }
+        }
+        match &x.patch {
+            Some(p) => {
+                h.push_str("<h3>Submitted patch</h3>");
+                h.push_str(&diff_html(p));
+            }
+            None => h.push_str("<p class=\"sub\">No patch was submitted.</p>"),
+        }
+        h.push_str("</details>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+/// Render the page. Links to log files are made relative to `link_base` (the folder the
+/// page is written to).
+pub fn render(d: &ReportData, link_base: &Path) -> Result<String, ReportingError> {
     let plot = |r: Result<String, super::plots::PlotError>| r.map_err(|e| ReportingError::Invalid(e.to_string()));
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -234,6 +475,7 @@ pub fn render(d: &ReportData) -> Result<String, ReportingError> {
         h.push_str("</ul>\n");
     }
 
+    settings_section(&mut h, d);
     integrity_section(&mut h, d);
 
     // Per repository.
@@ -277,14 +519,14 @@ pub fn render(d: &ReportData) -> Result<String, ReportingError> {
                 "Resolve rate vs repair samples",
                 "repair samples per instance",
                 &c.samples,
-                c.max_samples >= 8,
+                true,
             ))?);
             h.push_str("</div><div class=\"plot\">");
             h.push_str(&plot(scaling_chart(
                 "Resolve rate vs reproduction tests",
                 "reproduction tests used by the rerank",
                 &c.tests,
-                false,
+                true,
             ))?);
             h.push_str("</div></div>\n");
             let _ = write!(
@@ -425,6 +667,7 @@ pub fn render(d: &ReportData) -> Result<String, ReportingError> {
         );
     }
     h.push_str("</table></section>\n");
+    instance_sections(&mut h, d, link_base);
     let _ = writeln!(
         h,
         "<footer>Generated by agentless-mini {} from {}.</footer>\n</main>\n</body>\n</html>",

@@ -5,6 +5,7 @@
 //! - [`runs`]: find and read an evaluation's run report and per-instance log folders.
 //! - [`summary`]: the short text summary printed at the end of `eval` / `evaluate`.
 //! - [`compare`]: two runs side by side and the regression gate (`compare --max-drop`).
+//! - [`compare_html`]: the comparison page of `report --compare BASE NEW`.
 //! - [`junit`]: JUnit XML, one test case per instance.
 //! - [`json`]: the machine-readable `--json` summary of `eval` / `evaluate`.
 //! - [`artifacts`]: a run directory read into the report's typed view ([`rundata`]).
@@ -19,6 +20,7 @@
 
 pub mod artifacts;
 pub mod compare;
+pub mod compare_html;
 pub mod export;
 pub mod grading;
 pub mod html;
@@ -49,6 +51,9 @@ pub enum ReportingError {
         what: &'static str,
         message: String,
     },
+    /// A folder holds several run reports and none was named (`--report FILE`).
+    #[error("{} holds several run reports: {}; name one with --report FILE", dir.display(), reports.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Ambiguous { dir: PathBuf, reports: Vec<PathBuf> },
     #[error("{0}")]
     Invalid(String),
 }

@@ -45,9 +45,18 @@ pub fn scaling_chart(title: &str, x_desc: &str, points: &[Point], log_x: bool) -
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(52);
-        // A doubling axis: x is drawn at log2(x) and labelled 2^tick.
-        let log = log_x && x_min >= 1.0 && x_max > 1.0;
-        let tx = |x: usize| if log { (x as f64).log2() } else { x as f64 };
+        // A doubling axis: x is drawn at log2(x) and labelled 2^tick; a point at x = 0 (no
+        // reproduction tests) is drawn one step left of 1 and labelled 0.
+        let log = log_x && x_max > 1.0;
+        let tx = |x: usize| {
+            if !log {
+                x as f64
+            } else if x == 0 {
+                -1.0
+            } else {
+                (x as f64).log2()
+            }
+        };
         let low: Vec<(f64, f64)> = points.iter().map(|p| (tx(p.x), p.low)).collect();
         let high: Vec<(f64, f64)> = points.iter().map(|p| (tx(p.x), p.high)).collect();
         let oracle: Vec<(f64, f64)> = points.iter().map(|p| (tx(p.x), p.oracle)).collect();
@@ -60,7 +69,7 @@ pub fn scaling_chart(title: &str, x_desc: &str, points: &[Point], log_x: bool) -
                     .x_desc(x_desc)
                     .y_desc("% resolved")
                     .x_labels(if log {
-                        x_max.log2().floor() as usize + 1
+                        (x_max.log2() - tx(x_min as usize)).ceil() as usize + 2
                     } else {
                         points.len().clamp(2, 12)
                     })
@@ -68,6 +77,12 @@ pub fn scaling_chart(title: &str, x_desc: &str, points: &[Point], log_x: bool) -
                     .x_label_formatter(&|x| {
                         if !log {
                             format!("{x:.0}")
+                        } else if (x - x.round()).abs() < 1e-6 && x.round() < 0.0 {
+                            if x.round() == -1.0 && x_min < 1.0 {
+                                "0".to_owned()
+                            } else {
+                                String::new()
+                            }
                         } else if (x - x.round()).abs() < 1e-6 {
                             format!("{:.0}", 2f64.powf(x.round()))
                         } else {
@@ -117,7 +132,7 @@ pub fn scaling_chart(title: &str, x_desc: &str, points: &[Point], log_x: bool) -
             }};
         }
         let (lo, hi) = if log {
-            (x_min.log2(), x_max.log2())
+            (tx(x_min as usize), x_max.log2())
         } else {
             (x_min, x_max)
         };
@@ -172,6 +187,8 @@ pub fn bar_chart(title: &str, x_desc: &str, bars: &[Bar], x_max: Option<f64>) ->
         chart
             .configure_mesh()
             .disable_y_mesh()
+            // Category rows: no tick marks (the row boundaries would draw stray, unlabelled ones).
+            .set_tick_mark_size(LabelAreaPosition::Left, 0)
             .x_desc(x_desc)
             .x_labels(6)
             .x_label_formatter(&|x| {

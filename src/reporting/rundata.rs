@@ -71,6 +71,55 @@ pub struct InstanceData {
     pub stage_ms: BTreeMap<String, f64>,
     /// The evaluation's integrity findings (`integrity.json`; None: not assessed).
     pub integrity: Option<IntegrityReport>,
+    /// What the per-instance section of the page shows (patch, failing tests, votes, logs).
+    pub detail: InstanceDetail,
+}
+
+/// The drill-down of one instance: the submitted patch, the official tests it failed, the
+/// reproduction-test votes of the rerank and the evaluation's log folder.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct InstanceDetail {
+    /// The submitted `model_patch` (None: no prediction, or an empty one).
+    pub patch: Option<String>,
+    /// The evaluation's log folder (`report.json`, `test_output.txt`, `run_instance.log`).
+    pub log_dir: Option<std::path::PathBuf>,
+    /// FAIL_TO_PASS tests that still fail with the patch (None: no graded `report.json`).
+    pub fail_to_pass_failed: Option<Vec<String>>,
+    /// PASS_TO_PASS tests the patch broke.
+    pub pass_to_pass_failed: Option<Vec<String>>,
+    /// FAIL_TO_PASS and PASS_TO_PASS totals (for "2 of 5 failed").
+    pub fail_to_pass_total: usize,
+    pub pass_to_pass_total: usize,
+    /// The rerank's majority vote count of the chosen patch (None: no rerank record).
+    pub votes: Option<usize>,
+    /// Each reproduction test (rank order) and whether the chosen patch passed it.
+    pub repro_passed: Vec<(String, bool)>,
+    /// Why the harness could not judge it (patch did not apply, timeout, last error).
+    pub eval_problem: Option<String>,
+}
+
+/// How the run was made, from the run directory's `run.json` (all optional: older runs and
+/// evaluations alone lack it).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RunSettings {
+    pub repair_samples: Option<u64>,
+    pub repair_temperature: Option<f64>,
+    pub localize_samples: Option<u64>,
+    pub seed: Option<u64>,
+    pub repro_samples: Option<u64>,
+    /// `official` or `hardened` (a `*.hardened.json` report beside the official one).
+    pub grading: Option<String>,
+    pub dataset_repo: Option<String>,
+    pub dataset_split: Option<String>,
+    pub dataset_revision: Option<String>,
+    pub dataset_commit: Option<String>,
+    pub dataset_sha256: Option<String>,
+    pub dataset_file: Option<String>,
+    /// When the run started (`run.json` written), as an HTTP date (UTC).
+    pub started: Option<String>,
+    /// From `run.json` to the last artifact written, in seconds.
+    pub wall_s: Option<f64>,
+    pub version: Option<String>,
 }
 
 /// A run as the report reads it.
@@ -84,6 +133,7 @@ pub struct RunData {
     pub run_report: Option<RunReport>,
     pub instances: Vec<InstanceData>,
     pub notes: Vec<String>,
+    pub settings: RunSettings,
 }
 
 /// Where an instance was lost (or that it was not).
@@ -160,6 +210,7 @@ pub struct InstanceRow {
     pub correct_samples: Option<usize>,
     pub repro_tests: usize,
     pub tokens: Option<u64>,
+    pub detail: InstanceDetail,
 }
 
 /// Time of one stage over the run.
@@ -191,6 +242,7 @@ pub struct ReportData {
     pub stages: Vec<StageTime>,
     pub instances: Vec<InstanceRow>,
     pub notes: Vec<String>,
+    pub settings: RunSettings,
     /// Integrity findings over the evaluation.
     pub integrity: IntegritySummary,
 }
@@ -336,6 +388,7 @@ impl ReportData {
                 correct_samples: known.then(|| s.samples.iter().filter(|x| x.correct == Some(true)).count()),
                 repro_tests: i.repro_tests.len(),
                 tokens: i.tokens.map(|t| t.prompt + t.completion),
+                detail: i.detail.clone(),
             });
         }
         let mut integrity = IntegritySummary::default();
@@ -375,6 +428,7 @@ impl ReportData {
             stages,
             instances: rows,
             notes: run.notes,
+            settings: run.settings,
             integrity,
         }
     }

@@ -167,15 +167,10 @@ pub fn locate_run_report(path: &Path) -> Result<PathBuf, ReportingError> {
             path.display()
         ))),
         1 => Ok(found.remove(0)),
-        _ => Err(ReportingError::Invalid(format!(
-            "several run reports in {}: {}; pass one of them",
-            path.display(),
-            found
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+        _ => Err(ReportingError::Ambiguous {
+            dir: path.to_path_buf(),
+            reports: found,
+        }),
     }
 }
 
