@@ -252,6 +252,8 @@ pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         // A hardened report beside the official one: the run was strict, and so is its JUnit.
         let strict = crate::reporting::runs::hardened_beside(&eval.report_path).is_some();
         let mut details = JunitDetails::new(eval.run_id.clone().unwrap_or_default()).strict(strict);
+        // When the evaluation ran: its run report's modification time.
+        details.timestamp = fs_err::metadata(&eval.report_path).and_then(|m| m.modified()).ok();
         for (id, l) in eval.instance_logs() {
             details.instances.insert(id, InstanceDetail::from_logs(&l));
         }

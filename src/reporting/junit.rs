@@ -5,8 +5,13 @@
 //!   tests that failed (or why the log could not be graded);
 //! - empty patch → `<failure type="empty_patch">` (the model produced nothing: it counts as
 //!   not resolved in the resolve rate, so CI must not show it green);
-//! - harness error (no `report.json`: patch did not apply, timeout, infrastructure) →
-//!   `<error>` with the reason.
+//! - the patch did not apply → `<failure type="patch_not_applied">`: the model's patch is
+//!   at fault, not the harness;
+//! - harness error (no `report.json`: timeout, infrastructure) → `<error>` with the reason.
+//!
+//! Each case's `<system-out>` names its log files (`report.json`, `test_output.txt`,
+//! `run_instance.log`) when the log folder is known; the suite has a `timestamp` (UTC, ISO
+//! 8601) and every `time` is a non-negative number of seconds with three decimals.
 //!
 //! Instances that were not run (the official `incomplete_ids`) are left out. The class name
 //! is the repository (`django/django`), so CI groups cases by repository.
@@ -40,11 +45,16 @@ pub struct InstanceDetail {
     pub duration: Option<Duration>,
     /// The integrity findings (None: not assessed).
     pub integrity: Option<IntegrityReport>,
+    /// The patch did not apply: a model failure, not a harness error.
+    pub apply_failed: bool,
+    /// The instance's log folder (named in `<system-out>`).
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 impl InstanceDetail {
     /// From `evaluate`'s in-memory result.
     pub fn from_result(r: &InstanceResult) -> Self {
+        let apply_failed = matches!(&r.outcome, EvalOutcome::Error(EvalError::ApplyFailed { .. }));
         let error = match &r.outcome {
             EvalOutcome::Error(e) => Some(match e {
                 EvalError::ApplyFailed { output } => format!("{e}\n{}", tail(output, 2000)),
@@ -57,6 +67,8 @@ impl InstanceDetail {
             error,
             duration: Some(r.timings.total),
             integrity: r.integrity.clone(),
+            apply_failed,
+            log_dir: None,
         }
     }
 
@@ -78,8 +90,13 @@ impl InstanceDetail {
         InstanceDetail {
             report: l.report.clone(),
             error,
-            duration: l.test_seconds.map(Duration::from_secs_f64),
+            duration: l
+                .test_seconds
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64),
             integrity: l.integrity.clone(),
+            apply_failed: l.report.is_none() && l.apply_failed,
+            log_dir: Some(l.dir.clone()),
         }
     }
 }
@@ -92,6 +109,8 @@ pub struct JunitDetails {
     pub instances: BTreeMap<String, InstanceDetail>,
     /// `--integrity strict`: flagged resolved instances fail (as in the hardened run report).
     pub strict: bool,
+    /// The suite's `timestamp` (when the evaluation ran; None: now).
+    pub timestamp: Option<std::time::SystemTime>,
 }
 
 impl JunitDetails {
@@ -100,6 +119,7 @@ impl JunitDetails {
             suite_name: suite_name.into(),
             instances: BTreeMap::new(),
             strict: false,
+            timestamp: None,
         }
     }
 
@@ -131,6 +151,8 @@ enum CaseKind {
     Flagged,
     Unresolved,
     EmptyPatch,
+    /// The harness reported an error because the patch did not apply: the model's failure.
+    NotApplied,
     Error,
 }
 
@@ -215,10 +237,23 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
             .iter()
             .map(|id| (id.as_str(), CaseKind::EmptyPatch)),
     );
-    cases.extend(report.error_ids.iter().map(|id| (id.as_str(), CaseKind::Error)));
+    cases.extend(report.error_ids.iter().map(|id| {
+        let not_applied = details.instances.get(id.as_str()).is_some_and(|d| d.apply_failed);
+        (
+            id.as_str(),
+            if not_applied {
+                CaseKind::NotApplied
+            } else {
+                CaseKind::Error
+            },
+        )
+    }));
     cases.sort_by(|a, b| a.0.cmp(b.0));
     let count = |k: CaseKind| cases.iter().filter(|(_, c)| *c == k).count();
-    let failures = count(CaseKind::Unresolved) + count(CaseKind::EmptyPatch) + count(CaseKind::Flagged);
+    let failures = count(CaseKind::Unresolved)
+        + count(CaseKind::EmptyPatch)
+        + count(CaseKind::Flagged)
+        + count(CaseKind::NotApplied);
     let errors = count(CaseKind::Error);
     let total_secs: f64 = cases
         .iter()
@@ -239,9 +274,10 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
     );
     let _ = writeln!(
         x,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{total_secs:.3}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{total_secs:.3}\" timestamp=\"{}\">",
         attr(suite),
-        cases.len()
+        cases.len(),
+        iso8601(details.timestamp.unwrap_or_else(std::time::SystemTime::now))
     );
     x.push_str("    <properties>\n");
     for (k, v) in [
@@ -275,11 +311,13 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
         );
         let Some(integrity) = &d.integrity else {
             render_case(&mut x, *kind, d, None);
+            logs_out(&mut x, d);
             continue;
         };
         x.push_str(">\n");
         x.push_str(&integrity_properties(integrity));
         render_case(&mut x, *kind, d, Some(integrity));
+        logs_out(&mut x, d);
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
@@ -339,6 +377,14 @@ fn render_case(x: &mut String, kind: CaseKind, d: &InstanceDetail, integrity: Op
             CaseKind::EmptyPatch => {
                 x.push_str("      <failure type=\"empty_patch\" message=\"the model produced no patch; not evaluated\"/>\n    </testcase>\n");
             }
+            CaseKind::NotApplied => {
+                let why = with_findings(d.error.clone().unwrap_or_else(|| "the patch does not apply".to_owned()));
+                let _ = write!(
+                    x,
+                    "      <failure type=\"patch_not_applied\" message=\"the model's patch does not apply\">{}</failure>\n    </testcase>\n",
+                    text(&why)
+                );
+            }
             CaseKind::Error => {
                 let why = d
                     .error
@@ -355,6 +401,59 @@ fn render_case(x: &mut String, kind: CaseKind, d: &InstanceDetail, integrity: Op
             }
         }
     }
+}
+
+/// Add `<system-out>` naming the case's log files before its closing tag (the case was just
+/// written; a self-closed passed case is reopened).
+fn logs_out(x: &mut String, d: &InstanceDetail) {
+    let Some(dir) = &d.log_dir else { return };
+    let files: Vec<String> = ["report.json", "test_output.txt", "run_instance.log"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    let out = format!("      <system-out>logs:\n{}</system-out>\n", text(&files.join("\n")));
+    let last_line = x[..x.len().saturating_sub(1)].rfind('\n').map_or(0, |i| i + 1);
+    if x.ends_with("/>\n") && x[last_line..].trim_start().starts_with("<testcase") {
+        x.truncate(x.len() - 3);
+        x.push_str(">\n");
+        x.push_str(&out);
+        x.push_str("    </testcase>\n");
+    } else if let Some(stripped) = x.strip_suffix("    </testcase>\n") {
+        let n = stripped.len();
+        x.truncate(n);
+        x.push_str(&out);
+        x.push_str("    </testcase>\n");
+    }
+}
+
+/// `2026-12-04T13:02:00` (UTC, whole seconds): JUnit's timestamp form.
+pub fn iso8601(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Write the JUnit XML file (parent folders are created).
@@ -459,6 +558,15 @@ fn text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_iso8601_utc() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_796_389_320);
+        assert_eq!(iso8601(t), "2026-12-04T13:02:00");
+        assert_eq!(iso8601(std::time::UNIX_EPOCH), "1970-01-01T00:00:00");
+        let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(iso8601(leap), "2000-02-29T00:00:00");
+    }
 
     #[test]
     fn escaping_keeps_xml_well_formed() {
