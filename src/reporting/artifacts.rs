@@ -524,7 +524,13 @@ fn read_settings(run_dir: &Path, hardened: Option<bool>) -> RunSettings {
                 }
             }
         }
-        s.wall_s = last.duration_since(start).ok().map(|d| d.as_secs_f64());
+        // run.json is written first; nothing after it (an evaluation alone, a copied
+        // folder) means the wall time is unknown, not zero.
+        s.wall_s = last
+            .duration_since(start)
+            .ok()
+            .map(|d| d.as_secs_f64())
+            .filter(|w| *w > 0.0);
     }
     s
 }
