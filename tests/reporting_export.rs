@@ -198,9 +198,7 @@ fn export_writes_the_leaderboard_layout_file_by_file() {
 
     // README: the summary, the per-repository lines and the checklist.
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
-    assert!(
-        readme.contains("Submission summary for 20261124_agentless-mini_vexp on SWE-bench verified-2026-02-16 split")
-    );
+    assert!(readme.contains("Submission summary for 20261124_agentless-mini_vexp on SWE-bench verified split"));
     assert!(readme.contains("Resolved 73 instances (14.60%)"), "{readme}");
     assert!(readme.contains("- django/django: "), "{readme}");
     // The checklist is the submitter's to tick, never pre-ticked.
@@ -311,5 +309,59 @@ fn predictions_that_break_the_schema_are_refused_with_every_problem_named() {
     assert_eq!(
         check_predictions_file(&oracle().join("predictions.jsonl"), None).unwrap(),
         100
+    );
+}
+
+#[test]
+fn export_says_where_the_submission_folder_belongs() {
+    // The experiments repository keeps submissions at evaluation/<split>/<YYYYMMDD>_<name>/,
+    // and its get_results.py takes the split from that path.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = run_folder(tmp.path());
+    let dataset = verified();
+    let good = tmp.path().join("evaluation/verified/20261124_agentless-mini");
+    let o = export(
+        &run,
+        &good,
+        &["--dataset", dataset.to_str().unwrap(), "--attempts", "1"],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("evaluation/<split>/") && !stderr.contains("<YYYYMMDD>_<name>"),
+        "{stderr}"
+    );
+
+    let bad = tmp.path().join("submission");
+    let o = export(&run, &bad, &["--dataset", dataset.to_str().unwrap(), "--attempts", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("<YYYYMMDD>_<name>: rename submission"), "{stderr}");
+    assert!(
+        stderr.contains("a submission goes under evaluation/<split>/"),
+        "{stderr}"
+    );
+    let suggested = stderr
+        .split("evaluation/verified/")
+        .nth(1)
+        .map(|x| &x[..x.find(|c: char| c.is_whitespace() || c == ')').unwrap_or(x.len())])
+        .unwrap_or_else(|| panic!("no suggested path in {stderr}"));
+    assert!(suggested.ends_with("_submission"), "{suggested}");
+    assert!(suggested[..8].bytes().all(|b| b.is_ascii_digit()), "{suggested}");
+    // The README's summary names the split the folder will be under, as get_results.py does.
+    let readme = std::fs::read_to_string(bad.join("README.md")).unwrap();
+    assert!(readme.contains("on SWE-bench verified split"), "{readme}");
+
+    let wrong = tmp.path().join("evaluation/lite/20261124_agentless-mini");
+    let o = export(
+        &run,
+        &wrong,
+        &["--dataset", dataset.to_str().unwrap(), "--attempts", "1"],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("under evaluation/lite/ but the dataset is the verified split"),
+        "{stderr}"
     );
 }

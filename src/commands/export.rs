@@ -88,13 +88,12 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     } else {
         None
     };
-    let split_name = match (&args.dataset.split, &args.dataset.dataset) {
-        (Some(s), _) => s.clone(),
-        (None, Some(p)) => p
-            .file_stem()
-            .map_or_else(|| "unknown".into(), |s| s.to_string_lossy().into_owned()),
-        (None, None) => "unknown".into(),
-    };
+    // The split as the experiments repository names its folders (and get_results.py prints it).
+    let dataset_name = args.dataset.dataset.as_ref().map(|p| p.display().to_string());
+    let expected = crate::reporting::export::experiments_split(args.dataset.split.as_deref(), dataset_name.as_deref());
+    let today: String = crate::reporting::junit::iso8601(std::time::SystemTime::now())[..10].replace('-', "");
+    let (split, layout_notes) = crate::reporting::export::check_submission_path(&args.out, expected, &today);
+    let split_name = split.unwrap_or_else(|| "unknown".into());
     let model = predictions
         .first()
         .map(|p| p.model_name_or_path.clone())
@@ -131,7 +130,7 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         split_name: &split_name,
     };
     let s = export(&input, &meta, &args.out)?;
-    for n in &s.notes {
+    for n in s.notes.iter().chain(&layout_notes) {
         printer.warn(n);
     }
     if meta.report.is_none() {

@@ -247,8 +247,11 @@ pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         fs_err::write(path, serde_json::to_string_pretty(&data)?)?;
     }
     if let Some(path) = &args.junit {
-        let eval = EvalRun::open(args.report.as_deref().unwrap_or(&args.run_dir), &[args.run_dir.clone()])
-            .context("--junit needs the run's evaluation")?;
+        let eval = EvalRun::open(
+            args.report.as_deref().unwrap_or(&args.run_dir),
+            std::slice::from_ref(&args.run_dir),
+        )
+        .context("--junit needs the run's evaluation")?;
         // A hardened report beside the official one: the run was strict, and so is its JUnit.
         let strict = crate::reporting::runs::hardened_beside(&eval.report_path).is_some();
         let mut details = JunitDetails::new(eval.run_id.clone().unwrap_or_default()).strict(strict);

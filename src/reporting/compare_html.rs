@@ -116,9 +116,9 @@ impl ComparePage {
             );
         }
         let cls = if c.delta_points >= 0.0 { "up" } else { "down" };
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>change</td><td class=\"n {cls}\">{:+}</td><td></td><td class=\"n {cls}\">{:+.1} points</td></tr></table></section>\n",
+            "<tr><td>change</td><td class=\"n {cls}\">{:+}</td><td></td><td class=\"n {cls}\">{:+.1} points</td></tr></table></section>",
             c.new.resolved as i64 - c.base.resolved as i64,
             c.delta_points
         );

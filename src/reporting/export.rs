@@ -11,6 +11,11 @@
 //! results/resolved_by_repo.json, results/resolved_by_time.json   {key: {"resolved", "total"}}
 //! ```
 //!
+//! The split folder is one of the repository's (`lite`, `verified`, `test` (the full set),
+//! `multimodal`, `multilingual`, `bash-only`) and is what its `analysis/get_results.py` prints
+//! as the split; [`check_submission_path`] says where the folder belongs when `--out` is not
+//! already `evaluation/<split>/<YYYYMMDD>_<name>`.
+//!
 //! `all_preds.jsonl` is written and then checked against the official predictions schema
 //! ([`check_predictions_file`]): each line one object with exactly those three keys, string
 //! ids, one model, no duplicate ids, ids from the dataset, and loadable by the official
@@ -64,6 +69,71 @@ pub struct ExportInput<'a> {
     pub dataset: Option<&'a [Instance]>,
     /// `swe-bench verified`, `lite`, ... (for the README).
     pub split_name: &'a str,
+}
+
+/// The experiments repository's split folders under `evaluation/`.
+pub const EXPERIMENTS_SPLITS: [&str; 6] = ["lite", "verified", "test", "multimodal", "multilingual", "bash-only"];
+
+/// The `evaluation/<split>` folder name of a dataset: `--split` (`full` is the experiments
+/// repository's `test`), else a name containing `verified`, `lite`, `multimodal` or
+/// `multilingual` (a repository id such as `SWE-bench/SWE-bench_Verified`, or a file name).
+pub fn experiments_split(split: Option<&str>, dataset: Option<&str>) -> Option<&'static str> {
+    match split {
+        Some("verified") => return Some("verified"),
+        Some("lite") => return Some("lite"),
+        Some("full") => return Some("test"),
+        _ => {}
+    }
+    let d = dataset?.to_ascii_lowercase();
+    ["verified", "lite", "multimodal", "multilingual"]
+        .into_iter()
+        .find(|k| d.contains(k))
+        .or_else(|| (d.ends_with("swe-bench") || d.ends_with("swe-bench/swe-bench")).then_some("test"))
+}
+
+/// Where a submission folder goes: the split and folder name when `out` is already
+/// `evaluation/<split>/<YYYYMMDD>_<name>`, and notes on what differs from that convention.
+pub fn check_submission_path(out: &Path, expected_split: Option<&str>, today: &str) -> (Option<String>, Vec<String>) {
+    let mut notes = Vec::new();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = out.parent();
+    let split = parent
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| EXPERIMENTS_SPLITS.contains(&n.as_str()));
+    let under_evaluation = parent
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "evaluation");
+    let dated = name.len() > 9 && name.as_bytes()[..8].iter().all(u8::is_ascii_digit) && name.as_bytes()[8] == b'_';
+    let suggested = format!(
+        "evaluation/{}/{today}_{}",
+        expected_split.or(split.as_deref()).unwrap_or("<split>"),
+        if dated { &name[9..] } else { name.as_str() }
+    );
+    if !dated {
+        notes.push(format!(
+            "the experiments repository names a submission folder <YYYYMMDD>_<name>: rename {name} (e.g. {suggested})"
+        ));
+    }
+    match (&split, under_evaluation) {
+        (Some(_), true) => {}
+        _ => notes.push(format!(
+            "a submission goes under evaluation/<split>/ of the experiments repository ({}): move it to {suggested}",
+            EXPERIMENTS_SPLITS.join(", ")
+        )),
+    }
+    if let (Some(got), Some(want)) = (&split, expected_split)
+        && got != want
+    {
+        notes.push(format!(
+            "the folder is under evaluation/{got}/ but the dataset is the {want} split"
+        ));
+    }
+    (split.or_else(|| expected_split.map(str::to_owned)), notes)
 }
 
 /// What was written.
@@ -515,6 +585,38 @@ pub fn check_predictions_file(path: &Path, dataset_ids: Option<&BTreeSet<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn submission_paths_follow_the_experiments_layout() {
+        assert_eq!(experiments_split(Some("full"), None), Some("test"));
+        assert_eq!(
+            experiments_split(None, Some("SWE-bench/SWE-bench_Verified")),
+            Some("verified")
+        );
+        assert_eq!(
+            experiments_split(None, Some("princeton-nlp/SWE-bench_Lite")),
+            Some("lite")
+        );
+        assert_eq!(experiments_split(None, Some("princeton-nlp/SWE-bench")), Some("test"));
+        assert_eq!(experiments_split(None, Some("mine.jsonl")), None);
+        let (split, notes) = check_submission_path(
+            Path::new("/x/evaluation/verified/20261204_agentless-mini"),
+            Some("verified"),
+            "20261204",
+        );
+        assert_eq!((split.as_deref(), notes.len()), (Some("verified"), 0), "{notes:?}");
+        let (split, notes) = check_submission_path(Path::new("/x/out"), Some("lite"), "20261204");
+        assert_eq!(split.as_deref(), Some("lite"));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes.iter().all(|n| n.contains("evaluation/lite/20261204_out")),
+            "{notes:?}"
+        );
+        let (_, notes) =
+            check_submission_path(Path::new("/x/evaluation/lite/20261204_a"), Some("verified"), "20261204");
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("the verified split"), "{notes:?}");
+    }
 
     #[test]
     fn yaml_strings_are_quoted_and_escaped() {
