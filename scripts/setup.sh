@@ -2,13 +2,17 @@
 # One-time machine set-up shared by the demo and test commands (idempotent):
 #   - Debian packages: debootstrap (builds the offline base image for the demo containers);
 #     with --tests also chromium (the HTML report is checked in a headless browser) and
-#     docker-registry (the image pull path is tested against a real registry on loopback).
+#     docker-registry (the image pull path is tested against a real registry on loopback),
+#     slurm-wlm and munge (tests/cluster_slurm.rs starts a two-node Slurm on loopback; the
+#     munge key Debian's package makes is kept, one is made when missing).
 set -euo pipefail
 need_apt=()
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ "${1:-}" = "--tests" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   [ -x /usr/bin/docker-registry ] || [ -x /usr/sbin/docker-registry ] || need_apt+=(docker-registry)
+  command -v slurmctld >/dev/null 2>&1 || need_apt+=(slurm-wlm)
+  command -v munged >/dev/null 2>&1 || need_apt+=(munge)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   sudo_cmd=""
@@ -20,4 +24,11 @@ fi
 # The Debian package starts a registry service on :5000; the tests start their own.
 if [ -x /usr/bin/docker-registry ] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+# Debian's munge package makes its key at install; a machine without one gets one. The
+# tests start munged themselves when it is not running (tests/slurm_cluster).
+if [ "${1:-}" = "--tests" ] && command -v mungekey >/dev/null 2>&1 && [ ! -s /etc/munge/munge.key ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd mungekey -c && $sudo_cmd chown munge:munge /etc/munge/munge.key && $sudo_cmd chmod 400 /etc/munge/munge.key
 fi

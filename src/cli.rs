@@ -129,6 +129,14 @@ pub enum Command {
     Chat(Box<commands::chat::ChatArgs>),
     /// Serve a model over the OpenAI-compatible API (chat completions with n, model list).
     Serve(Box<commands::serve::ServeArgs>),
+    /// Progress of a cluster run (`eval` / `evaluate --executor slurm`), or follow it (--follow).
+    Status(crate::cluster::status::StatusArgs),
+    /// A capacity plan on paper: model requests, tokens, container runs and container-hours
+    /// of an `eval` with the same flags.
+    Plan(Box<crate::cluster::plan::PlanArgs>),
+    /// One task of a cluster run, as the batch script starts it (internal).
+    #[command(hide = true)]
+    SlurmTask(crate::cluster::task::TaskArgs),
     /// Print a shell completion script (e.g. `agentless-mini completions bash > /etc/bash_completion.d/agentless-mini`).
     Completions {
         #[arg(value_enum)]
