@@ -32,6 +32,7 @@ struct Baseline {
     _tmp: tempfile::TempDir,
     replay: PathBuf,
     repos: PathBuf,
+    run_dir: PathBuf,
     predictions: String,
     report: Value,
     seconds: f64,
@@ -59,6 +60,7 @@ fn baseline() -> &'static Baseline {
             _tmp: tmp,
             replay,
             repos,
+            run_dir,
             seconds,
         }
     })
@@ -114,6 +116,47 @@ fn eval_and_evaluate_through_slurm_equal_local_runs() {
     let base = baseline();
     let cluster = Cluster::start(&["n1", "n2"], 2);
     let tmp = tempfile::tempdir().unwrap();
+
+    // Ctrl-C in the front end (not a terminal): the jobs are cancelled with scancel, exit 130.
+    let cancel_dir = tmp.path().join("cancelled").join("demo-slurm-cancel");
+    let mut front = bin()
+        .args(demo_eval_args(&cancel_dir, &base.repos, &base.replay))
+        .args(["--executor", "slurm", "--shards", "2"])
+        .env("SLURM_CONF", &cluster.conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let job_file = cancel_dir.join("cluster/job.json");
+    let (array, final_job) = wait_for(Duration::from_secs(60), "the submission", || {
+        let j: Value = serde_json::from_str(&fs_err::read_to_string(&job_file).ok()?).ok()?;
+        Some((j["array_job"].as_str()?.to_owned(), j["final_job"].as_str()?.to_owned()))
+    });
+    slurm_cluster::run_ok(Command::new("kill").args(["-INT", &front.id().to_string()]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while front.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the front end did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = front.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains(&format!("cancelled jobs {array}, {final_job}")),
+        "{stdout}"
+    );
+    for id in [&array, &final_job] {
+        let s = cluster.show_job(id);
+        assert!(
+            s.lines().all(|l| l.contains("JobState=CANCELLED")),
+            "job {id} cancelled: {s}"
+        );
+    }
+    wait_for(Duration::from_secs(60), "the cancelled tasks' containers gone", || {
+        containers_labelled("agentless-mini.run-id", "demo-slurm-cancel")
+            .is_empty()
+            .then_some(())
+    });
 
     // eval: 4 shards over 2 nodes, then the final job.
     let run_dir = tmp.path().join("slurm").join("demo-slurm");
@@ -435,4 +478,40 @@ fn a_node_lost_mid_run_is_requeued_and_resumes_without_duplicates() {
         "no container left"
     );
     drop(cluster);
+}
+
+#[test]
+fn plan_measures_a_recorded_run() {
+    let base = baseline();
+    let out = bin()
+        .args([
+            "plan",
+            "--split",
+            "demo",
+            "--num-samples",
+            "5",
+            "--loc-samples",
+            "1",
+            "--repro-samples",
+            "1",
+            "--json",
+            "--from-run",
+        ])
+        .arg(&base.run_dir)
+        .output()
+        .unwrap();
+    assert_success("plan", &out);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 5 instances × (1 localization + 5 repair + 1 test file + 1 test + 1 regression filter).
+    assert_eq!(plan["completions"], 45.0, "{plan}");
+    assert!(
+        plan["costs"]["source"].as_str().unwrap().starts_with("measured on"),
+        "{plan}"
+    );
+    // Candidate containers ran for seconds each; at most 5 distinct candidates of 5 samples.
+    let secs = plan["costs"]["candidate_run_s"].as_f64().unwrap();
+    assert!(secs > 0.5 && secs < 300.0, "{plan}");
+    let share = plan["costs"]["distinct_share"].as_f64().unwrap();
+    assert!(share > 0.0 && share <= 1.0, "{plan}");
+    eprintln!("plan from the demo run: {secs:.1} s per candidate container, {share:.2} distinct share");
 }

@@ -147,7 +147,8 @@ pub fn measure(run_dir: &Path) -> anyhow::Result<Costs> {
                 usage_in(&r, &mut acc);
             }
         }
-        (acc.2 > 0).then(|| TokenCost {
+        // A replayed run records no tokens: the defaults stay.
+        (acc.2 > 0 && acc.0 + acc.1 > 0.0).then(|| TokenCost {
             prompt: acc.0 / acc.2 as f64,
             completion: acc.1 / acc.2 as f64,
         })
