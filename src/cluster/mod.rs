@@ -351,6 +351,8 @@ async fn submit(
         dir.0.join("task-%a.err").display().to_string(),
     );
     array_args.push(format!("--array=0-{}", job.shards - 1));
+    // A requeued task's log follows its dead predecessor's instead of replacing it.
+    array_args.push("--open-mode=append".into());
     array_args.extend(cluster.slurm_args.iter().cloned());
     let array = slurm::sbatch(&array_args, &task_script).await?;
     job.array_job = Some(array.clone());
