@@ -3,6 +3,8 @@
 #   - Debian packages: debootstrap (builds the offline base image for the demo containers);
 #     with --tests also chromium (the HTML report is checked in a headless browser) and
 #     docker-registry (the image pull path is tested against a real registry on loopback),
+#     slurm-wlm and munge (tests/cluster_slurm.rs starts a two-node Slurm on loopback; the
+#     munge key Debian's package makes is kept, one is made when missing), and
 #     libxml2-utils (xmllint validates the JUnit XML against junit-10.xsd, which --tests
 #     fetches into target/junit-schema/ from pytest's source distribution on the Python
 #     package index; MIT licence, not committed).
@@ -12,6 +14,8 @@ command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ "${1:-}" = "--tests" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   [ -x /usr/bin/docker-registry ] || [ -x /usr/sbin/docker-registry ] || need_apt+=(docker-registry)
+  command -v slurmctld >/dev/null 2>&1 || need_apt+=(slurm-wlm)
+  command -v munged >/dev/null 2>&1 || need_apt+=(munge)
   command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -24,6 +28,13 @@ fi
 # The Debian package starts a registry service on :5000; the tests start their own.
 if [ -x /usr/bin/docker-registry ] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+# Debian's munge package makes its key at install; a machine without one gets one. The
+# tests start munged themselves when it is not running (tests/slurm_cluster).
+if [ "${1:-}" = "--tests" ] && command -v mungekey >/dev/null 2>&1 && [ ! -s /etc/munge/munge.key ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd mungekey -c && $sudo_cmd chown munge:munge /etc/munge/munge.key && $sudo_cmd chmod 400 /etc/munge/munge.key
 fi
 
 # The JUnit schema (junit-10.xsd, shipped in pytest 8.3.4's sdist under testing/example_scripts/).

@@ -66,14 +66,21 @@ const EVAL_EXAMPLES: &str = "Examples:
   # One shard of eight, predictions only:
   agentless-mini eval --split verified --shard 3/8 --run-dir runs/shard3 --no-evaluate
   # A machine-readable summary for CI:
-  agentless-mini eval --split demo --json summary.json";
+  agentless-mini eval --split demo --json summary.json
+  # On a Slurm cluster: 64 requeueable tasks and a merging job (run dir on a shared filesystem):
+  agentless-mini eval --split verified --model http://gpu-box:8000/v1 --run-dir /shared/runs/m \\
+      --executor slurm --shards 64 --slurm-arg=--partition=cpu --slurm-arg=--cpus-per-task=16";
 
 const EVALUATE_EXAMPLES: &str = "Examples:
   # The dataset's own patches (every instance should resolve):
   agentless-mini evaluate --split demo --predictions gold --run-id gold-check
   # A predictions file, the official harness's way, with JUnit and a JSON summary:
   agentless-mini evaluate --dataset SWE-bench/SWE-bench_Verified --predictions preds.jsonl \\
-      --run-id nightly --junit junit.xml --json summary.json";
+      --run-id nightly --junit junit.xml --json summary.json
+  # Spread over a Slurm cluster; print the job ids and return, follow later:
+  agentless-mini evaluate --split verified --predictions preds.jsonl --run-id nightly \\
+      --executor slurm --shards 32 --detach
+  agentless-mini status --run-dir nightly.cluster --follow";
 
 /// `--split`'s closed list, each value with what it means.
 fn split_values() -> clap::builder::PossibleValuesParser {
@@ -129,6 +136,14 @@ pub enum Command {
     Chat(Box<commands::chat::ChatArgs>),
     /// Serve a model over the OpenAI-compatible API (chat completions with n, model list).
     Serve(Box<commands::serve::ServeArgs>),
+    /// Progress of a cluster run (`eval` / `evaluate --executor slurm`), or follow it (--follow).
+    Status(crate::cluster::status::StatusArgs),
+    /// A capacity plan on paper: model requests, tokens, container runs and container-hours
+    /// of an `eval` with the same flags.
+    Plan(Box<crate::cluster::plan::PlanArgs>),
+    /// One task of a cluster run, as the batch script starts it (internal).
+    #[command(hide = true)]
+    SlurmTask(crate::cluster::task::TaskArgs),
     /// Print a shell completion script (e.g. `agentless-mini completions bash > /etc/bash_completion.d/agentless-mini`).
     Completions {
         #[arg(value_enum)]

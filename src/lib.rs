@@ -7,6 +7,7 @@
 
 pub mod artifact;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod demo;
 pub mod exit;
@@ -68,6 +69,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Reward(args) => commands::reward::run(&args, &global).await,
         Command::Chat(args) => commands::chat::run(&args, &global).await,
         Command::Serve(args) => commands::serve::run(&args, &global).await,
+        Command::Status(args) => cluster::status::run(&args, &global).await,
+        Command::Plan(args) => cluster::plan::run(&args, &global).await,
+        Command::SlurmTask(args) => cluster::task::run(&args, &global).await,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut cmd = Cli::command();

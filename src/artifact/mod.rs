@@ -116,6 +116,10 @@ impl ArtifactError {
 #[derive(Debug, Clone)]
 pub struct RunDir {
     root: PathBuf,
+    /// Where the run-wide files (`run.json`, `usage.json`, `predictions.jsonl`, the run
+    /// report) go: the root, or a shard's own folder when this process is one task of a
+    /// cluster run (`crate::cluster::task`), so that two tasks never write the same file.
+    files: PathBuf,
 }
 
 impl RunDir {
@@ -123,7 +127,24 @@ impl RunDir {
     pub fn create(root: impl Into<PathBuf>) -> Result<Self, ArtifactError> {
         let root = root.into();
         fs_err::create_dir_all(root.join("instances")).map_err(|e| ArtifactError::io(&root, e))?;
-        Ok(RunDir { root })
+        let files = crate::cluster::task::files_dir().unwrap_or_else(|| root.clone());
+        fs_err::create_dir_all(&files).map_err(|e| ArtifactError::io(&files, e))?;
+        Ok(RunDir { root, files })
+    }
+
+    /// A run directory as it is on disk (nothing created; run-wide files at the root).
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        RunDir {
+            files: root.clone(),
+            root,
+        }
+    }
+
+    /// Where the run-wide files and the evaluation's run report go (the root, except in a
+    /// task of a cluster run).
+    pub fn files_dir(&self) -> &Path {
+        &self.files
     }
 
     pub fn root(&self) -> &Path {
@@ -146,15 +167,15 @@ impl RunDir {
     }
 
     pub fn predictions_file(&self) -> PathBuf {
-        self.root.join("predictions.jsonl")
+        self.files.join("predictions.jsonl")
     }
 
     pub fn usage_file(&self) -> PathBuf {
-        self.root.join("usage.json")
+        self.files.join("usage.json")
     }
 
     pub fn settings_file(&self) -> PathBuf {
-        self.root.join("run.json")
+        self.files.join("run.json")
     }
 
     /// Where the evaluation's official log tree goes.

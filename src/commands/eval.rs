@@ -187,6 +187,8 @@ pub struct EvalArgs {
     /// `strict` also writes the hardened run report (flagged instances unresolved).
     #[arg(long, default_value = "report", value_name = "report|strict")]
     pub integrity: IntegrityMode,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 impl PipelineArgs {
@@ -470,6 +472,7 @@ fn container_options(args: &PipelineArgs) -> anyhow::Result<(ImageOptions, Sandb
     sandbox.memory_bytes = Some((args.memory_gib * (1u64 << 30) as f64) as i64);
     sandbox.cpus = Some(args.cpus);
     sandbox.disk_bytes = Some(args.disk);
+    sandbox.shard = crate::cluster::task::shard_label();
     let images = ImageOptions {
         namespace: Namespace::from_arg(args.namespace.as_deref()),
         tag: args.instance_image_tag.clone(),
@@ -581,7 +584,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
 }
 
 /// A run id from the run directory's name (letters, digits, `-`, `_`, `.`).
-fn run_id_of(dir: &Path) -> String {
+pub(crate) fn run_id_of(dir: &Path) -> String {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -704,6 +707,9 @@ pub async fn run_scope(
 }
 
 pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    if args.cluster.is_slurm() {
+        return crate::cluster::submit_eval(args, global).await;
+    }
     let started = std::time::Instant::now();
     let json = args.json.as_deref().map(JsonTarget::parse);
     if json.as_ref().is_some_and(JsonTarget::uses_stdout) {
@@ -791,7 +797,7 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
         &evaluated,
         &predictions,
         &cfg,
-        prepared.cx.run_dir.root(),
+        prepared.cx.run_dir.files_dir(),
         &EvalStatus(&prepared.bars),
         &prepared.cx.cancel,
     )

@@ -108,6 +108,8 @@ pub struct EvaluateArgs {
     /// instances count as unresolved (the official report is unchanged).
     #[arg(long, default_value = "report", value_name = "report|strict")]
     pub integrity: IntegrityMode,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 fn default_workers() -> usize {
@@ -308,6 +310,9 @@ fn cancel_on_signals(cancel: CancellationToken) {
 }
 
 pub async fn run(args: &EvaluateArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    if args.cluster.is_slurm() {
+        return crate::cluster::submit_evaluate(args, global).await;
+    }
     let started = std::time::Instant::now();
     let json = args.json.as_deref().map(JsonTarget::parse);
     if json.as_ref().is_some_and(JsonTarget::uses_stdout) {
@@ -329,6 +334,8 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
         anyhow::bail!("--timeout must be at least 1 second");
     }
     let (full, selected) = load(&args.dataset, global).await?;
+    // One task of a cluster run evaluates its shard only.
+    let selected = crate::cluster::task::pick(selected);
     let predictions: Vec<Prediction> = if args.predictions == "gold" {
         gold_predictions(&full)
     } else {
@@ -377,6 +384,7 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     cfg.sandbox.cpus = Some(args.cpus);
     cfg.sandbox.pids_limit = Some(args.pids_limit);
     cfg.sandbox.disk_bytes = Some(args.disk);
+    cfg.sandbox.shard = crate::cluster::task::shard_label();
     cfg.sandbox.output_limit = usize::try_from(args.max_output).unwrap_or(usize::MAX);
     cfg.images = ImageOptions {
         namespace: Namespace::from_arg(args.namespace.as_deref()),
@@ -389,7 +397,8 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let bars = Bars::new(global);
-    let summary = run_evaluation(&env, &selected, &predictions, &cfg, &args.report_dir, &bars, &cancel).await;
+    let report_dir = crate::cluster::task::files_dir().unwrap_or_else(|| args.report_dir.clone());
+    let summary = run_evaluation(&env, &selected, &predictions, &cfg, &report_dir, &bars, &cancel).await;
     bars.finish();
     let summary = summary?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {

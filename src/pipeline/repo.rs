@@ -208,10 +208,7 @@ impl RepoCache {
             return Ok(());
         }
         let tmp_path = tmp.keep();
-        fs_err::rename(&tmp_path, mirror).map_err(|source| RepoError::Io {
-            path: mirror.to_path_buf(),
-            source,
-        })
+        publish(&tmp_path, mirror)
     }
 
     fn clone_mirror(&self, repo: &str, mirror: &Path) -> Result<(), RepoError> {
@@ -245,10 +242,23 @@ impl RepoCache {
                 message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             });
         }
-        fs_err::rename(&dest, mirror).map_err(|source| RepoError::Io {
+        publish(&dest, mirror)
+    }
+}
+
+/// Move a finished mirror into place. When another process (a cluster task sharing the
+/// cache) got there first, its mirror stays and ours goes; the caller checks the commit.
+fn publish(from: &Path, mirror: &Path) -> Result<(), RepoError> {
+    match fs_err::rename(from, mirror) {
+        Ok(()) => Ok(()),
+        Err(_) if mirror.is_dir() => {
+            let _ = fs_err::remove_dir_all(from);
+            Ok(())
+        }
+        Err(source) => Err(RepoError::Io {
             path: mirror.to_path_buf(),
             source,
-        })
+        }),
     }
 }
 

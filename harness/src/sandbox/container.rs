@@ -16,7 +16,7 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::SandboxError;
-use super::env::{DockerEnv, INSTANCE_LABEL, RUN_ID_LABEL};
+use super::env::{DockerEnv, INSTANCE_LABEL, RUN_ID_LABEL, SHARD_LABEL};
 use super::output::CappedOutput;
 
 /// Default cap on captured output per exec (64 MiB).
@@ -49,6 +49,9 @@ pub struct SandboxOptions {
     pub run_id: String,
     /// Value of the `agentless-mini.instance-id` label, when the sandbox serves one instance.
     pub instance_id: Option<String>,
+    /// Value of the `agentless-mini.shard` label, when one task of a sharded (cluster) run
+    /// started it: a restarted task removes what its dead predecessor left by run id + shard.
+    pub shard: Option<String>,
     /// Container name; a stale container of the same name is removed first. None: Docker names it.
     pub name: Option<String>,
     /// Docker network mode; None means `none` (no network).
@@ -86,6 +89,7 @@ impl SandboxOptions {
         SandboxOptions {
             run_id: run_id.into(),
             instance_id: None,
+            shard: None,
             name: None,
             network: None,
             memory_bytes: Some(8 << 30),
@@ -194,6 +198,9 @@ impl Sandbox {
         let mut labels = HashMap::from([(RUN_ID_LABEL.to_owned(), opts.run_id.clone())]);
         if let Some(id) = &opts.instance_id {
             labels.insert(INSTANCE_LABEL.to_owned(), id.clone());
+        }
+        if let Some(shard) = &opts.shard {
+            labels.insert(SHARD_LABEL.to_owned(), shard.clone());
         }
         let nano_cpus = opts.cpus.map(|c| {
             let c = c.min(env.ncpu() as f64).max(0.01);

@@ -15,6 +15,9 @@ pub const RUN_ID_LABEL: &str = "agentless-mini.run-id";
 /// The label naming the instance a container evaluates (when there is one).
 pub const INSTANCE_LABEL: &str = "agentless-mini.instance-id";
 
+/// The label naming the shard (task of a cluster run) that started a container.
+pub const SHARD_LABEL: &str = "agentless-mini.shard";
+
 /// How long a plain API call may take before it counts as stalled.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -45,6 +48,8 @@ pub struct LabelledContainer {
     pub id: String,
     pub name: String,
     pub run_id: String,
+    /// The `agentless-mini.shard` label, when a cluster task started it.
+    pub shard: Option<String>,
     pub state: String,
 }
 
@@ -204,10 +209,26 @@ impl DockerEnv {
                         .trim_start_matches('/')
                         .to_owned(),
                     run_id: labels.get(RUN_ID_LABEL).cloned().unwrap_or_default(),
+                    shard: labels.get(SHARD_LABEL).cloned(),
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 })
             })
             .collect())
+    }
+
+    /// Remove the containers of one shard of one run (those a dead task of a cluster run
+    /// left): every container carrying both `run-id=<run_id>` and `shard=<shard>`.
+    pub async fn remove_shard(&self, run_id: &str, shard: &str) -> Result<Vec<LabelledContainer>, SandboxError> {
+        let found: Vec<LabelledContainer> = self
+            .list_labelled(Some(run_id))
+            .await?
+            .into_iter()
+            .filter(|c| c.shard.as_deref() == Some(shard))
+            .collect();
+        for c in &found {
+            self.remove_container(&c.id).await?;
+        }
+        Ok(found)
     }
 
     /// Remove every container labelled by agentless-mini (of one run, or of all runs).

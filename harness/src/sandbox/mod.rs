@@ -33,7 +33,7 @@
 //!
 //! Guarantees:
 //! - Every container carries the label `agentless-mini.run-id=<ID>` (and
-//!   `agentless-mini.instance-id` when given), runs with `init: true`, no network unless
+//!   `agentless-mini.instance-id` and `agentless-mini.shard` when given), runs with `init: true`, no network unless
 //!   [`SandboxOptions::network`] names one, memory / CPU / pids limits, never privileged, with
 //!   `no-new-privileges`, every capability dropped but [`KEPT_CAPABILITIES`], and a bound on
 //!   its writable layer ([`SandboxOptions::disk_bytes`]: the storage driver's quota where
@@ -44,7 +44,8 @@
 //!   the head and the tail.
 //! - A cancelled [`CancellationToken`] (Ctrl-C, SIGTERM) stops a running exec by removing
 //!   its container. [`DockerEnv::remove_tracked`] removes any container this process started
-//!   and has not removed yet; [`DockerEnv::remove_labelled`] removes leftovers of a crash.
+//!   and has not removed yet; [`DockerEnv::remove_labelled`] removes leftovers of a crash,
+//!   [`DockerEnv::remove_shard`] those of one dead task of a cluster run.
 //! - A patch that names a path outside the repository (absolute, `..`, inside `.git`, or a
 //!   symbolic link that leaves it) is refused before anything runs ([`check_patch_paths`]).
 
@@ -58,7 +59,7 @@ pub use apply::{APPLY_CASCADE, APPLY_CASCADE_V5, ApplyAttempt, ApplyOutcome, App
 pub use container::{
     DEFAULT_DISK_LIMIT, DiskExceeded, ExecOutcome, ExecSpec, KEPT_CAPABILITIES, Sandbox, SandboxOptions,
 };
-pub use env::{DockerEnv, INSTANCE_LABEL, LabelledContainer, RUN_ID_LABEL};
+pub use env::{DockerEnv, INSTANCE_LABEL, LabelledContainer, RUN_ID_LABEL, SHARD_LABEL};
 pub use output::CappedOutput;
 pub use paths::{PatchFile, PatchRefusal, RefusalReason, check_patch_paths, patch_files, patch_paths};
 pub use tokio_util::sync::CancellationToken;
