@@ -129,6 +129,8 @@ pub enum Command {
     Chat(Box<commands::chat::ChatArgs>),
     /// Serve a model over the OpenAI-compatible API (chat completions with n, model list).
     Serve(Box<commands::serve::ServeArgs>),
+    /// Prompt sets: import a reference checkout's prompts, show the exact messages of a stage.
+    Prompts(commands::prompts::PromptsArgs),
     /// Print a shell completion script (e.g. `agentless-mini completions bash > /etc/bash_completion.d/agentless-mini`).
     Completions {
         #[arg(value_enum)]

@@ -21,7 +21,7 @@ use super::edits::{apply_commands, extract_python_blocks, split_edit_commands};
 use super::llm::{Answer, ModelFailure, Thinking};
 use super::localize::Localization;
 use super::patch::{FileChange, normalized_patch};
-use super::prompts;
+use super::prompts::{self, PromptSet, PromptStage};
 use super::python::syntax;
 use super::repo::Snapshot;
 use super::rng::Rng;
@@ -239,8 +239,10 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(4)
 }
 
-/// The file-contents part of a repair prompt (`construct_topn_file_context`).
+/// The file-contents part of a repair prompt (`construct_topn_file_context`), with the prompt
+/// set's file block and separator.
 pub fn file_context(
+    prompts: &PromptSet,
     set: &[String],
     contents: &HashMap<String, String>,
     max_tokens: usize,
@@ -248,7 +250,7 @@ pub fn file_context(
 ) -> String {
     let block = |p: &str| -> Option<String> {
         let c = contents.get(p)?;
-        Some(format!("### {p}\n{}", c.strip_suffix('\n').unwrap_or(c)))
+        Some(prompts.repair_file_block(p, c.strip_suffix('\n').unwrap_or(c)))
     };
     let mut used = 0usize;
     let mut blocks: Vec<String> = Vec::new();
@@ -267,7 +269,7 @@ pub fn file_context(
     if let Some(r) = rng {
         r.shuffle(&mut blocks);
     }
-    blocks.join("\n\n")
+    blocks.join(prompts.repair_file_separator())
 }
 
 /// Sample `i` → its location set (`unique[: N]` cycled to N).
@@ -292,6 +294,9 @@ struct KeyParts<'a> {
     seed: u64,
     thinking: &'a Thinking,
     location_sets: &'a [Vec<String>],
+    /// The prompt's fingerprint when it is not the default set's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_set: Option<String>,
 }
 
 /// The stage key (it covers the location sets themselves, not localization's settings).
@@ -312,6 +317,7 @@ pub fn key(cx: &Cx, inst: &Instance, sets: &[Vec<String>]) -> Result<StageKey, S
         seed: s.seed,
         thinking: &s.thinking,
         location_sets: sets,
+        prompt_set: s.prompts.key_part(PromptStage::Repair),
     }))
 }
 
@@ -345,14 +351,17 @@ pub fn job(
     let set_idx = set_for_sample(i, sets.len(), n);
     let mut rng = Rng::for_sample(s.seed, "repair", &inst.instance_id, i);
     let ctx = file_context(
+        &s.prompts,
         &sets[set_idx],
         contents,
         s.max_input_tokens,
         (n > 1).then_some(&mut rng),
     );
+    let messages = s.prompts.repair(&inst.problem_statement, &ctx);
     Job {
         index: i,
-        prompt: prompts::repair(&inst.problem_statement, &ctx),
+        system: messages.system,
+        prompt: messages.user,
         temperature: s.repair.temperature,
         max_tokens: s.repair.max_tokens,
         seed: Some(s.seed.wrapping_add(i as u64)),
@@ -506,12 +515,15 @@ mod tests {
         .into_iter()
         .collect();
         let set = vec!["a.py".to_owned(), "b.py".to_owned()];
-        assert_eq!(file_context(&set, &contents, 50, None), "### b.py\ny");
         assert_eq!(
-            file_context(&set, &contents, 1000, None),
+            file_context(&PromptSet::default(), &set, &contents, 50, None),
+            "### b.py\ny"
+        );
+        assert_eq!(
+            file_context(&PromptSet::default(), &set, &contents, 1000, None),
             format!("### a.py\n{}\n\n### b.py\ny", "x".repeat(400))
         );
-        assert!(file_context(&set, &contents, 1, None).starts_with("### a.py\nxxx"));
+        assert!(file_context(&PromptSet::default(), &set, &contents, 1, None).starts_with("### a.py\nxxx"));
     }
 
     #[test]
