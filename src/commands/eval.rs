@@ -446,6 +446,11 @@ impl Reporter for Bars {
                     }
                 }
             }
+            Event::Warning { instance, message } => {
+                let line = format!("{instance}: {message}");
+                self.multi.suspend(|| self.printer.warn(&line));
+                self.notes.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
             Event::Note { instance, message } => {
                 let line = format!("{instance}: {message}");
                 self.multi.suspend(|| self.printer.note(&line));

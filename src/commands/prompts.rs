@@ -100,7 +100,7 @@ pub async fn run(args: &PromptsArgs, global: &GlobalArgs) -> anyhow::Result<Exit
             let set = PromptSet::from_file(&a.out.display().to_string(), imported.file.clone())?;
             crate::artifact::write_atomic(&a.out, text.as_bytes())?;
             for (stage, origin) in &imported.origins {
-                printer.note(&format!("{stage}: {origin}"));
+                printer.summary(&format!("{stage}: {origin}"));
             }
             let missing: Vec<&str> = crate::pipeline::prompts::PromptStage::ALL
                 .iter()
@@ -108,7 +108,7 @@ pub async fn run(args: &PromptsArgs, global: &GlobalArgs) -> anyhow::Result<Exit
                 .map(|s| s.name())
                 .collect();
             if !missing.is_empty() {
-                printer.note(&format!("the default set's: {}", missing.join(", ")));
+                printer.summary(&format!("the default set's: {}", missing.join(", ")));
             }
             printer.summary(&format!(
                 "wrote {} (fingerprint {}) from {} file(s)",

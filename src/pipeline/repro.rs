@@ -680,6 +680,51 @@ mod tests {
     }
 
     #[test]
+    fn batches_end_at_the_cap() {
+        assert_eq!(batch_ends(40, 160), [40, 80, 120, 160]);
+        assert_eq!(batch_ends(40, 100), [40, 80, 100]);
+        assert_eq!(batch_ends(40, 1), [1]);
+        assert_eq!(batch_ends(0, 3), [1, 2, 3]);
+    }
+
+    #[test]
+    fn the_test_file_is_cut_at_a_line_end_within_the_budget() {
+        let text = "a = 1\nbb = 2\nccc = 3\n";
+        assert_eq!(within_budget(text, 100), (text, false));
+        // 2 tokens = 8 bytes: the first line (6 bytes) fits, the second would end at 13.
+        assert_eq!(within_budget(text, 2), ("a = 1\n", true));
+        assert_eq!(within_budget(text, 0), ("", true));
+        let one_line = "x".repeat(100);
+        assert_eq!(within_budget(&one_line, 5), ("", true));
+    }
+
+    #[test]
+    fn the_note_counts_kept_distinct_generated_and_rejected() {
+        let mut records = vec![
+            test(1, "print('Issue reproduced')\n"),
+            test(2, "print('Issue reproduced')  # again\n"),
+        ];
+        records.push(ReproRecord::Test {
+            index: 3,
+            prompt_sha: String::new(),
+            raw: String::new(),
+            usage: Usage::default(),
+            code: None,
+            normalized_sha: None,
+            failure: Some(ModelFailure {
+                message: "400: context length exceeded".into(),
+                transient: false,
+            }),
+        });
+        let result = summarize(StageKey::of("k"), &records, 30);
+        let note = repro_note(&records, &result);
+        assert!(
+            note.contains("kept 0 reproduction test(s): 1 distinct of 3 generated (1 without a ```python block, 1 request(s) rejected)"),
+            "{note}"
+        );
+    }
+
+    #[test]
     fn the_first_python_block_is_the_test() {
         assert_eq!(
             extract_test("x\n```python\nprint(1)\n```\n```python\nprint(2)\n```"),

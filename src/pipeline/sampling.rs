@@ -239,7 +239,7 @@ where
         return Err(StageError::Cancelled);
     }
     if rejected > 0 {
-        cx.emit(Event::Note {
+        cx.emit(Event::Warning {
             instance: instance.into(),
             message: format!(
                 "{}: {rejected} of {} model request(s) rejected by the backend (recorded as empty answers, not retried): {first_rejection}",
