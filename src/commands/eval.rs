@@ -550,7 +550,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
     if instances.is_empty() {
         return Ok(None);
     }
-    let settings = args.load_settings()?;
+    let mut settings = args.load_settings()?;
     let (need_model, need_docker) = needs(scope, &settings);
     let run_dir = RunDir::create(&args.run_dir)?;
     let cancel = CancellationToken::new();
@@ -561,6 +561,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
             .open(global)
             .await
             .with_context(|| format!("opening the model {}", args.model.model))?;
+        settings.tokens = crate::pipeline::context::TokenCounter::of_model(model.clone());
         Some(Llm::new(model, args.max_concurrent_requests, cancel.clone()))
     } else {
         None

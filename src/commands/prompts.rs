@@ -79,6 +79,10 @@ pub struct ShowArgs {
     /// Print the request's messages as JSON (`[{"role", "content"}]`), byte-exact.
     #[arg(long)]
     pub json: bool,
+    /// Count the context budgets with --model's tokenizer, as a run with that (local) model
+    /// does (default: bytes / 4, as a run with an HTTP or replayed model).
+    #[arg(long)]
+    pub count_with_model: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -150,7 +154,11 @@ async fn show(a: &ShowArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
     let Some(inst) = instances.into_iter().next() else {
         return Ok(ExitStatus::NothingSelected);
     };
-    let s = a.pipeline.load_settings()?;
+    let mut s = a.pipeline.load_settings()?;
+    if a.count_with_model {
+        let model = a.pipeline.model.open(global).await?;
+        s.tokens = crate::pipeline::context::TokenCounter::of_model(model);
+    }
     let repos = RepoCache::new(
         a.pipeline.repos_dir.clone().unwrap_or_else(default_repos_dir),
         Some(a.pipeline.demo_repos()),

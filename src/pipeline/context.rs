@@ -50,6 +50,58 @@ pub struct Settings {
     /// Given locations (`--locations`): localization is skipped for the instances listed.
     #[serde(skip)]
     pub locations: Option<Arc<Locations>>,
+    /// How the context budgets (`max_input_tokens`, the test file's) count tokens.
+    #[serde(skip)]
+    pub tokens: TokenCounter,
+}
+
+/// Counts tokens for the context budgets: with the model's own tokenizer when it has one at
+/// hand (local models; remembered per text), otherwise estimated as bytes / 4.
+#[derive(Clone, Default)]
+pub struct TokenCounter {
+    model: Option<Arc<dyn agentless_model::Model>>,
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl TokenCounter {
+    /// Count with `model`'s tokenizer when it has one.
+    pub fn of_model(model: Arc<dyn agentless_model::Model>) -> TokenCounter {
+        let has = model.count_tokens("x").is_some();
+        TokenCounter {
+            model: has.then_some(model),
+            seen: Arc::default(),
+        }
+    }
+
+    /// `"tokenizer"` or `"bytes/4"` (part of the keys whose prompts depend on counts).
+    pub fn kind(&self) -> &'static str {
+        if self.model.is_some() { "tokenizer" } else { "bytes/4" }
+    }
+
+    pub fn count(&self, text: &str) -> usize {
+        let Some(m) = &self.model else {
+            return text.len().div_ceil(4);
+        };
+        let key = crate::artifact::key::sha256_hex(text);
+        if let Some(n) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return *n;
+        }
+        let n = m.count_tokens(text).unwrap_or_else(|| text.len().div_ceil(4));
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(key, n);
+        n
+    }
+}
+
+impl std::fmt::Debug for TokenCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+impl PartialEq for TokenCounter {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind()
+    }
 }
 
 /// Reproduction-test settings.
@@ -132,6 +184,7 @@ impl Settings {
             model_name: "agentless-mini".into(),
             prompts: PromptSet::default_set(),
             locations: None,
+            tokens: TokenCounter::default(),
         }
     }
 }

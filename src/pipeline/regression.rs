@@ -17,7 +17,6 @@ use super::context::{Cx, StageError};
 use super::events::{Event, StageOutcome};
 use super::llm::{ModelFailure, Thinking};
 use super::prompts::{self, Messages, PromptStage};
-use super::repair::estimate_tokens;
 use super::sampling::PromptRecord;
 use crate::artifact::jsonl::{Opened, open_stage};
 use crate::artifact::key::sha256_hex;
@@ -135,7 +134,7 @@ pub fn parse_removed(answer: &str, tests: &[String]) -> Vec<String> {
 pub fn filter_prompt(s: &Settings, inst: &Instance, passing: &[String]) -> (Messages, Vec<String>) {
     let mut listed: Vec<String> = passing.to_vec();
     let mut messages = s.prompts.regression(&inst.problem_statement, &listed);
-    while estimate_tokens(&messages.user) > FILTER_PROMPT_TOKENS && listed.len() > 1 {
+    while s.tokens.count(&messages.user) > FILTER_PROMPT_TOKENS && listed.len() > 1 {
         listed.truncate(listed.len() / 2);
         messages = s.prompts.regression(&inst.problem_statement, &listed);
     }

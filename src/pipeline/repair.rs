@@ -6,8 +6,9 @@
 //! sample is dropped — with a typed reason, never an error — when it edits nothing, only
 //! changes blank lines, or leaves a file empty or syntactically invalid.
 //!
-//! Token counting: the reference counts with the model's tokenizer; here a file block costs
-//! `ceil(bytes / 4)` tokens (a common estimate for code), so the budget is approximate.
+//! Token counting: the reference counts with the model's tokenizer; here too when the model
+//! is local (its GGUF / `tokenizer.json` tokenizer), otherwise a file block costs
+//! `ceil(bytes / 4)` tokens (a common estimate for code) and the budget is approximate.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use agentless_harness::dataset::Instance;
 use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
-use super::context::{Cx, Settings, StageError};
+use super::context::{Cx, Settings, StageError, TokenCounter};
 use super::diff::git_diff;
 use super::edits::{apply_commands, extract_python_blocks, split_edit_commands};
 use super::llm::{Answer, ModelFailure, Thinking};
@@ -243,6 +244,7 @@ pub fn estimate_tokens(text: &str) -> usize {
 /// set's file block and separator.
 pub fn file_context(
     prompts: &PromptSet,
+    tokens: &TokenCounter,
     set: &[String],
     contents: &HashMap<String, String>,
     max_tokens: usize,
@@ -256,7 +258,7 @@ pub fn file_context(
     let mut blocks: Vec<String> = Vec::new();
     for p in set {
         let Some(b) = block(p) else { continue };
-        let t = estimate_tokens(&b);
+        let t = tokens.count(&b);
         if used + t > max_tokens {
             continue;
         }
@@ -297,6 +299,9 @@ struct KeyParts<'a> {
     /// The prompt's fingerprint when it is not the default set's.
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt_set: Option<String>,
+    /// `tokenizer` when the budget counts with the model's tokenizer (absent: bytes / 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_counter: Option<&'static str>,
 }
 
 /// The stage key (it covers the location sets themselves, not localization's settings).
@@ -318,6 +323,7 @@ pub fn key(cx: &Cx, inst: &Instance, sets: &[Vec<String>]) -> Result<StageKey, S
         thinking: &s.thinking,
         location_sets: sets,
         prompt_set: s.prompts.key_part(PromptStage::Repair),
+        token_counter: (s.tokens.kind() != "bytes/4").then_some(s.tokens.kind()),
     }))
 }
 
@@ -352,6 +358,7 @@ pub fn job(
     let mut rng = Rng::for_sample(s.seed, "repair", &inst.instance_id, i);
     let ctx = file_context(
         &s.prompts,
+        &s.tokens,
         &sets[set_idx],
         contents,
         s.max_input_tokens,
@@ -516,14 +523,38 @@ mod tests {
         .collect();
         let set = vec!["a.py".to_owned(), "b.py".to_owned()];
         assert_eq!(
-            file_context(&PromptSet::default(), &set, &contents, 50, None),
+            file_context(
+                &PromptSet::default(),
+                &TokenCounter::default(),
+                &set,
+                &contents,
+                50,
+                None
+            ),
             "### b.py\ny"
         );
         assert_eq!(
-            file_context(&PromptSet::default(), &set, &contents, 1000, None),
+            file_context(
+                &PromptSet::default(),
+                &TokenCounter::default(),
+                &set,
+                &contents,
+                1000,
+                None
+            ),
             format!("### a.py\n{}\n\n### b.py\ny", "x".repeat(400))
         );
-        assert!(file_context(&PromptSet::default(), &set, &contents, 1, None).starts_with("### a.py\nxxx"));
+        assert!(
+            file_context(
+                &PromptSet::default(),
+                &TokenCounter::default(),
+                &set,
+                &contents,
+                1,
+                None
+            )
+            .starts_with("### a.py\nxxx")
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! 1. Test-file prediction: one greedy request with the issue and the repository's test files
 //!    (`keep_test_files` view); the first line naming one of them is the file the tests are
 //!    conditioned on (none: the tests are generated from the issue alone).
-//!    The file's contents are cut at a line end to `--repro-context-tokens` (estimated as
-//!    bytes / 4). A prompt set whose test prompt has no `{test_file_context}` (Agentless's
+//!    The file's contents are cut at a line end to `--repro-context-tokens` (counted with a
+//!    local model's tokenizer, otherwise estimated as bytes / 4). A prompt set whose test prompt has no `{test_file_context}` (Agentless's
 //!    issue-only prompt) skips this request.
 //! 2. Generation, in batches of `--repro-batch` requests (sample 1 greedy, the others at
 //!    `--repro-temperature`, as Agentless's 1 greedy + 39 at 0.8), each asking for a standalone
@@ -30,13 +30,12 @@ use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
 use super::containers::{self, ReproVerdict, python_runner, repro_verdict, tail};
-use super::context::{Cx, DEFAULT_REPRO_CONTEXT_TOKENS, Settings, StageError};
+use super::context::{Cx, DEFAULT_REPRO_CONTEXT_TOKENS, Settings, StageError, TokenCounter};
 use super::edits::extract_python_blocks;
 use super::events::{Event, StageOutcome};
 use super::llm::{Answer, ModelFailure, Thinking};
 use super::prompts::{self, PromptStage};
 use super::python::normalize::{NormalizeOptions, normalize_with};
-use super::repair::estimate_tokens;
 use super::repo::Snapshot;
 use super::sampling::{Job, SampleRecord, run_sample_range, run_samples};
 use super::structure::Tree;
@@ -256,6 +255,9 @@ struct KeyParts<'a> {
     /// The test file's token budget when it is not the default.
     #[serde(skip_serializing_if = "Option::is_none")]
     context_tokens: Option<usize>,
+    /// `tokenizer` when the budget counts with the model's tokenizer (absent: bytes / 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_counter: Option<&'static str>,
 }
 
 /// The test-file prediction request (sample 0; greedy).
@@ -273,11 +275,22 @@ pub fn test_file_job(s: &Settings, inst: &Instance, snapshot: &Snapshot) -> Job 
     }
 }
 
-/// `content` cut to whole lines within `budget` tokens (counted as [`estimate_tokens`]); the
-/// second value says whether anything was cut.
-pub fn within_budget(content: &str, budget: usize) -> (&str, bool) {
-    if estimate_tokens(content) <= budget {
+/// `content` cut to whole lines within `budget` tokens (counted with `tokens`: the model's
+/// tokenizer line by line, or bytes / 4); the second value says whether anything was cut.
+pub fn within_budget<'c>(content: &'c str, budget: usize, tokens: &TokenCounter) -> (&'c str, bool) {
+    if tokens.count(content) <= budget {
         return (content, false);
+    }
+    if tokens.kind() != "bytes/4" {
+        let (mut used, mut end) = (0usize, 0usize);
+        for line in content.split_inclusive('\n') {
+            used += tokens.count(line);
+            if used > budget {
+                break;
+            }
+            end += line.len();
+        }
+        return (&content[..end], true);
     }
     let max_bytes = budget.saturating_mul(4);
     let mut end = 0;
@@ -298,7 +311,7 @@ pub fn test_job(s: &Settings, inst: &Instance, snapshot: &Snapshot, test_file: O
         &inst.problem_statement,
         context
             .as_ref()
-            .map(|(p, c)| (p.as_str(), within_budget(c, s.repro.context_tokens).0)),
+            .map(|(p, c)| (p.as_str(), within_budget(c, s.repro.context_tokens, &s.tokens).0)),
     );
     let temperature = if i <= 1 { 0.0 } else { s.repro.sampling.temperature };
     Job {
@@ -372,6 +385,7 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<ReproT
         timeout_s: s.repro.timeout_s,
         prompt_set,
         context_tokens: (s.repro.context_tokens != DEFAULT_REPRO_CONTEXT_TOKENS).then_some(s.repro.context_tokens),
+        token_counter: (s.tokens.kind() != "bytes/4").then_some(s.tokens.kind()),
     });
     let path = cx.run_dir.stage_file(id, stage)?;
     // 1. The test file (not when the prompt set's test prompt shows none, as Agentless's).
@@ -690,12 +704,53 @@ mod tests {
     #[test]
     fn the_test_file_is_cut_at_a_line_end_within_the_budget() {
         let text = "a = 1\nbb = 2\nccc = 3\n";
-        assert_eq!(within_budget(text, 100), (text, false));
+        assert_eq!(within_budget(text, 100, &TokenCounter::default()), (text, false));
         // 2 tokens = 8 bytes: the first line (6 bytes) fits, the second would end at 13.
-        assert_eq!(within_budget(text, 2), ("a = 1\n", true));
-        assert_eq!(within_budget(text, 0), ("", true));
+        assert_eq!(within_budget(text, 2, &TokenCounter::default()), ("a = 1\n", true));
+        assert_eq!(within_budget(text, 0, &TokenCounter::default()), ("", true));
         let one_line = "x".repeat(100);
-        assert_eq!(within_budget(&one_line, 5), ("", true));
+        assert_eq!(within_budget(&one_line, 5, &TokenCounter::default()), ("", true));
+    }
+
+    /// A model whose tokenizer counts words.
+    struct Words;
+
+    impl agentless_model::Model for Words {
+        fn id(&self) -> String {
+            "words".into()
+        }
+        fn chat<'a, 'b, 'c>(
+            &'a self,
+            _request: &'b agentless_model::ChatRequest,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<agentless_model::ChatResponse, agentless_model::ModelError>>
+                    + Send
+                    + 'c,
+            >,
+        >
+        where
+            'a: 'c,
+            'b: 'c,
+            Self: 'c,
+        {
+            Box::pin(async { Err(agentless_model::ModelError::BadRequest("no".into())) })
+        }
+        fn count_tokens(&self, text: &str) -> Option<usize> {
+            Some(text.split_whitespace().count())
+        }
+    }
+
+    #[test]
+    fn budgets_count_with_the_model_tokenizer_when_there_is_one() {
+        let words = TokenCounter::of_model(std::sync::Arc::new(Words));
+        assert_eq!(words.kind(), "tokenizer");
+        assert_eq!(words.count("a bb ccc"), 3);
+        let text = "a b c\nd e\nf g h i\n";
+        // 5 words fit the first two lines (3 + 2); by bytes / 4 the whole text (20 bytes) fits.
+        assert_eq!(within_budget(text, 5, &words), ("a b c\nd e\n", true));
+        assert_eq!(within_budget(text, 5, &TokenCounter::default()), (text, false));
+        assert_eq!(within_budget(text, 9, &words), (text, false));
     }
 
     #[test]
