@@ -144,6 +144,8 @@ pub enum Command {
     /// One task of a cluster run, as the batch script starts it (internal).
     #[command(hide = true)]
     SlurmTask(crate::cluster::task::TaskArgs),
+    /// Prompt sets: import a reference checkout's prompts, show the exact messages of a stage.
+    Prompts(commands::prompts::PromptsArgs),
     /// Print a shell completion script (e.g. `agentless-mini completions bash > /etc/bash_completion.d/agentless-mini`).
     Completions {
         #[arg(value_enum)]

@@ -72,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Status(args) => cluster::status::run(&args, &global).await,
         Command::Plan(args) => cluster::plan::run(&args, &global).await,
         Command::SlurmTask(args) => cluster::task::run(&args, &global).await,
+        Command::Prompts(args) => commands::prompts::run(&args, &global).await,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut cmd = Cli::command();

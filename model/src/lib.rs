@@ -241,4 +241,9 @@ pub trait Model: Send + Sync {
     fn id(&self) -> String;
     /// Generate `request.n` completions.
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError>;
+    /// Tokens of `text` with the model's own tokenizer (no chat template, no special tokens),
+    /// when the backend has one at hand (local models); None otherwise.
+    fn count_tokens(&self, _text: &str) -> Option<usize> {
+        None
+    }
 }

@@ -381,6 +381,10 @@ impl Model for Recorder {
         self.inner.id()
     }
 
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.inner.count_tokens(text)
+    }
+
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let req = RecordedRequest::of(request);
         let model_id = Some(self.inner.id());

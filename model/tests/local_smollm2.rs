@@ -598,6 +598,14 @@ async fn local_model_serves_concurrent_callers() {
             .unwrap(),
     );
     assert_eq!(model.id(), "local:SmolLM2-135M-Instruct.Q4_1");
+    // Token counts for the pipeline's context budgets: the model's own tokenizer (the ids
+    // `tokenization_matches_llama_cpp` checks), no special tokens.
+    let text = "def f(x):\n    return x + 1  # <|im_end|>\n";
+    assert_eq!(
+        model.count_tokens(text),
+        Some(runtime().encode(text, false).unwrap().len())
+    );
+    assert_eq!(model.count_tokens(""), Some(0));
     let concurrent = || async {
         let mut handles = Vec::new();
         for i in 0..4u64 {

@@ -94,12 +94,26 @@ pub struct PipelineArgs {
     /// No reproduction tests.
     #[arg(long)]
     pub no_repro: bool,
-    /// Generated reproduction-test samples (sample 1 greedy, the rest at --repro-temperature).
-    #[arg(long, default_value_t = 40)]
+    /// Cap on generated reproduction-test samples (sample 1 greedy, the rest at
+    /// --repro-temperature); generation stops earlier once --num-repro-tests reproduce.
+    #[arg(long, default_value_t = 160)]
     pub repro_samples: usize,
+    /// Reproduction-test samples per batch (Agentless generates 40 in all).
+    #[arg(long, default_value_t = 40)]
+    pub repro_batch: usize,
+    /// Token budget of the predicted test file in the reproduction-test prompt.
+    #[arg(long, default_value_t = crate::pipeline::context::DEFAULT_REPRO_CONTEXT_TOKENS)]
+    pub repro_context_tokens: usize,
+    /// The prompt set (TOML or .json; see README "Prompt sets"); default: the embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
+    /// Given locations (JSONL of {"instance_id", "found_files"}, as swe-rl's
+    /// resources/*_gt_loc.jsonl): localization is skipped and these files are repaired.
+    #[arg(long, value_name = "FILE")]
+    pub locations: Option<PathBuf>,
     #[arg(long, default_value_t = 0.8)]
     pub repro_temperature: f64,
-    /// Reproduction tests kept after voting (30 in the paper).
+    /// Reproduction tests to find and keep after voting (30 in the paper).
     #[arg(long, default_value_t = 30)]
     pub num_repro_tests: usize,
     /// Seconds allowed for one reproduction-test run.
@@ -220,6 +234,8 @@ impl PipelineArgs {
                 max_tokens: self.max_tokens,
             },
             top_n: self.num_repro_tests,
+            batch: self.repro_batch.max(1),
+            context_tokens: self.repro_context_tokens,
             timeout_s: self.repro_timeout.max(1),
         };
         s.regression = RegressionSettings {
@@ -233,7 +249,22 @@ impl PipelineArgs {
         s
     }
 
-    fn demo_repos(&self) -> PathBuf {
+    /// [`Self::settings`] with the prompt set and the given locations read from their files.
+    pub fn load_settings(&self) -> anyhow::Result<Settings> {
+        let mut s = self.settings();
+        if let Some(p) = &self.prompts {
+            s.prompts = Arc::new(crate::pipeline::prompts::PromptSet::load(p)?);
+        }
+        if let Some(p) = &self.locations {
+            let text = fs_err::read_to_string(p)?;
+            let given = crate::pipeline::localize::Locations::parse(&p.display().to_string(), &text)
+                .map_err(anyhow::Error::msg)?;
+            s.locations = Some(Arc::new(given));
+        }
+        Ok(s)
+    }
+
+    pub fn demo_repos(&self) -> PathBuf {
         if let Some(d) = &self.demo_repos {
             return d.clone();
         }
@@ -417,6 +448,11 @@ impl Reporter for Bars {
                     }
                 }
             }
+            Event::Warning { instance, message } => {
+                let line = format!("{instance}: {message}");
+                self.multi.suspend(|| self.printer.warn(&line));
+                self.notes.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
             Event::Note { instance, message } => {
                 let line = format!("{instance}: {message}");
                 self.multi.suspend(|| self.printer.note(&line));
@@ -517,7 +553,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
     if instances.is_empty() {
         return Ok(None);
     }
-    let settings = args.settings();
+    let mut settings = args.load_settings()?;
     let (need_model, need_docker) = needs(scope, &settings);
     let run_dir = RunDir::create(&args.run_dir)?;
     let cancel = CancellationToken::new();
@@ -528,6 +564,7 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
             .open(global)
             .await
             .with_context(|| format!("opening the model {}", args.model.model))?;
+        settings.tokens = crate::pipeline::context::TokenCounter::of_model(model.clone());
         Some(Llm::new(model, args.max_concurrent_requests, cancel.clone()))
     } else {
         None
@@ -560,6 +597,13 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         "shard": args.shard,
         "version": env!("CARGO_PKG_VERSION"),
         "dataset": dataset_record(&args.dataset, source.as_ref()),
+        "prompts": {
+            "file": args.prompts,
+            "name": settings.prompts.name,
+            "fingerprint": settings.prompts.fingerprint(),
+            "default": settings.prompts.is_default(),
+        },
+        "locations": settings.locations.as_ref().map(|l| serde_json::json!({"file": l.path, "sha256": l.sha256})),
     });
     write_atomic(
         &run_dir.settings_file(),

@@ -48,6 +48,9 @@ macro_rules! usage_bail {
     };
 }
 
+// After `usage_bail!`, which it uses.
+pub mod prompts;
+
 /// Resolve `--split` / `--dataset` and the instance filters to the selected instances.
 pub async fn load_instances(
     args: &DatasetArgs,

@@ -12,6 +12,8 @@ use tokio::sync::Semaphore;
 
 use super::events::{Event, Reporter};
 use super::llm::{Llm, Thinking};
+use super::localize::Locations;
+use super::prompts::PromptSet;
 use super::repo::{RepoCache, RepoError};
 use crate::artifact::{ArtifactError, RunDir, StageId};
 
@@ -41,17 +43,96 @@ pub struct Settings {
     pub execute_timeout_s: u64,
     /// `model_name_or_path` of the predictions.
     pub model_name: String,
+    /// The prompt set (`--prompts`); its stage fingerprints enter the keys (see
+    /// [`super::prompts`]), `settings.json` records its fingerprint.
+    #[serde(skip)]
+    pub prompts: Arc<PromptSet>,
+    /// Given locations (`--locations`): localization is skipped for the instances listed.
+    #[serde(skip)]
+    pub locations: Option<Arc<Locations>>,
+    /// How the context budgets (`max_input_tokens`, the test file's) count tokens.
+    #[serde(skip)]
+    pub tokens: TokenCounter,
+}
+
+/// Counts tokens for the context budgets: with the model's own tokenizer when it has one at
+/// hand (local models; remembered per text), otherwise estimated as bytes / 4.
+#[derive(Clone, Default)]
+pub struct TokenCounter {
+    model: Option<Arc<dyn agentless_model::Model>>,
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl TokenCounter {
+    /// Count with `model`'s tokenizer when it has one.
+    pub fn of_model(model: Arc<dyn agentless_model::Model>) -> TokenCounter {
+        let has = model.count_tokens("x").is_some();
+        TokenCounter {
+            model: has.then_some(model),
+            seen: Arc::default(),
+        }
+    }
+
+    /// `"tokenizer"` or `"bytes/4"` (part of the keys whose prompts depend on counts).
+    pub fn kind(&self) -> &'static str {
+        if self.model.is_some() { "tokenizer" } else { "bytes/4" }
+    }
+
+    pub fn count(&self, text: &str) -> usize {
+        let Some(m) = &self.model else {
+            return text.len().div_ceil(4);
+        };
+        let key = crate::artifact::key::sha256_hex(text);
+        if let Some(n) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return *n;
+        }
+        let n = m.count_tokens(text).unwrap_or_else(|| text.len().div_ceil(4));
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(key, n);
+        n
+    }
+}
+
+impl std::fmt::Debug for TokenCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+impl PartialEq for TokenCounter {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind()
+    }
 }
 
 /// Reproduction-test settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReproSettings {
     pub enabled: bool,
-    /// Generated test samples (sample 0 greedy, the rest at the temperature, as Agentless).
+    /// Generated test samples: `samples` is the cap (`--repro-samples`; sample 1 greedy, the
+    /// rest at the temperature, as Agentless).
     pub sampling: Sampling,
-    /// Tests kept after voting (`--num-repro-tests`, 30 in the paper).
+    /// Tests kept after voting (`--num-repro-tests`, 30 in the paper). Generation goes on in
+    /// batches until this many distinct tests reproduce the issue or the cap is reached.
     pub top_n: usize,
+    /// Samples per batch (`--repro-batch`).
+    #[serde(default = "default_repro_batch")]
+    pub batch: usize,
+    /// Token budget of the predicted test file in the prompt (`--repro-context-tokens`).
+    #[serde(default = "default_repro_context_tokens")]
+    pub context_tokens: usize,
     pub timeout_s: u64,
+}
+
+fn default_repro_batch() -> usize {
+    40
+}
+
+/// The test file's default budget: a fifth of a 60k repair budget, and enough for most test
+/// files of the Verified repositories; larger ones are cut at a line end.
+pub const DEFAULT_REPRO_CONTEXT_TOKENS: usize = 12_000;
+
+fn default_repro_context_tokens() -> usize {
+    DEFAULT_REPRO_CONTEXT_TOKENS
 }
 
 /// Regression-test settings.
@@ -84,11 +165,13 @@ impl Settings {
             repro: ReproSettings {
                 enabled: true,
                 sampling: Sampling {
-                    samples: 40,
+                    samples: 160,
                     temperature: 0.8,
                     max_tokens: 4096,
                 },
                 top_n: 30,
+                batch: 40,
+                context_tokens: DEFAULT_REPRO_CONTEXT_TOKENS,
                 timeout_s: 600,
             },
             regression: RegressionSettings {
@@ -99,6 +182,9 @@ impl Settings {
             },
             execute_timeout_s: 1800,
             model_name: "agentless-mini".into(),
+            prompts: PromptSet::default_set(),
+            locations: None,
+            tokens: TokenCounter::default(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum Event {
     },
     /// Something worth telling the user (an image build, a skipped step).
     Note { instance: String, message: String },
+    /// Something the user must see whatever the verbosity (model requests the backend
+    /// rejected: they become empty answers, never silently).
+    Warning { instance: String, message: String },
 }
 
 /// How a stage ended for one instance.

@@ -87,9 +87,10 @@ impl Llm {
         self.slots.available_permits()
     }
 
-    /// One user message, one completion.
+    /// One user message (after the system message, if any), one completion.
     pub async fn ask(
         &self,
+        system: Option<&str>,
         prompt: &str,
         temperature: f64,
         max_tokens: u32,
@@ -103,7 +104,7 @@ impl Llm {
             p = self.slots.acquire() => p.map_err(|_| cancelled())?,
             () = self.cancel.cancelled() => return Err(cancelled()),
         };
-        let request = chat_request(prompt, temperature, max_tokens, seed);
+        let request = chat_request_with(system, prompt, temperature, max_tokens, seed);
         let result = tokio::select! {
             r = self.model.chat(&request) => r,
             () = self.cancel.cancelled() => return Err(cancelled()),
@@ -125,8 +126,21 @@ impl Llm {
 /// upstream. Anything else (the backend down, a local model failing) is retried next run.
 /// The request the pipeline sends for one sample: one user message, `n = 1`, `top_p = 1`.
 pub fn chat_request(prompt: &str, temperature: f64, max_tokens: u32, seed: Option<u64>) -> ChatRequest {
+    chat_request_with(None, prompt, temperature, max_tokens, seed)
+}
+
+/// [`chat_request`] with the prompt set's system message, when it has one.
+pub fn chat_request_with(
+    system: Option<&str>,
+    prompt: &str,
+    temperature: f64,
+    max_tokens: u32,
+    seed: Option<u64>,
+) -> ChatRequest {
+    let mut messages: Vec<Message> = system.map(Message::system).into_iter().collect();
+    messages.push(Message::user(prompt));
     ChatRequest {
-        messages: vec![Message::user(prompt)],
+        messages,
         temperature,
         top_p: 1.0,
         max_tokens,

@@ -5,6 +5,10 @@
 //!
 //! Differences: a path named twice in one answer counts once; samples are ordered by request,
 //! not by completion.
+//!
+//! With given locations (`--locations FILE`, [`Locations`]: the paper's oracle setting, as
+//! swe-rl's `resources/*_gt_loc.jsonl`), no model is asked: the listed files are the
+//! location sets, and no localization artifact is written (repair's key covers the sets).
 
 use agentless_harness::dataset::Instance;
 use agentless_model::Usage;
@@ -12,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::context::{Cx, Settings, StageError};
 use super::llm::{Answer, ModelFailure, Thinking};
-use super::prompts;
+use super::prompts::{self, PromptStage};
 use super::repo::Snapshot;
 use super::rng::Rng;
 use super::sampling::{Job, SampleRecord, read_finished, run_samples};
@@ -98,6 +102,9 @@ struct KeyParts<'a> {
     randomize: bool,
     seed: u64,
     thinking: &'a Thinking,
+    /// The prompt's fingerprint when it is not the default set's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_set: Option<String>,
 }
 
 /// The stage key for an instance under the current settings.
@@ -117,6 +124,7 @@ pub fn key(cx: &Cx, inst: &Instance) -> Result<StageKey, StageError> {
         randomize: s.localize.samples > 1,
         seed: s.seed,
         thinking: &s.thinking,
+        prompt_set: s.prompts.key_part(PromptStage::Localize),
     }))
 }
 
@@ -135,18 +143,102 @@ pub fn job(s: &Settings, inst: &Instance, tree: &Tree, n: usize, i: usize) -> Jo
     } else {
         (5, tree.render(4, None))
     };
+    let messages = s.prompts.localize(&inst.problem_statement, &structure, n_files);
     Job {
         meta: n_files,
         index: i,
-        prompt: prompts::localization(&inst.problem_statement, structure.trim(), n_files),
+        system: messages.system,
+        prompt: messages.user,
         temperature: s.localize.temperature,
         max_tokens: s.localize.max_tokens,
         seed: Some(s.seed.wrapping_add(i as u64)),
     }
 }
 
+/// Given locations: instance id → location sets (`--locations FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locations {
+    pub path: String,
+    pub sha256: String,
+    pub sets: std::collections::BTreeMap<String, Vec<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+struct LocationLine {
+    instance_id: String,
+    found_files: serde_json::Value,
+}
+
+impl Locations {
+    /// Read a JSONL file of `{"instance_id", "found_files"}` rows; `found_files` is a list of
+    /// paths (one location set, as swe-rl's ground-truth files) or a list of such lists (one
+    /// set per sample, as a localization output). A later row for an id replaces an earlier.
+    pub fn parse(path: &str, text: &str) -> Result<Locations, String> {
+        let mut sets = std::collections::BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row: LocationLine = serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", n + 1))?;
+            let bad = || {
+                format!(
+                    "{path}:{}: found_files must be a list of paths or a list of lists of paths",
+                    n + 1
+                )
+            };
+            let items = row.found_files.as_array().ok_or_else(bad)?;
+            let lists: Vec<Vec<String>> = if items.iter().all(|v| v.is_string()) {
+                vec![items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()]
+            } else {
+                items
+                    .iter()
+                    .map(|l| {
+                        l.as_array()
+                            .filter(|a| a.iter().all(|v| v.is_string()))
+                            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                            .ok_or_else(bad)
+                    })
+                    .collect::<Result<_, _>>()?
+            };
+            sets.insert(row.instance_id, lists);
+        }
+        Ok(Locations {
+            path: path.to_owned(),
+            sha256: sha256_hex(text),
+            sets,
+        })
+    }
+
+    /// The localization of an instance from the given files.
+    pub fn localization(&self, instance_id: &str) -> Result<Localization, StageError> {
+        let lists = self.sets.get(instance_id).ok_or_else(|| {
+            StageError::Invalid(format!("{instance_id} is not in the --locations file {}", self.path))
+        })?;
+        let samples = lists
+            .iter()
+            .enumerate()
+            .map(|(index, files)| LocalizeSample {
+                index,
+                prompt_sha: String::new(),
+                n_files: files.len(),
+                raw: String::new(),
+                files: files.clone(),
+                usage: Usage::default(),
+                failure: None,
+            })
+            .collect();
+        Ok(Localization {
+            key: StageKey::of(&("locations", &self.sha256, instance_id)),
+            samples,
+        })
+    }
+}
+
 /// Run (or resume) localization for one instance.
 pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<Localization, StageError> {
+    if let Some(given) = &cx.settings.locations {
+        return given.localization(&inst.instance_id);
+    }
     let key = key(cx, inst)?;
     let s = cx.settings.clone();
     let n = s.localize.samples.max(1);
@@ -190,6 +282,9 @@ pub async fn run(cx: &Cx, inst: &Instance, snapshot: &Snapshot) -> Result<Locali
 
 /// The finished localization on disk, whatever settings made it.
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Localization, StageError> {
+    if let Some(given) = &cx.settings.locations {
+        return given.localization(&inst.instance_id);
+    }
     let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Localize)?;
     match read_finished::<LocalizeSample>(&path)? {
         Some((key, samples, _)) => Ok(Localization { key, samples }),
@@ -209,6 +304,25 @@ mod tests {
         assert!(parse_files("a/b.py, c.py", &known).is_empty());
         // CRLF answers: lines keep their \r and do not match (as upstream).
         assert!(parse_files("a/b.py\r\nc.py\r\n", &known).is_empty());
+    }
+
+    #[test]
+    fn given_locations_read_both_shapes() {
+        let text = concat!(
+            "{\"instance_id\": \"a\", \"found_files\": [\"x.py\", \"y.py\"]}\n",
+            "\n",
+            "{\"instance_id\": \"b\", \"found_files\": [[\"x.py\"], [], [\"z.py\"]]}\n",
+        );
+        let l = Locations::parse("gt.jsonl", text).unwrap();
+        assert_eq!(l.localization("a").unwrap().location_sets(), [vec!["x.py", "y.py"]]);
+        assert_eq!(
+            l.localization("b").unwrap().location_sets(),
+            [vec!["x.py"], vec!["z.py"]]
+        );
+        let e = l.localization("c").unwrap_err().to_string();
+        assert!(e.contains("not in the --locations file gt.jsonl"), "{e}");
+        let e = Locations::parse("gt.jsonl", "{\"instance_id\": \"a\", \"found_files\": [1]}").unwrap_err();
+        assert!(e.contains("gt.jsonl:1"), "{e}");
     }
 
     #[test]

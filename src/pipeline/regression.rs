@@ -12,11 +12,11 @@ use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
 use super::containers::{self, regression_script, tail};
+use super::context::Settings;
 use super::context::{Cx, StageError};
 use super::events::{Event, StageOutcome};
 use super::llm::{ModelFailure, Thinking};
-use super::prompts;
-use super::repair::estimate_tokens;
+use super::prompts::{self, Messages, PromptStage};
 use super::sampling::PromptRecord;
 use crate::artifact::jsonl::{Opened, open_stage};
 use crate::artifact::key::sha256_hex;
@@ -112,6 +112,9 @@ struct KeyParts<'a> {
     max_tokens: u32,
     thinking: &'a Thinking,
     problem_statement_sha: String,
+    /// The prompt's fingerprint when it is not the default set's (and the filter is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_set: Option<String>,
 }
 
 /// The tests named in a filter answer that are in `tests`.
@@ -124,6 +127,18 @@ pub fn parse_removed(answer: &str, tests: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The filter request for the tests passing on the original code, and the tests it lists (the
+/// list is halved until the prompt fits, as Agentless).
+pub fn filter_prompt(s: &Settings, inst: &Instance, passing: &[String]) -> (Messages, Vec<String>) {
+    let mut listed: Vec<String> = passing.to_vec();
+    let mut messages = s.prompts.regression(&inst.problem_statement, &listed);
+    while s.tokens.count(&messages.user) > FILTER_PROMPT_TOKENS && listed.len() > 1 {
+        listed.truncate(listed.len() / 2);
+        messages = s.prompts.regression(&inst.problem_statement, &listed);
+    }
+    (messages, listed)
 }
 
 /// Run (or resume) regression-test selection for one instance.
@@ -159,6 +174,7 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
         max_tokens: s.regression.max_tokens,
         thinking: &s.thinking,
         problem_statement_sha: sha256_hex(&inst.problem_statement),
+        prompt_set: filter_model.and(s.prompts.key_part(PromptStage::Regression)),
     });
     let path = cx.run_dir.stage_file(id, stage)?;
     let (mut records, mut writer) = match open_stage::<RegressionRecord>(&path, stage, FORMAT_VERSION, &key)? {
@@ -252,12 +268,8 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
         .unwrap_or_default();
     if needs_filter {
         let llm = cx.llm()?;
-        let mut listed: Vec<String> = passing.clone();
-        let mut prompt = prompts::regression_filter(&inst.problem_statement, &listed);
-        while estimate_tokens(&prompt) > FILTER_PROMPT_TOKENS && listed.len() > 1 {
-            listed.truncate(listed.len() / 2);
-            prompt = prompts::regression_filter(&inst.problem_statement, &listed);
-        }
+        let (messages, listed) = filter_prompt(&s, inst, &passing);
+        let prompt = messages.user;
         let rec = if passing.is_empty() {
             RegressionRecord::Filter {
                 prompt_sha: String::new(),
@@ -267,7 +279,15 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
                 failure: None,
             }
         } else {
-            let answer = llm.ask(&prompt, 0.0, s.regression.max_tokens, Some(s.seed)).await;
+            let answer = llm
+                .ask(
+                    messages.system.as_deref(),
+                    &prompt,
+                    0.0,
+                    s.regression.max_tokens,
+                    Some(s.seed),
+                )
+                .await;
             if let Err(f) = &answer
                 && f.transient
             {

@@ -6,8 +6,9 @@
 //! sample is dropped — with a typed reason, never an error — when it edits nothing, only
 //! changes blank lines, or leaves a file empty or syntactically invalid.
 //!
-//! Token counting: the reference counts with the model's tokenizer; here a file block costs
-//! `ceil(bytes / 4)` tokens (a common estimate for code), so the budget is approximate.
+//! Token counting: the reference counts with the model's tokenizer; here too when the model
+//! is local (its GGUF / `tokenizer.json` tokenizer), otherwise a file block costs
+//! `ceil(bytes / 4)` tokens (a common estimate for code) and the budget is approximate.
 
 use std::collections::HashMap;
 
@@ -15,13 +16,13 @@ use agentless_harness::dataset::Instance;
 use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
-use super::context::{Cx, Settings, StageError};
+use super::context::{Cx, Settings, StageError, TokenCounter};
 use super::diff::git_diff;
 use super::edits::{apply_commands, extract_python_blocks, split_edit_commands};
 use super::llm::{Answer, ModelFailure, Thinking};
 use super::localize::Localization;
 use super::patch::{FileChange, normalized_patch};
-use super::prompts;
+use super::prompts::{self, PromptSet, PromptStage};
 use super::python::syntax;
 use super::repo::Snapshot;
 use super::rng::Rng;
@@ -239,8 +240,11 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(4)
 }
 
-/// The file-contents part of a repair prompt (`construct_topn_file_context`).
+/// The file-contents part of a repair prompt (`construct_topn_file_context`), with the prompt
+/// set's file block and separator.
 pub fn file_context(
+    prompts: &PromptSet,
+    tokens: &TokenCounter,
     set: &[String],
     contents: &HashMap<String, String>,
     max_tokens: usize,
@@ -248,13 +252,13 @@ pub fn file_context(
 ) -> String {
     let block = |p: &str| -> Option<String> {
         let c = contents.get(p)?;
-        Some(format!("### {p}\n{}", c.strip_suffix('\n').unwrap_or(c)))
+        Some(prompts.repair_file_block(p, c.strip_suffix('\n').unwrap_or(c)))
     };
     let mut used = 0usize;
     let mut blocks: Vec<String> = Vec::new();
     for p in set {
         let Some(b) = block(p) else { continue };
-        let t = estimate_tokens(&b);
+        let t = tokens.count(&b);
         if used + t > max_tokens {
             continue;
         }
@@ -267,7 +271,7 @@ pub fn file_context(
     if let Some(r) = rng {
         r.shuffle(&mut blocks);
     }
-    blocks.join("\n\n")
+    blocks.join(prompts.repair_file_separator())
 }
 
 /// Sample `i` → its location set (`unique[: N]` cycled to N).
@@ -292,6 +296,12 @@ struct KeyParts<'a> {
     seed: u64,
     thinking: &'a Thinking,
     location_sets: &'a [Vec<String>],
+    /// The prompt's fingerprint when it is not the default set's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_set: Option<String>,
+    /// `tokenizer` when the budget counts with the model's tokenizer (absent: bytes / 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_counter: Option<&'static str>,
 }
 
 /// The stage key (it covers the location sets themselves, not localization's settings).
@@ -312,6 +322,8 @@ pub fn key(cx: &Cx, inst: &Instance, sets: &[Vec<String>]) -> Result<StageKey, S
         seed: s.seed,
         thinking: &s.thinking,
         location_sets: sets,
+        prompt_set: s.prompts.key_part(PromptStage::Repair),
+        token_counter: (s.tokens.kind() != "bytes/4").then_some(s.tokens.kind()),
     }))
 }
 
@@ -345,14 +357,18 @@ pub fn job(
     let set_idx = set_for_sample(i, sets.len(), n);
     let mut rng = Rng::for_sample(s.seed, "repair", &inst.instance_id, i);
     let ctx = file_context(
+        &s.prompts,
+        &s.tokens,
         &sets[set_idx],
         contents,
         s.max_input_tokens,
         (n > 1).then_some(&mut rng),
     );
+    let messages = s.prompts.repair(&inst.problem_statement, &ctx);
     Job {
         index: i,
-        prompt: prompts::repair(&inst.problem_statement, &ctx),
+        system: messages.system,
+        prompt: messages.user,
         temperature: s.repair.temperature,
         max_tokens: s.repair.max_tokens,
         seed: Some(s.seed.wrapping_add(i as u64)),
@@ -506,12 +522,39 @@ mod tests {
         .into_iter()
         .collect();
         let set = vec!["a.py".to_owned(), "b.py".to_owned()];
-        assert_eq!(file_context(&set, &contents, 50, None), "### b.py\ny");
         assert_eq!(
-            file_context(&set, &contents, 1000, None),
+            file_context(
+                &PromptSet::default(),
+                &TokenCounter::default(),
+                &set,
+                &contents,
+                50,
+                None
+            ),
+            "### b.py\ny"
+        );
+        assert_eq!(
+            file_context(
+                &PromptSet::default(),
+                &TokenCounter::default(),
+                &set,
+                &contents,
+                1000,
+                None
+            ),
             format!("### a.py\n{}\n\n### b.py\ny", "x".repeat(400))
         );
-        assert!(file_context(&set, &contents, 1, None).starts_with("### a.py\nxxx"));
+        assert!(
+            file_context(
+                &PromptSet::default(),
+                &TokenCounter::default(),
+                &set,
+                &contents,
+                1,
+                None
+            )
+            .starts_with("### a.py\nxxx")
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub trait SampleRecord: Serialize + DeserializeOwned + Clone + Send + Sync + 'st
 #[derive(Debug, Clone)]
 pub struct Job {
     pub index: usize,
+    /// The system message of the prompt set, if it has one.
+    pub system: Option<String>,
     pub prompt: String,
     pub temperature: f64,
     pub max_tokens: u32,
@@ -103,17 +105,44 @@ where
     P: Fn(usize) -> Job,
     F: Fn(&Job, Result<Answer, ModelFailure>) -> S,
 {
+    run_sample_range(cx, path, stage, format_version, key, instance, 0..n, prepare, finish).await
+}
+
+/// [`run_samples`] for the samples `range` (a stage that asks in batches, or that leaves an
+/// index out). Requests the backend rejected in this run (final, not retried) are reported
+/// as a note naming the stage and the first reason: they are never silent.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loop's inputs; a struct would only rename them"
+)]
+pub async fn run_sample_range<S, P, F>(
+    cx: &Cx,
+    path: &Path,
+    stage: StageId,
+    format_version: u32,
+    key: &StageKey,
+    instance: &str,
+    range: std::ops::Range<usize>,
+    prepare: P,
+    finish: F,
+) -> Result<Sampled<S>, StageError>
+where
+    S: SampleRecord,
+    P: Fn(usize) -> Job,
+    F: Fn(&Job, Result<Answer, ModelFailure>) -> S,
+{
+    let n = range.len();
     let (records, writer) = match open_stage::<Rec<S>>(path, stage, format_version, key)? {
         Opened::Done(records) => {
             let have = done_samples(&records);
-            if (0..n).all(|i| have.contains_key(&i)) {
+            if range.clone().all(|i| have.contains_key(&i)) {
                 cx.emit(Event::StageStarted {
                     stage,
                     instance: instance.into(),
                     reused: n,
                     todo: 0,
                 });
-                let samples = (0..n).filter_map(|i| have.get(&i).cloned()).collect();
+                let samples = range.clone().filter_map(|i| have.get(&i).cloned()).collect();
                 return Ok(Sampled {
                     samples,
                     others: others(&records),
@@ -137,7 +166,7 @@ where
             }
         })
         .collect();
-    let todo: Vec<usize> = (0..n).filter(|i| !have.contains_key(i)).collect();
+    let todo: Vec<usize> = range.clone().filter(|i| !have.contains_key(i)).collect();
     cx.emit(Event::StageStarted {
         stage,
         instance: instance.into(),
@@ -147,12 +176,22 @@ where
     let llm = cx.llm()?;
     let jobs: Vec<Job> = todo.iter().map(|&i| prepare(i)).collect();
     let mut stream = futures::stream::iter(jobs.into_iter().map(|job| async move {
-        let answer = llm.ask(&job.prompt, job.temperature, job.max_tokens, job.seed).await;
+        let answer = llm
+            .ask(
+                job.system.as_deref(),
+                &job.prompt,
+                job.temperature,
+                job.max_tokens,
+                job.seed,
+            )
+            .await;
         (job, answer)
     }))
     .buffer_unordered(todo.len().max(1));
     let mut failed = 0usize;
     let mut last_failure = String::new();
+    let mut rejected = 0usize;
+    let mut first_rejection = String::new();
     while let Some((job, answer)) = stream.next().await {
         if cx.cancel.is_cancelled() && matches!(&answer, Err(f) if f.transient) {
             continue;
@@ -170,6 +209,14 @@ where
                 sha,
                 text: job.prompt.clone(),
             }))?;
+        }
+        if let Err(f) = &answer
+            && !f.transient
+        {
+            if rejected == 0 {
+                first_rejection = f.message.chars().take(300).collect();
+            }
+            rejected += 1;
         }
         let sample = finish(&job, answer);
         if sample.needs_retry() {
@@ -191,14 +238,24 @@ where
     if cx.cancel.is_cancelled() {
         return Err(StageError::Cancelled);
     }
-    let retry: Vec<usize> = (0..n).filter(|i| !have.contains_key(i)).collect();
+    if rejected > 0 {
+        cx.emit(Event::Warning {
+            instance: instance.into(),
+            message: format!(
+                "{}: {rejected} of {} model request(s) rejected by the backend (recorded as empty answers, not retried): {first_rejection}",
+                stage.command(),
+                todo.len()
+            ),
+        });
+    }
+    let retry: Vec<usize> = range.clone().filter(|i| !have.contains_key(i)).collect();
     if !retry.is_empty() {
         return Err(StageError::ModelUnavailable {
             failed: retry.len().max(failed),
             message: last_failure,
         });
     }
-    let samples = (0..n).filter_map(|i| have.remove(&i)).collect();
+    let samples = range.filter_map(|i| have.remove(&i)).collect();
     Ok(Sampled {
         samples,
         others: others(&records),

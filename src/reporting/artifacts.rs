@@ -217,6 +217,24 @@ fn read_tests(dir: &Path) -> Result<(Regression, ReproTests, Executions), Report
     Ok((regression, repro, Executions { key: exec_key, results }))
 }
 
+/// A note on the model requests of a stage file that the backend rejected (recorded as
+/// empty answers, never retried), if any: they must not go unseen.
+fn rejected_note(id: &str, stage: StageId, records: &[Value]) -> Option<String> {
+    let messages: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.get("failure"))
+        .filter(|f| f.get("transient") == Some(&Value::Bool(false)))
+        .map(|f| f.get("message").and_then(Value::as_str).unwrap_or(""))
+        .collect();
+    let first = messages.first()?;
+    Some(format!(
+        "{id}: {} {} model request(s) rejected by the backend, recorded as empty answers (first: {})",
+        messages.len(),
+        stage.command(),
+        first.chars().take(200).collect::<String>()
+    ))
+}
+
 /// Read a run directory (or an evaluation-only folder).
 pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
     load_run_with(run_dir, None)
@@ -313,6 +331,9 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
                 let u = usage_of(&f.records);
                 any_usage |= u.requests > 0;
                 tokens.add(&u);
+                if let Some(note) = rejected_note(id, stage, &f.records) {
+                    notes.push(note);
+                }
             }
         }
         if let Some(f) = stage_file::<Rec<LocalizeSample>>(&dir.join("localize.jsonl"))? {
@@ -533,4 +554,24 @@ fn read_settings(run_dir: &Path, hardened: Option<bool>) -> RunSettings {
             .filter(|w| *w > 0.0);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejected_requests_become_a_note() {
+        let records: Vec<Value> = vec![
+            serde_json::json!({"kind": "sample", "index": 0, "failure": {"message": "busy", "transient": true}}),
+            serde_json::json!({"kind": "sample", "index": 1, "failure": {"message": "400: context length", "transient": false}}),
+            serde_json::json!({"kind": "sample", "index": 2}),
+        ];
+        let note = rejected_note("x__y-1", StageId::Repro, &records).unwrap();
+        assert_eq!(
+            note,
+            "x__y-1: 1 gen-tests model request(s) rejected by the backend, recorded as empty answers (first: 400: context length)"
+        );
+        assert!(rejected_note("x__y-1", StageId::Repro, &records[..1]).is_none());
+    }
 }

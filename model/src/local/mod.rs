@@ -24,7 +24,7 @@ pub(crate) mod tokenizer;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use candle_core::Device;
@@ -122,7 +122,7 @@ pub struct LocalInfo {
 /// tests and benchmarks use it directly.
 pub struct Runtime {
     forward: Box<dyn Forward>,
-    tokenizer: TextTokenizer,
+    tokenizer: Arc<TextTokenizer>,
     template: ChatTemplate,
     name: String,
     max_batch: usize,
@@ -162,7 +162,7 @@ impl Runtime {
             let loaded = candle_models::load_folder(path, &device)?;
             return Ok(Runtime {
                 forward: loaded.forward,
-                tokenizer: loaded.tokenizer,
+                tokenizer: Arc::new(loaded.tokenizer),
                 template: loaded.template,
                 name,
                 max_batch,
@@ -192,7 +192,7 @@ impl Runtime {
         };
         Ok(Runtime {
             forward,
-            tokenizer,
+            tokenizer: Arc::new(tokenizer),
             template,
             name,
             max_batch,
@@ -400,6 +400,8 @@ struct Job {
 pub struct LocalModel {
     jobs: mpsc::Sender<Job>,
     info: LocalInfo,
+    /// The tokenizer, shared with the worker thread (for [`Model::count_tokens`]).
+    tokenizer: Arc<TextTokenizer>,
     path: PathBuf,
 }
 
@@ -422,13 +424,14 @@ impl LocalModel {
             .name("agentless-local-model".into())
             .spawn(move || worker(&p, &o, ready_tx, rx))
             .map_err(|e| ModelError::Local(format!("cannot start the model thread: {e}")))?;
-        let info = ready_rx
+        let (info, tokenizer) = ready_rx
             .await
             .map_err(|_| ModelError::Local("the model thread stopped while loading".into()))??;
         tracing::info!(model = %info.name, runner = %info.runner, load_ms = info.load_ms, "local model loaded");
         Ok(LocalModel {
             jobs,
             info,
+            tokenizer,
             path: path.to_path_buf(),
         })
     }
@@ -441,7 +444,7 @@ impl LocalModel {
 fn worker(
     path: &Path,
     opts: &LocalOptions,
-    ready: tokio::sync::oneshot::Sender<Result<LocalInfo, ModelError>>,
+    ready: tokio::sync::oneshot::Sender<Result<(LocalInfo, Arc<TextTokenizer>), ModelError>>,
     jobs: mpsc::Receiver<Job>,
 ) {
     let start = Instant::now();
@@ -454,7 +457,11 @@ fn worker(
             return;
         }
     };
-    if ready.send(Ok(rt.info(start.elapsed().as_millis() as u64))).is_err() {
+    let tokenizer = rt.tokenizer.clone();
+    if ready
+        .send(Ok((rt.info(start.elapsed().as_millis() as u64), tokenizer)))
+        .is_err()
+    {
         return;
     }
     while let Ok(job) = jobs.recv() {
@@ -472,6 +479,10 @@ fn worker(
 impl Model for LocalModel {
     fn id(&self) -> String {
         format!("local:{}", self.info.name)
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.tokenizer.encode(text, false).ok().map(|ids| ids.len())
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
