@@ -769,7 +769,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(CACHE, "compare"))
     ap.add_argument("--python4", default=os.environ.get("SWEBENCH4_PYTHON"))
     ap.add_argument("--python5", default=os.environ.get("SWEBENCH5_PYTHON"))
-    ap.add_argument("--workers", type=int, default=2, help="evaluation workers of each harness")
+    # One worker per instance on both sides: the runs are mostly pip re-installs and tests
+    # (70-130 s each under load), and both lanes run at once.
+    ap.add_argument("--workers", type=int, default=6, help="evaluation workers of agentless-mini")
     ap.add_argument("--jobs", type=int, default=2, help="instance images built at once")
     # The official harness waits ~15 s per container stop (PID 1 ignores SIGTERM): one worker
     # per instance overlaps those waits.

@@ -30,4 +30,16 @@ export SWEBENCH4_PYTHON SWEBENCH5_PYTHON UNIDIFF075_PYTHON LLAMACPP_PYTHON HFHUB
 
 docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not reachable (docker info failed)" >&2; exit 1; }
 
-cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+# The real-instance suite's replica images (tests/real_instances.rs): built from scratch they
+# take 10-20 minutes, mostly downloads and Docker I/O (the script itself uses ~2 min of CPU),
+# so they are built beside the other tests. The test waits for this build (a lock in the
+# script) and then finds every image cached; a failed build is redone and reported there.
+real_log="$root/target/real-instances-build.log"
+mkdir -p "$root/target"
+python3 "$root/scripts/real-instances.py" build >"$real_log" 2>&1 &
+real_pid=$!
+
+test_rc=0
+cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || test_rc=$?
+wait "$real_pid" || echo "note: the early real-instance build failed (see $real_log)" >&2
+exit "$test_rc"
