@@ -65,6 +65,10 @@ conda() {{ if [ "$1" = activate ]; then export CONDA_DEFAULT_ENV="${{2:-base}}";
 """
 
 
+# Seconds per stage, reported in summary.json.
+TIMINGS = {}
+
+
 def log(msg):
     print(f"[real-instances] {msg}", file=sys.stderr, flush=True)
 
@@ -336,23 +340,40 @@ def build(python4, jobs=2):
         die("debootstrap is missing (scripts/setup.sh --tests installs it)")
     os.makedirs(CACHE, exist_ok=True)
     t0 = time.monotonic()
+    # One build at a time: scripts/test.sh starts one early, and the test's own `all` then
+    # waits for it here and finds every image cached.
+    import fcntl
+    lock = open(os.path.join(CACHE, "build.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    TIMINGS["build-lock-wait"] = round(time.monotonic() - t0, 1)
     rows, ids = load_rows(python4)
     for r in rows:
         r["_archive"] = ids[r["instance_id"]]["archive"]
     scripts = repo_scripts(python4, rows)
     gw = gateway()
+    stage = time.monotonic()
     base = build_base()
-    envs = {}
-    for r in rows:
-        key = env_key(r)
-        if key not in envs:
-            envs[key] = build_env(key, r, scripts[r["instance_id"]]["spec"], base, gw)
-    # Instance images two at a time (most of their time is git and pip, one core each).
+    TIMINGS["build-base"] = round(time.monotonic() - stage, 1)
+    # Each environment, then its instances, as one chain; `jobs` chains at once (wheel
+    # downloads, pip and git are mostly one core or the network each).
     from concurrent.futures import ThreadPoolExecutor
+    firsts = {}
+    for r in rows:
+        firsts.setdefault(env_key(r), r)
+
+    def chain(key):
+        t = time.monotonic()
+        first = firsts[key]
+        env = build_env(key, first, scripts[first["instance_id"]]["spec"], base, gw)
+        TIMINGS[f"build-env-{key}"] = round(time.monotonic() - t, 1)
+        for r in rows:
+            if env_key(r) == key:
+                t = time.monotonic()
+                build_instance(r, scripts[r["instance_id"]]["repo_script"], *env, gw)
+                TIMINGS[f"build-instance-{r['instance_id']}"] = round(time.monotonic() - t, 1)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(build_instance, r, scripts[r["instance_id"]]["repo_script"],
-                               *envs[env_key(r)], gw) for r in rows]
-        for f in futures:
+        for f in [pool.submit(chain, k) for k in firsts]:
             f.result()
     for r in rows:
         r.pop("_archive", None)
@@ -533,69 +554,149 @@ def run_report(cwd, model, run_id):
     return json.load(open(p)) if os.path.exists(p) else None
 
 
+def alias(iid, kind):
+    """The instance id a patch kind runs under: gold under the real id, the others under an
+    alias whose image is the same image tagged again (`psf__requests-noop-5414`), so that one
+    harness call per version evaluates every kind (the official harness takes one prediction
+    per id). The number stays last: both harnesses read the repository from the id."""
+    if kind == "gold":
+        return iid
+    stem, num = iid.rsplit("-", 1)
+    return f"{stem}-{kind}-{num}"
+
+
+def tag_aliases(rows, kinds):
+    for r in rows:
+        for kind in kinds:
+            if kind != "gold":
+                run(["docker", "tag", official_name(r["instance_id"]), official_name(alias(r["instance_id"], kind))])
+
+
+def untag_aliases(rows, kinds):
+    for r in rows:
+        for kind in kinds:
+            if kind != "gold":
+                subprocess.run(["docker", "image", "rm", official_name(alias(r["instance_id"], kind))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+MODEL = "real"
+
+
+def harness_call(args, side, version, data, pred_path, out, instances=None, extra=()):
+    """One evaluation by one harness: (name, cwd, command)."""
+    name = f"{side}{version}" + ("-netnone" if extra else "")
+    cwd = os.path.join(out, name)
+    # Distinct run ids: container names are sweb.eval.<id>.<run id> under both harnesses,
+    # and the two sides run at the same time. No compared file holds the run id.
+    run_id = f"real-{name}"
+    if side == "official":
+        py = args.python4 if version == "4" else args.python5
+        cmd = [py, "-m", "swebench.harness.run_evaluation", "--dataset_name", data,
+               "--predictions_path", pred_path, "--run_id", run_id,
+               "--max_workers", str(args.official_workers), "--timeout", "900"]
+        if version == "4":
+            cmd += ["--cache_level", "instance", "--namespace", "swebench"]
+    else:
+        cmd = [args.bin, "-q", "evaluate", "--dataset", data, "--predictions", pred_path,
+               "--run-id", run_id, "--workers", str(args.workers), "--grading", f"v{version}",
+               "--namespace", "swebench", "--timeout", "900"] + list(extra)
+        if instances:
+            cmd += ["--instances", ",".join(instances)]
+    return name, cwd, run_id, cmd
+
+
 def compare(args, rows):
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
-    data = os.path.join(out, "dataset.jsonl")
-    with open(data, "w") as fh:
-        for r in rows:
-            fh.write(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}) + "\n")
     ids = {r["instance_id"]: r for r in rows}
+    archives = json.load(open(os.path.join(REPOS, "instances.json")))
     for r in rows:
-        r["_archive"] = json.load(open(os.path.join(REPOS, "instances.json")))[r["instance_id"]]["archive"]
+        r["_archive"] = archives[r["instance_id"]]["archive"]
         r["_noop"] = noop_patch(r)
+    kinds = list(args.patches)
+    # One dataset and one predictions file holding every kind (aliases for all but gold).
+    data = os.path.join(out, "dataset.jsonl")
+    pred_path = os.path.join(out, "predictions.jsonl")
+    owner = {}
+    with open(data, "w") as dh, open(pred_path, "w") as ph:
+        for kind in kinds:
+            for p in predictions(rows, kind):
+                iid = p["instance_id"]
+                aid = alias(iid, kind)
+                owner[aid] = (kind, iid)
+                row = {k: v for k, v in ids[iid].items() if not k.startswith("_")}
+                row["instance_id"] = aid
+                dh.write(json.dumps(row) + "\n")
+                ph.write(json.dumps({"instance_id": aid, "model_name_or_path": MODEL,
+                                     "model_patch": p["model_patch"]}) + "\n")
+    tag_aliases(rows, kinds)
+    calls = []
+    for version in args.versions:
+        calls.append(harness_call(args, "official", version, data, pred_path, out))
+        calls.append(harness_call(args, "ours", version, data, pred_path, out))
+    psf = [alias(i, k) for k in kinds if k in ("gold", "noop") for i in ids if i.startswith("psf__")]
+    if args.network_none and "4" in args.versions and psf:
+        calls.append(harness_call(args, "ours", "4", data, pred_path, out, psf, ["--network", "none"]))
     server = serve_wheels(gateway())
-    summary = {"runs": {}, "differences": [], "timings": {}}
+    summary = {"runs": {}, "differences": [], "timings": dict(TIMINGS)}
+    results = {}
+
+    def one(call):
+        name, cwd, run_id, cmd = call
+        shutil.rmtree(cwd, ignore_errors=True)
+        os.makedirs(cwd)
+        p, secs = timed(cmd, cwd)
+        summary["timings"][name] = round(secs, 1)
+        ok = (0,) if name.startswith("official") else (0, 3)
+        if p.returncode not in ok:
+            summary["differences"].append(f"{name}: exit {p.returncode}: {p.stdout[-2000:]}")
+        log(f"{name}: {secs:.0f} s")
+        results[name] = (collect(os.path.join(cwd, "logs", "run_evaluation"), MODEL),
+                         run_report(cwd, MODEL, run_id))
+
+    # Two lanes: the official harness (its ~15 s container stops overlap with our runs) and
+    # agentless-mini, each one call after the other.
+    lanes = [[c for c in calls if c[0].startswith("official")], [c for c in calls if c[0].startswith("ours")]]
+    t0 = time.monotonic()
     try:
-        for kind in args.patches:
-            pred_path = os.path.join(out, f"predictions-{kind}.jsonl")
-            with open(pred_path, "w") as fh:
-                for p in predictions(rows, kind):
-                    fh.write(json.dumps(p) + "\n")
-            model = f"real-{kind}"
-            results = {}
-            for version in args.versions:
-                py = args.python4 if version == "4" else args.python5
-                cwd = os.path.join(out, f"official{version}-{kind}")
-                shutil.rmtree(cwd, ignore_errors=True)
-                os.makedirs(cwd)
-                run_id = f"real{version}{kind}"
-                cmd = [py, "-m", "swebench.harness.run_evaluation", "--dataset_name", data,
-                       "--predictions_path", pred_path, "--run_id", run_id,
-                       "--max_workers", str(args.official_workers),
-                       "--timeout", "900"]
-                if version == "4":
-                    cmd += ["--cache_level", "instance", "--namespace", "swebench"]
-                p, secs = timed(cmd, cwd)
-                summary["timings"][f"official{version}-{kind}"] = round(secs, 1)
-                if p.returncode != 0:
-                    summary["differences"].append(f"official {version} {kind}: exit {p.returncode}: {p.stdout[-2000:]}")
-                results[f"official{version}"] = (collect(os.path.join(cwd, "logs", "run_evaluation"), model),
-                                                 run_report(cwd, model, run_id))
-                variants = [("", [])]
-                if kind in ("gold", "noop") and version == "4" and args.network_none:
-                    variants.append(("-netnone", ["--network", "none"]))
-                for suffix, extra in variants:
-                    cwd = os.path.join(out, f"ours{version}{suffix}-{kind}")
-                    shutil.rmtree(cwd, ignore_errors=True)
-                    os.makedirs(cwd)
-                    cmd = [args.bin, "-q", "evaluate", "--dataset", data, "--predictions", pred_path,
-                           "--run-id", run_id, "--workers", str(args.workers), "--grading", f"v{version}",
-                           "--namespace", "swebench", "--timeout", "900"] + extra
-                    if suffix:
-                        cmd += ["--instances", ",".join(i for i in ids if i.startswith("psf__"))]
-                    p, secs = timed(cmd, cwd)
-                    summary["timings"][f"ours{version}{suffix}-{kind}"] = round(secs, 1)
-                    if p.returncode not in (0, 3):
-                        summary["differences"].append(f"ours {version}{suffix} {kind}: exit {p.returncode}: {p.stdout[-2000:]}")
-                    results[f"ours{version}{suffix}"] = (collect(os.path.join(cwd, "logs", "run_evaluation"), model),
-                                                         run_report(cwd, model, run_id))
-            summary["runs"][kind] = judge(kind, results, ids, summary["differences"])
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            for f in [pool.submit(lambda lane: [one(c) for c in lane], lane) for lane in lanes]:
+                f.result()
     finally:
         server.shutdown()
+        untag_aliases(rows, kinds)
+    summary["timings"]["runs"] = round(time.monotonic() - t0, 1)
+    # Split every call's instances by kind, back under their real ids.
+    for kind in kinds:
+        per_kind = {}
+        for name, (logs, _report) in results.items():
+            per_kind[name] = ({owner[a][1]: v for a, v in logs.items() if owner.get(a, (None,))[0] == kind}, None)
+        summary["runs"][kind] = judge(kind, per_kind, ids, summary["differences"])
+    for version in args.versions:
+        compare_run_reports(version, results.get(f"official{version}"), results.get(f"ours{version}"),
+                            summary["differences"])
     with open(os.path.join(out, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     return summary
+
+
+def compare_run_reports(version, off, ours, diffs):
+    """The run report (`<model>.<run id>.json`) of one call per side: keys and values."""
+    off_run = off[1] if off else None
+    our_run = ours[1] if ours else None
+    if off_run is not None and our_run is not None:
+        our_keys = [k for k in our_run if k not in ("flagged_instances", "flagged_ids")]
+        if our_keys != list(off_run):
+            diffs.append(f"v{version}: run report keys differ: ours {our_keys} official {list(off_run)}")
+        for k in off_run:
+            if k in ("unremoved_images", "unstopped_containers", "unstopped_instances"):
+                continue
+            if our_run.get(k) != off_run[k]:
+                diffs.append(f"v{version}: run report {k}: ours {our_run.get(k)} official {off_run[k]}")
+    elif (off_run is None) != (our_run is None):
+        diffs.append(f"v{version}: only one side wrote a run report")
 
 
 def verdict(report_text, iid):
@@ -612,7 +713,7 @@ def judge(kind, results, ids, diffs):
         ours = results.get(f"ours{version}")
         if not off or not ours:
             continue
-        (off_logs, off_run), (our_logs, our_run) = off, ours
+        off_logs, our_logs = off[0], ours[0]
         for iid in sorted(ids):
             o = off_logs.get(iid, (None, "", "", []))
             a = our_logs.get(iid, (None, "", "", []))
@@ -632,19 +733,8 @@ def judge(kind, results, ids, diffs):
                 if applied_line(o[1]) != applied_line(a[1]):
                     diffs.append(f"{kind} {iid} v{version}: patch apply: official {applied_line(o[1])}, "
                                  f"ours {applied_line(a[1])}")
-        if off_run is not None and our_run is not None:
-            our_keys = [k for k in our_run if k not in ("flagged_instances", "flagged_ids")]
-            if our_keys != list(off_run):
-                diffs.append(f"{kind} v{version}: run report keys differ: ours {our_keys} official {list(off_run)}")
-            for k in off_run:
-                if k in ("unremoved_images", "unstopped_containers", "unstopped_instances"):
-                    continue
-                if our_run.get(k) != off_run[k]:
-                    diffs.append(f"{kind} v{version}: run report {k}: ours {our_run.get(k)} official {off_run[k]}")
-        elif (off_run is None) != (our_run is None):
-            diffs.append(f"{kind} v{version}: only one side wrote a run report")
     net = results.get("ours4-netnone")
-    if net:
+    if net and net[0]:
         for iid, (rep, _log, out, kinds) in sorted(net[0].items()):
             row = table.setdefault(iid, {})
             row["ours4-network-none"] = verdict(rep, iid)
@@ -679,7 +769,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(CACHE, "compare"))
     ap.add_argument("--python4", default=os.environ.get("SWEBENCH4_PYTHON"))
     ap.add_argument("--python5", default=os.environ.get("SWEBENCH5_PYTHON"))
-    ap.add_argument("--workers", type=int, default=2, help="evaluation workers of each harness")
+    # One worker per instance on both sides: the runs are mostly pip re-installs and tests
+    # (70-130 s each under load), and both lanes run at once.
+    ap.add_argument("--workers", type=int, default=6, help="evaluation workers of agentless-mini")
     ap.add_argument("--jobs", type=int, default=2, help="instance images built at once")
     # The official harness waits ~15 s per container stop (PID 1 ignores SIGTERM): one worker
     # per instance overlaps those waits.
@@ -695,7 +787,7 @@ def main():
                 "(scripts/setup-parity-env.sh)")
     t0 = time.monotonic()
     rows, build_secs = build(args.python4, args.jobs)
-    log(f"images ready in {build_secs:.0f} s")
+    log(f"images ready in {build_secs:.0f} s: {json.dumps(TIMINGS)}")
     if args.command == "build":
         return 0
     args.bin = os.path.abspath(args.bin)
