@@ -129,6 +129,10 @@ pub enum Command {
     Chat(Box<commands::chat::ChatArgs>),
     /// Serve a model over the OpenAI-compatible API (chat completions with n, model list).
     Serve(Box<commands::serve::ServeArgs>),
+    /// The pipeline's Python checks (syntax, voting key) on JSONL requests, for the parity
+    /// script scripts/python-parity.py.
+    #[command(hide = true)]
+    Pycheck(commands::pycheck::PycheckArgs),
     /// Print a shell completion script (e.g. `agentless-mini completions bash > /etc/bash_completion.d/agentless-mini`).
     Completions {
         #[arg(value_enum)]

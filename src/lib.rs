@@ -68,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Reward(args) => commands::reward::run(&args, &global).await,
         Command::Chat(args) => commands::chat::run(&args, &global).await,
         Command::Serve(args) => commands::serve::run(&args, &global).await,
+        Command::Pycheck(args) => commands::pycheck::run(&args, &global).await,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut cmd = Cli::command();
