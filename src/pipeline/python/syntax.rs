@@ -240,8 +240,9 @@ fn check_tree(root: tree_sitter::Node<'_>) -> Result<(), SyntaxError> {
                 let mut keyword_seen = false;
                 for c in node.named_children(&mut cursor) {
                     match c.kind() {
+                        _ if c.is_extra() => {}
                         "keyword_argument" | "dictionary_splat" => keyword_seen = true,
-                        "list_splat" | "comment" => {}
+                        "list_splat" => {}
                         _ if keyword_seen => return Err(err("positional argument follows keyword argument")),
                         _ => {}
                     }
@@ -340,6 +341,7 @@ mod tests {
         assert!(check("try:\n    x = 1\ny = 2\n").is_err());
         assert!(check("f(a=1, b)\n").is_err());
         assert!(check("f(**k, b)\n").is_err());
+        assert_eq!(check("f(a=1,\\\n  b=2, # c\n  **k)\n"), Ok(()));
         assert_eq!(
             check("f(a, *b, c=1, *d, **e)\nclass A(B, metaclass=M):\n    pass\n"),
             Ok(())
