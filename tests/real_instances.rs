@@ -37,7 +37,11 @@ fn real_instances_agree_with_the_official_harness() {
         .expect("python3 runs scripts/real-instances.py");
     let text = std::fs::read_to_string(out.path().join("summary.json")).expect("summary.json");
     let summary: serde_json::Value = serde_json::from_str(&text).expect("summary is JSON");
-    assert!(status.success(), "differences: {:#}", summary["differences"]);
+    assert!(
+        status.success(),
+        "differences: {:#}",
+        summary["differences"]
+    );
     assert_eq!(summary["differences"], serde_json::json!([]));
     let runs = &summary["runs"];
     for kind in ["gold", "empty", "noop", "edge"] {
@@ -61,10 +65,7 @@ fn real_instances_agree_with_the_official_harness() {
     }
     // The patch given twice: 4.x applies it, 5.x does not (both officials agree with us).
     let twice = &runs["edge"]["psf__requests-6028"];
-    assert_eq!(
-        (&twice["apply4"], &twice["apply5"]),
-        (&"applied".into(), &"failed".into())
-    );
+    assert_eq!((&twice["apply4"], &twice["apply5"]), (&"applied".into(), &"failed".into()));
     for (id, row) in runs["gold"].as_object().expect("gold") {
         assert_ne!(row["ours4"], "not-applied", "{id}");
         assert_eq!(row["apply4"], "applied", "{id}");
