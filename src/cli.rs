@@ -146,6 +146,10 @@ pub enum Command {
     SlurmTask(crate::cluster::task::TaskArgs),
     /// Prompt sets: import a reference checkout's prompts, show the exact messages of a stage.
     Prompts(commands::prompts::PromptsArgs),
+    /// The pipeline's Python checks (syntax, voting key) on JSONL requests, for the parity
+    /// script scripts/python-parity.py.
+    #[command(hide = true)]
+    Pycheck(commands::pycheck::PycheckArgs),
     /// Print a shell completion script (e.g. `agentless-mini completions bash > /etc/bash_completion.d/agentless-mini`).
     Completions {
         #[arg(value_enum)]

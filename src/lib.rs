@@ -73,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => cluster::plan::run(&args, &global).await,
         Command::SlurmTask(args) => cluster::task::run(&args, &global).await,
         Command::Prompts(args) => commands::prompts::run(&args, &global).await,
+        Command::Pycheck(args) => commands::pycheck::run(&args, &global).await,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut cmd = Cli::command();

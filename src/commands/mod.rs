@@ -13,6 +13,7 @@ pub mod gen_tests;
 pub mod grade;
 pub mod localize;
 pub mod model_args;
+pub mod pycheck;
 pub mod repair;
 pub mod report;
 pub mod rerank;

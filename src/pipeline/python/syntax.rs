@@ -72,7 +72,8 @@ pub fn check_edited(old: &str, new: &str) -> Result<(), SyntaxError> {
         };
         let root = tree.root_node();
         if !root.has_error() {
-            return check_blocks(&tokens);
+            check_blocks(&tokens)?;
+            return check_tree(root);
         }
         Err(first_error(root).unwrap_or(SyntaxError {
             line: 1,
@@ -151,7 +152,8 @@ pub fn check(src: &str) -> Result<(), SyntaxError> {
         };
         let root = tree.root_node();
         if !root.has_error() {
-            return check_blocks(&tokens);
+            check_blocks(&tokens)?;
+            return check_tree(root);
         }
         Err(first_error(root).unwrap_or(SyntaxError {
             line: 1,
@@ -210,6 +212,45 @@ fn check_blocks(tokens: &[Token<'_>]) -> Result<(), SyntaxError> {
             line: significant[significant.len() - 1].line,
             message: "expected an indented block".into(),
         });
+    }
+    Ok(())
+}
+
+/// Rules of CPython's parser that the tree-sitter grammar does not enforce (found by
+/// `scripts/python-parity.py` on mutated real code): a `try` needs an `except` or `finally`
+/// clause, and a positional argument may not follow a keyword argument or `**` unpacking.
+fn check_tree(root: tree_sitter::Node<'_>) -> Result<(), SyntaxError> {
+    let mut cursor = root.walk();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        let err = |message: &str| SyntaxError {
+            line: node.start_position().row + 1,
+            message: message.to_owned(),
+        };
+        match node.kind() {
+            "try_statement" => {
+                let handled = node
+                    .children(&mut cursor)
+                    .any(|c| matches!(c.kind(), "except_clause" | "except_group_clause" | "finally_clause"));
+                if !handled {
+                    return Err(err("expected 'except' or 'finally' block"));
+                }
+            }
+            "argument_list" => {
+                let mut keyword_seen = false;
+                for c in node.named_children(&mut cursor) {
+                    match c.kind() {
+                        _ if c.is_extra() => {}
+                        "keyword_argument" | "dictionary_splat" => keyword_seen = true,
+                        "list_splat" => {}
+                        _ if keyword_seen => return Err(err("positional argument follows keyword argument")),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        stack.extend(node.named_children(&mut cursor));
     }
     Ok(())
 }
@@ -297,5 +338,13 @@ mod tests {
         assert_eq!(check("if x:\n    # c\n\ny = 1\n").map_err(|e| e.line), Err(4));
         assert!(check("if x:\n        a\n    b\n").is_err());
         assert!(check("print 'hello'\n").is_err());
+        assert!(check("try:\n    x = 1\ny = 2\n").is_err());
+        assert!(check("f(a=1, b)\n").is_err());
+        assert!(check("f(**k, b)\n").is_err());
+        assert_eq!(check("f(a=1,\\\n  b=2, # c\n  **k)\n"), Ok(()));
+        assert_eq!(
+            check("f(a, *b, c=1, *d, **e)\nclass A(B, metaclass=M):\n    pass\n"),
+            Ok(())
+        );
     }
 }
