@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SandboxError;
 use super::env::{DockerEnv, INSTANCE_LABEL, RUN_ID_LABEL, SHARD_LABEL};
-use super::output::CappedOutput;
+use super::output::{CappedOutput, LineMerger, Stream};
 
 /// Default cap on captured output per exec (64 MiB).
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 << 20;
@@ -423,7 +423,7 @@ impl Sandbox {
         let StartExecResults::Attached { mut output, .. } = started else {
             return Err(SandboxError::Invalid("the exec started detached".into()));
         };
-        let mut captured = CappedOutput::new(self.output_limit);
+        let mut merged = LineMerger::new(CappedOutput::new(self.output_limit));
         let deadline = tokio::time::Instant::from_std(started_at) + spec.timeout + HOST_GRACE;
         let mut host_killed = false;
         let mut disk_exceeded = None;
@@ -451,8 +451,11 @@ impl Sandbox {
                 }
                 item = output.next() => match item {
                     None => break,
-                    Some(Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message })) => {
-                        captured.push(&message);
+                    Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
+                        merged.push(Stream::Stdout, &message);
+                    }
+                    Some(Ok(LogOutput::StdErr { message })) => {
+                        merged.push(Stream::Stderr, &message);
                     }
                     Some(Ok(LogOutput::StdIn { .. })) => {}
                     Some(Err(e)) => {
@@ -463,6 +466,7 @@ impl Sandbox {
             }
         }
         drop(output);
+        let captured = merged.finish();
         let elapsed = started_at.elapsed();
         if host_killed || disk_exceeded.is_some() {
             let truncated = captured.truncated();

@@ -1,6 +1,7 @@
 //! A byte buffer with a size cap that keeps the head and the tail of a command's output, so
 //! a runaway test cannot fill memory or disk while the markers at the start and the test
-//! summary at the end survive.
+//! summary at the end survive; and the merge of a command's stdout and stderr into that one
+//! buffer a line at a time, so a line of one stream is never cut by bytes of the other.
 
 use std::collections::VecDeque;
 
@@ -78,6 +79,57 @@ impl CappedOutput {
     }
 }
 
+/// Which of an exec's two output streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Merges stdout and stderr into one [`CappedOutput`] at line boundaries. The engine sends the
+/// two pipes as separate frames in arrival order, so a long stdout line (a runner's final
+/// summary written in several chunks) could otherwise be cut by an xtrace line on stderr and
+/// be unreadable to the log parsers. Each stream's bytes stay in order; a partial line waits
+/// for its newline (or for `PENDING_LIMIT` bytes, or the end).
+#[derive(Debug)]
+pub struct LineMerger {
+    out: CappedOutput,
+    pending: [Vec<u8>; 2],
+}
+
+/// A partial line longer than this is written as it is (output with no newlines at all).
+const PENDING_LIMIT: usize = 64 * 1024;
+
+impl LineMerger {
+    pub fn new(out: CappedOutput) -> Self {
+        LineMerger { out, pending: [Vec::new(), Vec::new()] }
+    }
+
+    pub fn push(&mut self, stream: Stream, bytes: &[u8]) {
+        let buf = &mut self.pending[stream as usize];
+        buf.extend_from_slice(bytes);
+        if let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') {
+            self.out.push(&buf[..=last_nl]);
+            buf.drain(..=last_nl);
+        }
+        if buf.len() > PENDING_LIMIT {
+            self.out.push(buf);
+            buf.clear();
+        }
+    }
+
+    /// The merged output, with any unfinished lines (stdout's first) at the end.
+    pub fn finish(mut self) -> CappedOutput {
+        for buf in &self.pending {
+            if !buf.is_empty() {
+                self.out.push(buf);
+            }
+        }
+        self.pending = [Vec::new(), Vec::new()];
+        self.out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +170,29 @@ mod tests {
         assert_eq!(c.dropped(), (1 << 20) + 2 - 16);
         let b = c.into_bytes();
         assert!(b.ends_with(b"aazz"));
+    }
+
+    #[test]
+    fn a_line_is_never_cut_by_the_other_stream() {
+        let mut m = LineMerger::new(CappedOutput::new(1 << 20));
+        m.push(Stream::Stdout, b"start\n===== 3 passed");
+        m.push(Stream::Stderr, b"+ SWEBENCH_TEST_EXIT_CODE=0\n");
+        m.push(Stream::Stdout, b" in 0.1s =====\ntail");
+        m.push(Stream::Stderr, b"+ echo");
+        let text = String::from_utf8(m.finish().into_bytes()).unwrap();
+        assert_eq!(
+            text,
+            "start\n+ SWEBENCH_TEST_EXIT_CODE=0\n===== 3 passed in 0.1s =====\ntail+ echo"
+        );
+    }
+
+    #[test]
+    fn output_without_newlines_is_not_held_forever() {
+        let mut m = LineMerger::new(CappedOutput::new(1 << 20));
+        m.push(Stream::Stdout, &vec![b'.'; PENDING_LIMIT + 1]);
+        m.push(Stream::Stderr, b"x\n");
+        let bytes = m.finish().into_bytes();
+        assert_eq!(bytes.len(), PENDING_LIMIT + 3);
+        assert!(bytes.ends_with(b".x\n"));
     }
 }
