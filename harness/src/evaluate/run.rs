@@ -102,6 +102,24 @@ pub async fn run_evaluation(
     for e in errors {
         tracing::warn!("final container sweep: {e}");
     }
+    // After a cancel, a container whose creation raced the signal may not be tracked yet:
+    // sweep this run's (this shard's, in a cluster task) containers by label too.
+    // A create request already sent when the worker was dropped can still land after the
+    // first sweep, so sweep until a pass finds nothing (a few passes, half a second apart).
+    if cancel.is_cancelled() {
+        for _ in 0..6 {
+            let swept = match &cfg.sandbox.shard {
+                Some(shard) => env.remove_shard(&cfg.run_id, shard).await,
+                None => env.remove_labelled(Some(&cfg.run_id)).await,
+            };
+            match swept {
+                Ok(found) if found.is_empty() => break,
+                Ok(_) => {}
+                Err(e) => tracing::warn!("final container sweep by label: {e}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
     let leftover_containers = match env.list_labelled(Some(&cfg.run_id)).await {
         Ok(list) => list.into_iter().map(|c| c.name).collect(),
         Err(e) => {
