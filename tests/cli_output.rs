@@ -19,7 +19,10 @@ fn a_fatal_error_is_printed_once_without_ansi_codes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "the error once, on one line: {err}");
-    assert!(err.contains("/nonexistent/data.jsonl") && !err.contains("ERROR"), "{err}");
+    assert!(
+        err.contains("/nonexistent/data.jsonl") && !err.contains("ERROR"),
+        "{err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains('\u{1b}'), "no ANSI codes to a pipe: {err:?}");
     // Forced colour reaches log lines (warnings) only when asked for.

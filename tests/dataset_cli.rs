@@ -107,14 +107,26 @@ fn split_download_then_cache_through_the_cli() {
 #[test]
 fn split_names_are_a_closed_list_and_test_needs_a_repository() {
     let bin = env!("CARGO_BIN_EXE_agentless-mini");
-    let o = Command::new(bin).args(["dataset", "--split", "test"]).output().expect("run");
+    let o = Command::new(bin)
+        .args(["dataset", "--split", "test"])
+        .output()
+        .expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "a usage error: {err}");
-    assert!(err.contains("--dataset REPO_ID") && err.contains("verified, lite or full"), "{err}");
-    let o = Command::new(bin).args(["dataset", "--split", "verifed"]).output().expect("run");
+    assert!(
+        err.contains("--dataset REPO_ID") && err.contains("verified, lite or full"),
+        "{err}"
+    );
+    let o = Command::new(bin)
+        .args(["dataset", "--split", "verifed"])
+        .output()
+        .expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("verified") && err.contains("demo"), "the accepted values are listed: {err}");
+    assert!(
+        err.contains("verified") && err.contains("demo"),
+        "the accepted values are listed: {err}"
+    );
     let help = Command::new(bin).args(["dataset", "--help"]).output().expect("run");
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("SWE-bench Verified, 500 instances"), "{help}");

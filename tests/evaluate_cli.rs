@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use agentless_harness::dataset::{Instance, load_dataset};
-use agentless_harness::images::{self, ImageOptions, NoImageProgress};
 use agentless_harness::evaluate::network::gate_script;
+use agentless_harness::images::{self, ImageOptions, NoImageProgress};
 use agentless_harness::integrity::record::{instrument_eval_script, tracked_files};
 use agentless_harness::sandbox::DockerEnv;
 

@@ -179,7 +179,10 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
     assert_eq!(summary["pipeline"]["done"], 1, "{summary}");
     assert_eq!(summary["pipeline"]["non_empty_predictions"], 1, "{summary}");
     assert!(summary.get("evaluation").is_none(), "--no-evaluate: {summary}");
-    assert_eq!(summary["paths"]["predictions"], run_dir.join("predictions.jsonl").to_str().unwrap());
+    assert_eq!(
+        summary["paths"]["predictions"],
+        run_dir.join("predictions.jsonl").to_str().unwrap()
+    );
     assert_eq!(counts(&c), (0, 0));
     assert_eq!(
         fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(),
@@ -219,9 +222,14 @@ fn a_failure_names_the_stage_it_happened_in() {
     c.fail_repair.store(true, Ordering::SeqCst);
     let addr = serve(c.clone());
     let tmp = tempfile::tempdir().unwrap();
-    let out = cmd(addr, &tmp.path().join("run"), &tmp.path().join("repos"), &["--max-attempts", "1"])
-        .output()
-        .unwrap();
+    let out = cmd(
+        addr,
+        &tmp.path().join("run"),
+        &tmp.path().join("repos"),
+        &["--max-attempts", "1"],
+    )
+    .output()
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert_eq!(counts(&c).0, 2, "localization ran and finished: {stderr}");
@@ -247,7 +255,10 @@ fn container_flags_are_not_ignored_without_pipeline_containers() {
     let out = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("no-such-specs.json"), "the error names the file: {stderr}");
+    assert!(
+        stderr.contains("no-such-specs.json"),
+        "the error names the file: {stderr}"
+    );
     assert_eq!(counts(&c), (0, 0), "refused before any model request");
 }
 

@@ -485,14 +485,22 @@ fn float_repr(x: f64) -> String {
         return format!("{m}e{sign}{digits:0>2}");
     }
     let s = format!("{x:?}");
-    if s.contains('.') || s.contains('e') { s } else { format!("{s}.0") }
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 /// Python's `str.__repr__`: single quotes unless the text has `'` and no `"`; `\\`, `\n`,
 /// `\r`, `\t` and the quote escaped; other non-printable characters as `\xNN`, `\uNNNN`,
 /// `\UNNNNNNNN`; printable non-ASCII kept as is.
 pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -590,7 +598,10 @@ mod tests {
     #[test]
     fn values_repr_with_key_order_kept() {
         let v = serde_json::json!({"n": null, "f": 1.5, "g": 1e-05, "h": 1e16, "i": 2.0, "j": 0.0001});
-        assert_eq!(python_repr(&v), "{'n': None, 'f': 1.5, 'g': 1e-05, 'h': 1e+16, 'i': 2.0, 'j': 0.0001}");
+        assert_eq!(
+            python_repr(&v),
+            "{'n': None, 'f': 1.5, 'g': 1e-05, 'h': 1e+16, 'i': 2.0, 'j': 0.0001}"
+        );
         let report = InstanceReport {
             patch_is_none: false,
             patch_exists: true,
@@ -641,12 +652,21 @@ mod tests {
             (order.into_iter().map(|(_, k)| k).collect::<Vec<_>>(), v)
         };
         let (v4_client, _) = keys(GradingMode::V4, true);
-        assert!(!v4_client.iter().any(|k| k.starts_with("unstopped") || k == "unremoved_images"));
+        assert!(
+            !v4_client
+                .iter()
+                .any(|k| k.starts_with("unstopped") || k == "unremoved_images")
+        );
         assert!(!v4_client.iter().any(|k| k.contains("failure")));
         let (v4_none, _) = keys(GradingMode::V4, false);
         assert_eq!(
             &v4_none[v4_none.len() - 4..],
-            ["schema_version", "unstopped_instances", "unstopped_containers", "unremoved_images"]
+            [
+                "schema_version",
+                "unstopped_instances",
+                "unstopped_containers",
+                "unremoved_images"
+            ]
         );
         let (v5_client, v) = keys(GradingMode::V5, true);
         assert_eq!(
@@ -678,7 +698,10 @@ mod tests {
             ]
         );
         assert_eq!(v["ambiguous_failure_ids"], serde_json::json!(["a__a-1"]));
-        assert_eq!(v["failure_reasons"], serde_json::json!({"a__a-1": "no_tests_collected"}));
+        assert_eq!(
+            v["failure_reasons"],
+            serde_json::json!({"a__a-1": "no_tests_collected"})
+        );
         let (v5_none, _) = keys(GradingMode::V5, false);
         assert_eq!(v5_none.last().map(String::as_str), Some("schema_version"));
     }

@@ -46,7 +46,10 @@ async fn repo(env: &DockerEnv, run: &str) -> Sandbox {
 
 async fn reset(sb: &Sandbox) {
     let r = sb
-        .exec(&["sh", "-c", "git checkout -- . && git clean -fdq"], Duration::from_secs(30))
+        .exec(
+            &["sh", "-c", "git checkout -- . && git clean -fdq"],
+            Duration::from_secs(30),
+        )
         .await
         .expect("reset");
     assert_eq!(r.exit_code, Some(0));
@@ -59,13 +62,16 @@ async fn head(sb: &Sandbox) -> String {
 
 fn strategies(o: &ApplyOutcome) -> (Option<ApplyStrategy>, Vec<ApplyStrategy>) {
     match o {
-        ApplyOutcome::Applied { strategy, failed, .. } => (Some(*strategy), failed.iter().map(|f| f.strategy).collect()),
+        ApplyOutcome::Applied { strategy, failed, .. } => {
+            (Some(*strategy), failed.iter().map(|f| f.strategy).collect())
+        }
         ApplyOutcome::Failed { attempts } => (None, attempts.iter().map(|f| f.strategy).collect()),
         ApplyOutcome::Refused(r) => panic!("refused: {r}"),
     }
 }
 
-const CLEAN: &str = "diff --git a/f.txt b/f.txt\n--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,3 @@\n line 1\n-line 2\n+line two\n line 3\n";
+const CLEAN: &str =
+    "diff --git a/f.txt b/f.txt\n--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,3 @@\n line 1\n-line 2\n+line two\n line 3\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_5x_cascade_differs_from_4x_where_5x_does() {
@@ -82,13 +88,19 @@ async fn the_5x_cascade_differs_from_4x_where_5x_does() {
     // check fails too.
     let twice = format!("{CLEAN}{CLEAN}");
     let v4 = sb.apply_patch_with(&twice, ApplySequence::V4).await.expect("apply");
-    assert_eq!(strategies(&v4), (Some(S::PatchFuzz), vec![S::GitApply, S::GitApplyReject]));
+    assert_eq!(
+        strategies(&v4),
+        (Some(S::PatchFuzz), vec![S::GitApply, S::GitApplyReject])
+    );
     assert_eq!(head(&sb).await, "line 1|line two|line 3");
     reset(&sb).await;
     let v5 = sb.apply_patch_with(&twice, ApplySequence::V5).await.expect("apply");
     assert_eq!(
         strategies(&v5),
-        (None, vec![S::GitApply, S::GitApply3Way, S::GitApplyReject, S::PatchFuzzForward])
+        (
+            None,
+            vec![S::GitApply, S::GitApply3Way, S::GitApplyReject, S::PatchFuzzForward]
+        )
     );
     reset(&sb).await;
 
@@ -97,12 +109,20 @@ async fn the_5x_cascade_differs_from_4x_where_5x_does() {
     // index too: the reset keeps it, `--3way` cannot run (the patch names blobs the
     // repository lacks), `--forward` refuses, and `git apply --check --reverse` accepts it.
     // 4.x on the same tree: `patch --batch` reverses it and reports success.
-    assert!(sb.apply_patch_with(CLEAN, ApplySequence::V4).await.expect("apply").applied());
+    assert!(
+        sb.apply_patch_with(CLEAN, ApplySequence::V4)
+            .await
+            .expect("apply")
+            .applied()
+    );
     let v5 = sb.apply_patch_with(CLEAN, ApplySequence::V5).await.expect("apply");
     assert_eq!(strategies(&v5), (Some(S::GitApply3Way), vec![S::GitApply]));
     assert_eq!(head(&sb).await, "line 1|line two|line 3");
     let unknown_blobs = CLEAN.replace("--- a/f.txt", "index 1234567..89abcde 100644\n--- a/f.txt");
-    let v5 = sb.apply_patch_with(&unknown_blobs, ApplySequence::V5).await.expect("apply");
+    let v5 = sb
+        .apply_patch_with(&unknown_blobs, ApplySequence::V5)
+        .await
+        .expect("apply");
     assert_eq!(
         strategies(&v5),
         (
@@ -119,12 +139,18 @@ async fn the_5x_cascade_differs_from_4x_where_5x_does() {
     // Context drift: only `patch --fuzz` applies it; 5.x tried `--3way` on the way.
     let drift = "--- a/f.txt\n+++ b/f.txt\n@@ -5,5 +5,5 @@\n line 5\n line 6\n-line 7\n+line seven\n line 8\n line 9 (changed upstream)\n";
     let v4 = sb.apply_patch_with(drift, ApplySequence::V4).await.expect("apply");
-    assert_eq!(strategies(&v4), (Some(S::PatchFuzz), vec![S::GitApply, S::GitApplyReject]));
+    assert_eq!(
+        strategies(&v4),
+        (Some(S::PatchFuzz), vec![S::GitApply, S::GitApplyReject])
+    );
     reset(&sb).await;
     let v5 = sb.apply_patch_with(drift, ApplySequence::V5).await.expect("apply");
     assert_eq!(
         strategies(&v5),
-        (Some(S::PatchFuzzForward), vec![S::GitApply, S::GitApply3Way, S::GitApplyReject])
+        (
+            Some(S::PatchFuzzForward),
+            vec![S::GitApply, S::GitApply3Way, S::GitApplyReject]
+        )
     );
     // 5.x reset the tree before `patch`: no `.rej` left by the `--reject` attempt.
     let rej = sb
@@ -144,7 +170,10 @@ async fn the_5x_cascade_differs_from_4x_where_5x_does() {
     for seq in [ApplySequence::V4, ApplySequence::V5] {
         let ok = sb.apply_patch_with(&link("../f.txt"), seq).await.expect("apply");
         assert_eq!(strategies(&ok).0, Some(S::GitApply), "{seq:?}");
-        let read = sb.exec(&["cat", "docs/latest"], Duration::from_secs(10)).await.expect("cat");
+        let read = sb
+            .exec(&["cat", "docs/latest"], Duration::from_secs(10))
+            .await
+            .expect("cat");
         assert!(read.text().starts_with("line 1"), "{}", read.text());
         reset(&sb).await;
         match sb.apply_patch_with(&link("../../etc"), seq).await.expect("apply") {

@@ -45,7 +45,9 @@ async fn hub(announce_sha: Option<String>) -> Hub {
     let s = seen.clone();
     tokio::spawn(async move {
         for _ in 0..64 {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let (body, sha, s) = (body.clone(), sha.clone(), s.clone());
             tokio::spawn(async move {
                 let mut req = Vec::new();
@@ -60,7 +62,9 @@ async fn hub(announce_sha: Option<String>) -> Hub {
                 let text = String::from_utf8_lossy(&req).to_string();
                 let mut first = text.lines().next().unwrap_or_default().split(' ');
                 let (method, path) = (first.next().unwrap_or_default(), first.next().unwrap_or_default());
-                let auth = text.lines().any(|l| l.to_ascii_lowercase().starts_with("authorization:"));
+                let auth = text
+                    .lines()
+                    .any(|l| l.to_ascii_lowercase().starts_with("authorization:"));
                 s.lock().expect("lock").push((path.to_owned(), auth));
                 let resolve = ["SWE-bench/SWE-bench_Verified", "princeton-nlp/SWE-bench_Verified"]
                     .iter()
@@ -198,8 +202,14 @@ async fn our_cache_and_huggingface_hubs_are_the_same_layout_both_ways() {
     );
     // The token went to the hub, never to the CDN host.
     let seen = hub.seen.lock().expect("lock").clone();
-    assert!(seen.iter().any(|(p, auth)| p.contains("/resolve/") && *auth), "{seen:?}");
-    assert!(seen.iter().any(|(p, auth)| p.starts_with("/cdn/") && !*auth), "{seen:?}");
+    assert!(
+        seen.iter().any(|(p, auth)| p.contains("/resolve/") && *auth),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(p, auth)| p.starts_with("/cdn/") && !*auth),
+        "{seen:?}"
+    );
 
     // huggingface_hub reads our cache offline, and finds the same file.
     let read = hf_download(ours.path(), &hub.url, "SWE-bench/SWE-bench_Verified", true).expect("hf reads ours");
@@ -252,5 +262,8 @@ async fn a_revision_that_is_not_a_name_is_refused() {
         .await
         .expect_err("bad revision")
         .to_string();
-    assert!(err.contains("../../etc") && err.contains("branch, tag or commit"), "{err}");
+    assert!(
+        err.contains("../../etc") && err.contains("branch, tag or commit"),
+        "{err}"
+    );
 }

@@ -14,7 +14,7 @@ use agentless_harness::grade::{GradingMode, classify_infra_failure, parser_for};
 use agentless_harness::integrity::run::{Flagged, assess_log_folder, run_report_json};
 use agentless_harness::integrity::{INTEGRITY_FILE, IntegrityReport};
 use agentless_harness::report::{
-    InstanceOutcome, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report_as, RunReportFlavor,
+    InstanceOutcome, RunReportFlavor, Verdict, VerdictKind, grade_instance, instance_report_json, make_run_report_as,
 };
 use anyhow::Context as _;
 use clap::Args;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use hub::{
-    HubConfig, HubDataset, HubProgress, NoProgress, ResolvedDataset, Split, looks_like_repo_id, repo_aliases, resolve_hub,
-    resolve_split,
+    HubConfig, HubDataset, HubProgress, NoProgress, ResolvedDataset, Split, looks_like_repo_id, repo_aliases,
+    resolve_hub, resolve_split,
 };
 pub use load::{load_dataset, parse_json_rows};
 

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::logs::{self, InstanceLog};
-use super::resume::{InputKey, finished_with};
 use super::network::{GATE_OPEN, NetworkPolicy, gate_script, wait_for_gate_command};
+use super::resume::{InputKey, finished_with};
 use super::{EvalConfig, EvalError, EvalOutcome, ImageEvents, InfraStage, InstanceResult, RunProgress, Timings};
 use crate::dataset::Instance;
 use crate::eval_script::eval_script_for;
+use crate::grade::GradingMode;
 use crate::grade::parser_for;
 use crate::images::{container_name, ensure_instance_image};
 use crate::integrity::record::{RepoDiffs, instrument_eval_script, tracked_files};
@@ -23,7 +24,6 @@ use crate::integrity::run::{assess_log_folder, read_integrity, write_integrity};
 use crate::integrity::{HarnessObservations, Inputs, IntegrityReport, assess};
 use crate::predictions::Prediction;
 use crate::report::{grade_instance, instance_report_json, instance_report_repr};
-use crate::grade::GradingMode;
 use crate::sandbox::{
     ApplyOutcome, ApplySequence, ApplyStrategy, DockerEnv, ExecOutcome, ExecSpec, Sandbox, SandboxError,
     check_patch_paths,
@@ -293,7 +293,10 @@ impl Run<'_> {
             NetworkPolicy::InstallOnly { network } => {
                 run_gated(sandbox, &spec, network, script.contains(GATE_OPEN), log, self.cancel).await
             }
-            _ => sandbox.exec_spec(&spec).await.map_err(|e| from_sandbox(InfraStage::Exec, e)),
+            _ => sandbox
+                .exec_spec(&spec)
+                .await
+                .map_err(|e| from_sandbox(InfraStage::Exec, e)),
         };
         let ran = match ran {
             Ok(r) => r,
@@ -422,8 +425,13 @@ async fn run_gated(
     let cut = |e| from_sandbox(InfraStage::Network, e);
     if !gated {
         sandbox.disconnect_network(network).await.map_err(cut)?;
-        log.info(&format!("Network {network} disconnected (the eval script has no start marker)"));
-        return sandbox.exec_spec(spec).await.map_err(|e| from_sandbox(InfraStage::Exec, e));
+        log.info(&format!(
+            "Network {network} disconnected (the eval script has no start marker)"
+        ));
+        return sandbox
+            .exec_spec(spec)
+            .await
+            .map_err(|e| from_sandbox(InfraStage::Exec, e));
     }
     let script = sandbox.exec_spec(spec);
     tokio::pin!(script);

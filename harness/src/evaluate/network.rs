@@ -107,12 +107,19 @@ mod tests {
             }
             std::fs::write(&open, b"").unwrap();
         });
-        let out = std::process::Command::new("bash").arg("-c").arg(&local).output().unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&local)
+            .output()
+            .unwrap();
         opener.join().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success());
         assert_eq!(String::from_utf8_lossy(&out.stdout), "tests\n");
-        assert!(!err.contains("am_gx") && !err.contains("sleep") && !err.contains("agentless"), "{err}");
+        assert!(
+            !err.contains("am_gx") && !err.contains("sleep") && !err.contains("agentless"),
+            "{err}"
+        );
         assert!(err.contains("+ true") && err.contains("+ echo tests"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

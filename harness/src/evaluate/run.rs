@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{EvalConfig, EvalError, EvalOutcome, InstanceResult, RunProgress, evaluate_instance};
 use crate::dataset::Instance;
+use crate::grade::classify_infra_failure;
 use crate::integrity::run::{Flagged, write_run_reports};
 use crate::predictions::Prediction;
-use crate::grade::classify_infra_failure;
 use crate::report::{InstanceOutcome, RunReport, RunReportFlavor, make_run_report_as};
 use crate::sandbox::DockerEnv;
 

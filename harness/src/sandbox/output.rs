@@ -102,7 +102,10 @@ const PENDING_LIMIT: usize = 64 * 1024;
 
 impl LineMerger {
     pub fn new(out: CappedOutput) -> Self {
-        LineMerger { out, pending: [Vec::new(), Vec::new()] }
+        LineMerger {
+            out,
+            pending: [Vec::new(), Vec::new()],
+        }
     }
 
     pub fn push(&mut self, stream: Stream, bytes: &[u8]) {
