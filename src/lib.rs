@@ -17,6 +17,7 @@ pub mod outputs;
 pub mod pipeline;
 pub mod printer;
 pub mod progress;
+pub mod publish;
 pub mod reporting;
 pub mod status;
 

@@ -21,7 +21,8 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::Semaphore;
 
-use crate::artifact::{RunDir, StageId, write_atomic};
+use crate::artifact::manifest::{DatasetRecord, LocationsRecord, PromptsRecord};
+use crate::artifact::{MANIFEST_FORMAT_VERSION, Prices, RunDir, RunManifest, StageId};
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::pipeline::context::{Containers, Cx, RegressionSettings, ReproSettings, Sampling, Settings};
@@ -522,19 +523,27 @@ fn container_options(args: &PipelineArgs) -> anyhow::Result<(ImageOptions, Sandb
 
 /// What `run.json` records of the dataset: for a hub dataset its repository, revision, commit
 /// and the parquet's sha256; otherwise the split name or the file.
-fn dataset_record(args: &DatasetArgs, source: Option<&ResolvedDataset>) -> serde_json::Value {
+fn dataset_record(args: &DatasetArgs, source: Option<&ResolvedDataset>) -> DatasetRecord {
     match source {
-        Some(s) => serde_json::json!({
-            "repo": s.repo,
-            "split": args.split.as_deref().filter(|s| *s == "dev").unwrap_or("test"),
-            "revision": s.revision,
-            "commit": s.commit,
-            "sha256": s.sha256,
-        }),
-        None => serde_json::json!({
-            "split": args.split,
-            "file": args.dataset,
-        }),
+        Some(s) => DatasetRecord {
+            repo: Some(s.repo.clone()),
+            split: Some(
+                args.split
+                    .as_deref()
+                    .filter(|s| *s == "dev")
+                    .unwrap_or("test")
+                    .to_owned(),
+            ),
+            revision: Some(s.revision.clone()),
+            commit: s.commit.clone(),
+            sha256: Some(s.sha256.clone()),
+            file: None,
+        },
+        None => DatasetRecord {
+            split: args.split.clone(),
+            file: args.dataset.clone(),
+            ..DatasetRecord::default()
+        },
     }
 }
 
@@ -590,25 +599,26 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         args.repos_dir.clone().unwrap_or_else(default_repos_dir),
         Some(args.demo_repos()),
     );
-    let settings_json = serde_json::json!({
-        "settings": &settings,
-        "model": args.model.model,
-        "instances": instances.iter().map(|i| i.instance_id.as_str()).collect::<Vec<_>>(),
-        "shard": args.shard,
-        "version": env!("CARGO_PKG_VERSION"),
-        "dataset": dataset_record(&args.dataset, source.as_ref()),
-        "prompts": {
-            "file": args.prompts,
-            "name": settings.prompts.name,
-            "fingerprint": settings.prompts.fingerprint(),
-            "default": settings.prompts.is_default(),
-        },
-        "locations": settings.locations.as_ref().map(|l| serde_json::json!({"file": l.path, "sha256": l.sha256})),
-    });
-    write_atomic(
-        &run_dir.settings_file(),
-        serde_json::to_string_pretty(&settings_json)?.as_bytes(),
-    )?;
+    let manifest = RunManifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        settings: serde_json::to_value(&settings)?,
+        model: Some(args.model.model.clone()),
+        instances: instances.iter().map(|i| i.instance_id.clone()).collect(),
+        shard: args.shard,
+        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        dataset: dataset_record(&args.dataset, source.as_ref()),
+        prompts: Some(PromptsRecord {
+            file: args.prompts.clone(),
+            name: settings.prompts.name.clone(),
+            fingerprint: settings.prompts.fingerprint(),
+            default: settings.prompts.is_default(),
+        }),
+        locations: settings.locations.as_ref().map(|l| LocationsRecord {
+            file: l.path.clone().into(),
+            sha256: l.sha256.clone(),
+        }),
+    };
+    run_dir.write_manifest(&manifest)?;
     let cx = Cx {
         settings: Arc::new(settings),
         run_dir,
@@ -650,52 +660,20 @@ pub(crate) fn run_id_of(dir: &Path) -> String {
     }
 }
 
-/// Tokens and cost per instance, written to `usage.json` and summarized.
+/// Tokens and cost per instance, summed from the stage records into `usage.json`; returns
+/// what this invocation's stages used, for the summary.
 fn write_usage(args: &PipelineArgs, run_dir: &RunDir, reports: &[InstanceReport]) -> anyhow::Result<(u64, u64, f64)> {
-    let cost = |u: &Usage| {
-        u.prompt_tokens as f64 * args.price_per_mtok_in / 1e6
-            + u.completion_tokens as f64 * args.price_per_mtok_out / 1e6
+    let prices = Prices {
+        per_mtok_in: args.price_per_mtok_in,
+        per_mtok_out: args.price_per_mtok_out,
     };
-    let mut per: serde_json::Map<String, serde_json::Value> = match fs_err::read_to_string(run_dir.usage_file()) {
-        Ok(t) => serde_json::from_str::<serde_json::Value>(&t)
-            .ok()
-            .and_then(|v| v.get("instances").and_then(|i| i.as_object().cloned()))
-            .unwrap_or_default(),
-        Err(_) => Default::default(),
-    };
-    for r in reports {
-        let entry = per
-            .entry(r.instance_id.clone())
-            .or_insert_with(|| serde_json::json!({}));
-        if let Some(obj) = entry.as_object_mut() {
-            let prev_in = obj.get("prompt_tokens").and_then(|v| v.as_u64()).unwrap_or(0);
-            let prev_out = obj.get("completion_tokens").and_then(|v| v.as_u64()).unwrap_or(0);
-            // A stage command reports only its stage's tokens: keep the larger total seen.
-            let u = Usage {
-                prompt_tokens: prev_in.max(r.usage.prompt_tokens),
-                completion_tokens: prev_out.max(r.usage.completion_tokens),
-            };
-            obj.insert("prompt_tokens".into(), u.prompt_tokens.into());
-            obj.insert("completion_tokens".into(), u.completion_tokens.into());
-            obj.insert("cost".into(), serde_json::json!(cost(&u)));
-        }
-    }
+    run_dir.refresh_usage(prices, reports.iter().map(|r| r.instance_id.as_str()))?;
     let (mut tin, mut tout) = (0u64, 0u64);
     for r in reports {
         tin += r.usage.prompt_tokens;
         tout += r.usage.completion_tokens;
     }
-    let total_cost = cost(&Usage {
-        prompt_tokens: tin,
-        completion_tokens: tout,
-    });
-    let doc = serde_json::json!({
-        "price_per_mtok_in": args.price_per_mtok_in,
-        "price_per_mtok_out": args.price_per_mtok_out,
-        "instances": per,
-    });
-    write_atomic(&run_dir.usage_file(), serde_json::to_string_pretty(&doc)?.as_bytes())?;
-    Ok((tin, tout, total_cost))
+    Ok((tin, tout, prices.cost(tin, tout)))
 }
 
 /// Run a scope over the selected instances and summarize; shared by every pipeline command.
