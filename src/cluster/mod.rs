@@ -249,7 +249,7 @@ pub async fn submit_eval(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result
         args: task_argv(),
         shards: args.cluster.shards,
         container_run_ids: ids,
-        log_root: run_dir.join("logs").join("run_evaluation"),
+        log_root: crate::artifact::RunDir::at(&run_dir).evaluation_log_root(),
         run_dir: Some(run_dir.clone()),
         eval_run_id,
         instances: instances.into_iter().map(|i| i.instance_id).collect(),
