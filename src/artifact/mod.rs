@@ -19,6 +19,7 @@
 //!   candidate-verdicts.jsonl         verdicts of unsubmitted candidates ([`CandidateVerdict`])
 //!   logs/run_evaluation/<run_id>/…   the evaluation of predictions.jsonl (official layout)
 //!   logs/candidates/                 run reports of the candidate gradings
+//!   cluster/                         a cluster run's job, scripts and shard folders
 //!   <model>.<run_id>.json            the official run report
 //! ```
 //!
@@ -51,6 +52,7 @@ const MANIFEST_FILE: &str = "run.json";
 const VERDICTS_FILE: &str = "candidate-verdicts.jsonl";
 const LOGS_DIR: &str = "logs";
 const CANDIDATES_DIR: &str = "candidates";
+const CLUSTER_DIR: &str = "cluster";
 
 /// The stages, in pipeline order (also their artifact file names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -290,6 +292,12 @@ impl RunDir {
     /// Where the run reports of the candidate gradings go.
     pub fn candidates_report_dir(&self) -> PathBuf {
         self.root.join(LOGS_DIR).join(CANDIDATES_DIR)
+    }
+
+    /// The folder of a cluster run's job (`crate::cluster`: `job.json`, batch scripts, one
+    /// folder per shard).
+    pub fn cluster_dir(&self) -> PathBuf {
+        self.root.join(CLUSTER_DIR)
     }
 
     pub fn verdicts_file(&self) -> PathBuf {

@@ -152,7 +152,7 @@ impl ClusterDir {
 
     /// The cluster folder of `dir`: `dir/cluster` when it is a run directory, else `dir`.
     pub fn find(dir: &Path) -> ClusterDir {
-        let inner = dir.join("cluster");
+        let inner = crate::artifact::RunDir::at(dir).cluster_dir();
         if inner.join("job.json").is_file() {
             ClusterDir(inner)
         } else {
@@ -257,7 +257,13 @@ pub async fn submit_eval(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result
         final_job: None,
         submitted_at_unix: now_unix(),
     };
-    submit(job, ClusterDir(run_dir.join("cluster")), &args.cluster, global).await
+    submit(
+        job,
+        ClusterDir(crate::artifact::RunDir::at(&run_dir).cluster_dir()),
+        &args.cluster,
+        global,
+    )
+    .await
 }
 
 /// `evaluate --executor slurm`.
