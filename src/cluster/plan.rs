@@ -358,6 +358,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn costs_are_measured_on_the_stage_records_of_a_run() {
+        let d = tempfile::tempdir().unwrap();
+        let run = RunDir::create(d.path()).unwrap();
+        let write = |id: &str, stage: StageId, records: &[&str]| {
+            let mut text = format!(
+                "{{\"type\":\"begin\",\"data\":{{\"stage\":\"{stage}\",\"format_version\":1,\"key\":\"sha256:0\",\"started_at_unix\":0}}}}\n"
+            );
+            for r in records {
+                text.push_str(&format!("{{\"type\":\"record\",\"data\":{r}}}\n"));
+            }
+            let path = run.stage_file(id, stage).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let sample = r#"{"kind":"sample","usage":{"prompt_tokens":100,"completion_tokens":10}}"#;
+        let other = r#"{"kind":"sample","usage":{"prompt_tokens":300,"completion_tokens":30}}"#;
+        write("a__b-1", StageId::Localize, &[sample, other]);
+        write("a__b-1", StageId::Repair, &[sample, sample, sample, sample]);
+        write(
+            "a__b-1",
+            StageId::Execute,
+            &[r#"{"elapsed_ms":2000}"#, r#"{"elapsed_ms":4000}"#],
+        );
+        let c = measure(d.path()).unwrap();
+        assert_eq!((c.localize.prompt, c.localize.completion), (200.0, 20.0));
+        assert_eq!((c.repair.prompt, c.repair.completion), (100.0, 10.0));
+        assert_eq!(c.candidate_run_s, 3.0);
+        assert_eq!(c.distinct_share, 0.5);
+        assert!(c.source.starts_with("measured on"));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(measure(empty.path()).is_err());
+    }
+
+    #[test]
     fn paper_setting_multiplies_out() {
         let s = Shape {
             loc_samples: 500.0,
