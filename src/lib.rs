@@ -18,6 +18,8 @@ pub mod pipeline;
 pub mod printer;
 pub mod progress;
 pub mod reporting;
+pub mod settings;
+pub mod signals;
 pub mod status;
 
 use std::process::ExitCode;

@@ -106,7 +106,7 @@ pub async fn load_instances_with_source(
         (None, _, Some(split)) => {
             let split: Split = split.parse()?;
             if split == Split::Demo {
-                let instances = crate::demo::instances().context("loading the embedded demo split")?;
+                let instances = ds::demo::instances().context("loading the embedded demo split")?;
                 (instances, None)
             } else {
                 let repo = split.hub_repo().unwrap_or_default();
