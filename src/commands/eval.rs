@@ -836,6 +836,7 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
         .filter(|i| predictions.iter().any(|p| p.instance_id == i.instance_id))
         .cloned()
         .collect();
+    let evaluation_started = std::time::SystemTime::now();
     let summary = run_evaluation(
         &env,
         &evaluated,
@@ -850,7 +851,8 @@ async fn eval(args: &EvalArgs, global: &GlobalArgs, out: &mut JsonSummary) -> an
     let summary = summary?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
         let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results)
-            .strict(args.integrity == IntegrityMode::Strict);
+            .strict(args.integrity == IntegrityMode::Strict)
+            .started_at(evaluation_started);
         crate::reporting::junit::write_junit(path, report, &details)?;
         out.paths.junit = Some(path.clone());
     }
