@@ -59,8 +59,10 @@ impl DemoRun {
 }
 
 /// The repair answers given, per sample index, by label.
-fn repair_order(instance_id: &str) -> Vec<&'static str> {
+pub fn repair_order(instance_id: &str) -> Vec<&'static str> {
     if instance_id.contains("slugkit") {
+        // Plain majority voting would pick `wrong` (two identical votes, earliest); the
+        // reproduction test must overturn it.
         vec!["wrong", "wrong", "correct", "correct_reformatted", "malformed"]
     } else {
         vec!["malformed", "correct", "wrong", "correct_reformatted", "malformed"]
@@ -72,28 +74,29 @@ fn replay_line(job: &Job, text: &str) -> Value {
     json!({"key": agentless_model::replay::sample_key(&req, 0), "text": text})
 }
 
-/// Run the demo split into `dir/run` (Docker; images are built when missing).
-pub fn demo_run(dir: &Path) -> DemoRun {
+impl DemoRun {
+    /// `eval`'s arguments for this run, with `extra` flags at the end.
+    pub fn eval_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut argv = vec!["eval".to_owned()];
+        argv.extend(self.pipeline_args(&self.run_dir));
+        argv.extend(
+            ["--workers", "4", "--timeout", "300", "--repro-timeout", "120"]
+                .iter()
+                .chain(extra)
+                .map(|s| (*s).to_owned()),
+        );
+        argv
+    }
+}
+
+/// The recorded answers of a demo run into `dir/replay.jsonl` (nothing runs yet).
+pub fn prepare(dir: &Path) -> DemoRun {
     let demo = DemoRun {
         run_dir: dir.join("run"),
         replay: dir.join("replay.jsonl"),
         repos: dir.join("repos"),
     };
-    let mut argv = vec!["eval".to_owned()];
-    argv.extend(demo.pipeline_args(&demo.run_dir));
-    argv.extend(
-        [
-            "--workers",
-            "4",
-            "--timeout",
-            "300",
-            "--repro-timeout",
-            "120",
-            "--no-evaluate",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned()),
-    );
+    let argv = demo.eval_args(&[]);
     let cli = Cli::parse_from(std::iter::once("agentless-mini".to_owned()).chain(argv.iter().cloned()));
     let Cmd::Eval(eval) = cli.command else {
         panic!("not eval")
@@ -157,8 +160,15 @@ pub fn demo_run(dir: &Path) -> DemoRun {
     }
     let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
     fs_err::write(&demo.replay, text).unwrap();
+    demo
+}
+
+/// Run the demo split into `dir/run` without the final evaluation (Docker; images are built
+/// when missing).
+pub fn demo_run(dir: &Path) -> DemoRun {
+    let demo = prepare(dir);
     let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(&argv)
+        .args(demo.eval_args(&["--no-evaluate"]))
         .output()
         .unwrap();
     assert!(
