@@ -57,7 +57,7 @@ pub fn run(args: &ImportArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus>
         ));
     }
     printer.summary(&format!(
-        "imported {} instances × {} samples ({} with localization, {} with regression tests, {} with reproduction tests; {} stage files unchanged) into {}; next: `agentless-mini rerank --run-dir {}` (or `execute` first)",
+        "imported {} instances × {} samples ({} with localization, {} with regression tests, {} with reproduction tests; {} stage files unchanged) into {}; next: `agentless-mini rerank --run-dir {} --split NAME` (or --dataset; `execute` first to run the candidates here)",
         s.instances,
         s.samples,
         s.localized,
