@@ -140,6 +140,9 @@ pub enum Command {
     Submit(Box<commands::submit::SubmitArgs>),
     /// Write a run as a SWE-bench experiments submission folder (the leaderboard layout).
     Export(Box<commands::export::ExportArgs>),
+    /// Read another tool's artifacts into a run directory (swe-rl's Agentless Mini files), to
+    /// execute and rerank them here.
+    Import(commands::import::ImportArgs),
     /// Write a self-contained HTML report of a run (rates, scaling curves, losses, cost, time).
     // `--timeout` was the eval-script timeout of --grade-candidates: kept as a hidden alias.
     #[command(mut_arg("eval_timeout", |a| a.alias("timeout")))]

@@ -161,6 +161,22 @@ impl RunDir {
         Ok(self.root.join("instances").join(instance_id))
     }
 
+    /// The instances that have a folder, sorted.
+    pub fn instance_ids(&self) -> Result<Vec<String>, ArtifactError> {
+        let dir = self.root.join("instances");
+        let mut ids = Vec::new();
+        for entry in fs_err::read_dir(&dir).map_err(|e| ArtifactError::io(&dir, e))? {
+            let entry = entry.map_err(|e| ArtifactError::io(&dir, e))?;
+            if entry.path().is_dir()
+                && let Some(name) = entry.file_name().to_str()
+            {
+                ids.push(name.to_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
     /// The artifact file of `stage` for an instance.
     pub fn stage_file(&self, instance_id: &str, stage: StageId) -> Result<PathBuf, ArtifactError> {
         Ok(self.instance_dir(instance_id)?.join(format!("{}.jsonl", stage.name())))

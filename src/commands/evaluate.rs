@@ -135,12 +135,14 @@ async fn evaluate(args: &EvaluateArgs, global: &GlobalArgs, out: &mut JsonSummar
     cancel_on_signals(cancel.clone());
     let bars = EvaluationBars::new(global);
     let report_dir = crate::cluster::task::files_dir().unwrap_or_else(|| args.report_dir.clone());
+    let evaluation_started = std::time::SystemTime::now();
     let summary = run_evaluation(&env, &selected, &predictions, &cfg, &report_dir, &bars, &cancel).await;
     bars.finish();
     let summary = summary?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
         let details = crate::reporting::junit::JunitDetails::from_results(&args.run_id, &summary.results)
-            .strict(args.evaluation.integrity == IntegrityMode::Strict);
+            .strict(args.evaluation.integrity == IntegrityMode::Strict)
+            .started_at(evaluation_started);
         crate::reporting::junit::write_junit(path, report, &details)?;
         out.paths.junit = Some(path.clone());
     }

@@ -49,7 +49,8 @@ macro_rules! usage_bail {
     };
 }
 
-// After `usage_bail!`, which it uses.
+// After `usage_bail!`, which they use.
+pub mod import;
 pub mod prompts;
 
 /// Resolve `--split` / `--dataset` and the instance filters to the selected instances.

@@ -39,6 +39,7 @@ pub async fn evaluate_predictions(
         .filter(|i| predictions.iter().any(|p| p.instance_id == i.instance_id))
         .cloned()
         .collect();
+    let evaluation_started = std::time::SystemTime::now();
     let summary = run_evaluation(
         &env,
         &evaluated,
@@ -53,7 +54,8 @@ pub async fn evaluate_predictions(
     let summary = summary?;
     if let (Some(path), Some(report)) = (&args.junit, &summary.report) {
         let details = crate::reporting::junit::JunitDetails::from_results(&run_id, &summary.results)
-            .strict(args.evaluation.integrity == IntegrityMode::Strict);
+            .strict(args.evaluation.integrity == IntegrityMode::Strict)
+            .started_at(evaluation_started);
         crate::reporting::junit::write_junit(path, report, &details)?;
         out.paths.junit = Some(path.clone());
     }
