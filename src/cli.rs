@@ -101,33 +101,51 @@ pub enum Command {
     #[command(after_help = EVAL_EXAMPLES)]
     Eval(Box<commands::eval::EvalArgs>),
     /// Pipeline stage: file-level localization.
+    #[command(mut_args(stage_help::localize))]
     Localize(Box<commands::localize::LocalizeArgs>),
     /// Pipeline stage: repair samples (SEARCH/REPLACE edits to patches).
+    #[command(mut_args(stage_help::repair))]
     Repair(Box<commands::repair::RepairArgs>),
     /// Pipeline stage: reproduction tests (generate, run on the original code, vote).
+    #[command(mut_args(stage_help::gen_tests))]
     GenTests(Box<commands::gen_tests::GenTestsArgs>),
     /// Pipeline stage: regression tests (passing on the original code, filtered by the model).
+    #[command(mut_args(stage_help::select_regression))]
     SelectRegression(Box<commands::select_regression::SelectRegressionArgs>),
     /// Pipeline stage: run every distinct candidate patch against the tests in containers.
+    #[command(mut_args(stage_help::execute))]
     Execute(Box<commands::execute::ExecuteArgs>),
     /// Pipeline stage: rerank the candidates and write predictions.jsonl.
+    #[command(mut_args(stage_help::rerank))]
     Rerank(Box<commands::rerank::RerankArgs>),
     /// Grade SWE-bench test logs exactly as the official harness does.
     Grade(commands::grade::GradeArgs),
     /// Load a dataset (split or file) and print its instances, or a summary.
     Dataset(commands::dataset::DatasetCmdArgs),
     /// Evaluate predictions in Docker, as the official SWE-bench harness does.
-    #[command(after_help = EVALUATE_EXAMPLES)]
+    // `--timeout` was the eval-script timeout here: kept as a hidden alias of --eval-timeout.
+    #[command(after_help = EVALUATE_EXAMPLES, mut_arg("eval_timeout", |a| a.alias("timeout")))]
     Evaluate(Box<commands::evaluate::EvaluateArgs>),
     /// Remove containers left by a crashed run (and, with --images, built images).
     Clean(commands::clean::CleanArgs),
     /// Compare two runs (newly resolved / broken); exit 5 when NEW drops more than --max-drop.
     Compare(commands::compare::CompareArgs),
     /// Submit predictions to the SWE-bench API (the sb-cli flow) and save the report.
+    // `--instances`, as every other command spells it, and `--wait-timeout` (every other
+    // `--*-timeout` bounds a run, not a wait); the old spellings are hidden aliases.
+    #[command(
+        mut_arg("instance_ids", |a| a.long("instances").alias("instance-ids")),
+        mut_arg("timeout", |a| a.long("wait-timeout").alias("timeout"))
+    )]
     Submit(Box<commands::submit::SubmitArgs>),
     /// Write a run as a SWE-bench experiments submission folder (the leaderboard layout).
     Export(Box<commands::export::ExportArgs>),
+    /// Read another tool's artifacts into a run directory (swe-rl's Agentless Mini files), to
+    /// execute and rerank them here.
+    Import(commands::import::ImportArgs),
     /// Write a self-contained HTML report of a run (rates, scaling curves, losses, cost, time).
+    // `--timeout` was the eval-script timeout of --grade-candidates: kept as a hidden alias.
+    #[command(mut_arg("eval_timeout", |a| a.alias("timeout")))]
     Report(Box<commands::report::ReportArgs>),
     /// The SWE-RL reward of JSONL requests (search/replace or unidiff), or of predictions
     /// against the gold patches (--gold); bit-exact with swe-rl's reward.py.
@@ -177,4 +195,205 @@ pub struct DatasetArgs {
     /// Only the instance ids listed in this file (one per line; `#` starts a comment).
     #[arg(long)]
     pub instances_file: Option<PathBuf>,
+}
+
+/// Which flags each pipeline stage command shows in its help. Every stage takes the whole
+/// set of pipeline flags (a stage recomputes the keys of the artifacts it reads, so the
+/// flags of earlier stages still apply and stay visible); hidden are only those that cannot
+/// matter to it: the runtime knobs of a service it does not use (containers, the model), the
+/// flags of test stages it does not read, and `--model-name` before predictions exist.
+/// Hidden flags are still accepted.
+pub mod stage_help {
+    use clap::Arg;
+
+    /// Limits and knobs of containers: never part of a key.
+    const CONTAINER_RUNTIME: &[&str] = &[
+        "workers",
+        "network",
+        "force_rebuild",
+        "memory",
+        "cpus",
+        "pids_limit",
+        "disk",
+        "max_output",
+    ];
+    /// Which images: part of the keys of the stages that run containers.
+    const CONTAINER_IMAGES: &[&str] = &["namespace", "instance_image_tag", "arch", "specs"];
+    /// How the model is reached and paced, and what its tokens cost: never part of a key.
+    const MODEL_RUNTIME: &[&str] = &[
+        "api_key_env",
+        "max_concurrent_requests",
+        "request_timeout",
+        "max_attempts",
+        "n_per_request",
+        "record",
+        "threads",
+        "device",
+        "max_batch",
+        "offline",
+        "price_per_mtok_in",
+        "price_per_mtok_out",
+    ];
+    const REPRO: &[&str] = &[
+        "no_repro",
+        "repro_samples",
+        "repro_batch",
+        "repro_context_tokens",
+        "repro_temperature",
+        "num_repro_tests",
+        "repro_timeout",
+    ];
+    const REGRESSION: &[&str] = &["no_regression", "no_regression_filter", "regression_timeout"];
+    const PREDICTIONS: &[&str] = &["model_name"];
+
+    fn hide_in(a: Arg, groups: &[&[&str]]) -> Arg {
+        let id = a.get_id().as_str();
+        if groups.iter().any(|g| g.contains(&id)) {
+            a.hide(true)
+        } else {
+            a
+        }
+    }
+
+    pub fn localize(a: Arg) -> Arg {
+        hide_in(
+            a,
+            &[CONTAINER_RUNTIME, CONTAINER_IMAGES, REPRO, REGRESSION, PREDICTIONS],
+        )
+    }
+    pub fn repair(a: Arg) -> Arg {
+        localize(a)
+    }
+    pub fn gen_tests(a: Arg) -> Arg {
+        hide_in(a, &[REGRESSION, PREDICTIONS])
+    }
+    pub fn select_regression(a: Arg) -> Arg {
+        hide_in(a, &[REPRO, PREDICTIONS])
+    }
+    pub fn execute(a: Arg) -> Arg {
+        hide_in(a, &[MODEL_RUNTIME, PREDICTIONS])
+    }
+    pub fn rerank(a: Arg) -> Arg {
+        hide_in(a, &[MODEL_RUNTIME, CONTAINER_RUNTIME])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    fn help(cmd: &str) -> String {
+        let mut c = Cli::command();
+        c.build();
+        let sub = c.find_subcommand_mut(cmd).unwrap_or_else(|| panic!("no {cmd}"));
+        sub.render_long_help().to_string()
+    }
+
+    #[test]
+    fn stage_commands_show_only_their_own_flags() {
+        let eval = help("eval");
+        for flag in [
+            "--memory ",
+            "--no-repro",
+            "--regression-timeout",
+            "--model-name",
+            "--workers",
+            "--eval-timeout",
+        ] {
+            assert!(eval.contains(flag), "eval --help lacks {flag}");
+        }
+        let localize = help("localize");
+        for flag in [
+            "--memory ",
+            "--no-repro",
+            "--regression-timeout",
+            "--model-name",
+            "--workers",
+            "--specs",
+        ] {
+            assert!(!localize.contains(flag), "localize --help shows {flag}");
+        }
+        for flag in ["--num-samples", "--model ", "--demo-repos", "--max-concurrent-requests"] {
+            assert!(localize.contains(flag), "localize --help lacks {flag}");
+        }
+        let execute = help("execute");
+        assert!(execute.contains("--memory ") && execute.contains("--regression-timeout"));
+        assert!(!execute.contains("--max-concurrent-requests") && !execute.contains("--model-name"));
+        let gen_tests = help("gen-tests");
+        assert!(gen_tests.contains("--repro-timeout") && !gen_tests.contains("--regression-timeout"));
+        // Hidden flags are still accepted.
+        assert!(Cli::try_parse_from(["a", "localize", "--split", "demo", "--memory", "4g", "--no-repro"]).is_ok());
+        // No command shows an old spelling.
+        for cmd in ["eval", "evaluate", "report", "submit", "chat"] {
+            let h = help(cmd);
+            for old in ["--memory-gib", "--model-concurrency", "--timeout ", "--instance-ids"] {
+                assert!(!h.contains(old), "{cmd} --help shows {old}");
+            }
+        }
+    }
+
+    #[test]
+    fn old_spellings_still_parse_with_their_old_meaning() {
+        let cli =
+            Cli::try_parse_from(["a", "eval", "--split", "demo", "--timeout", "77", "--memory-gib", "2"]).unwrap();
+        let Command::Eval(e) = cli.command else {
+            panic!("not eval")
+        };
+        assert_eq!(e.pipeline.regression_timeout, 77);
+        assert_eq!(e.evaluation.eval_timeout, 1800);
+        assert_eq!(e.pipeline.containers.memory_bytes(), 2 << 30);
+        let cli = Cli::try_parse_from([
+            "a",
+            "evaluate",
+            "--split",
+            "demo",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "r",
+            "--timeout",
+            "66",
+        ])
+        .unwrap();
+        let Command::Evaluate(e) = cli.command else {
+            panic!("not evaluate")
+        };
+        assert_eq!(e.evaluation.eval_timeout, 66);
+        let cli = Cli::try_parse_from(["a", "report", "--run-dir", "x", "--timeout", "55"]).unwrap();
+        let Command::Report(r) = cli.command else {
+            panic!("not report")
+        };
+        assert_eq!(r.evaluation.eval_timeout, 55);
+        let cli = Cli::try_parse_from(["a", "eval", "--split", "demo", "--model-concurrency", "3"]).unwrap();
+        let Command::Eval(e) = cli.command else {
+            panic!("not eval")
+        };
+        assert_eq!(e.pipeline.model.max_concurrent_requests, 3);
+        for spelling in ["--instances", "--instance-ids"] {
+            let cli = Cli::try_parse_from([
+                "a",
+                "submit",
+                "--predictions",
+                "p.jsonl",
+                "--run-id",
+                "r",
+                spelling,
+                "a,b",
+            ])
+            .unwrap_or_else(|e| panic!("{spelling}: {e}"));
+            let Command::Submit(s) = cli.command else {
+                panic!("not submit")
+            };
+            assert_eq!(s.instance_ids, ["a", "b"], "{spelling}");
+        }
+        for spelling in ["--wait-timeout", "--timeout"] {
+            let cli = Cli::try_parse_from(["a", "submit", "--predictions", "p.jsonl", spelling, "9"]).unwrap();
+            let Command::Submit(s) = cli.command else {
+                panic!("not submit")
+            };
+            assert_eq!(s.timeout, 9.0, "{spelling}");
+        }
+    }
 }

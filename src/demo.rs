@@ -1,11 +1,5 @@
-//! The demo split: small SWE-bench-style instances shipped inside the binary
-//! (`datasets/demo/instances.jsonl`), so `--split demo` works with no download.
+//! The demo split, for the binary's callers and tests: everything about it (instances,
+//! repository trees, where a run finds them) lives next to `Split::Demo` in
+//! `agentless_harness::dataset::demo`; this module only re-exports it.
 
-use agentless_harness::dataset::{DatasetError, Instance, parse_json_rows};
-
-const DEMO_JSONL: &str = include_str!("../datasets/demo/instances.jsonl");
-
-/// The demo instances, in file order.
-pub fn instances() -> Result<Vec<Instance>, DatasetError> {
-    parse_json_rows(std::path::Path::new("datasets/demo/instances.jsonl"), DEMO_JSONL)
-}
+pub use agentless_harness::dataset::demo::{DemoRepos, instances};

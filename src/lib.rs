@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod commands;
 pub mod demo;
 pub mod exit;
+pub mod interop;
 pub mod limits;
 pub mod logging;
 pub mod outputs;
@@ -19,6 +20,8 @@ pub mod printer;
 pub mod progress;
 pub mod publish;
 pub mod reporting;
+pub mod settings;
+pub mod signals;
 pub mod status;
 
 use std::process::ExitCode;
@@ -66,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Compare(args) => commands::compare::run(&args, &global),
         Command::Submit(args) => commands::submit::run(&args, &global).await,
         Command::Export(args) => commands::export::run(&args, &global).await,
+        Command::Import(args) => commands::import::run(&args, &global),
         Command::Report(args) => commands::report::run(&args, &global).await,
         Command::Reward(args) => commands::reward::run(&args, &global).await,
         Command::Chat(args) => commands::chat::run(&args, &global).await,

@@ -73,3 +73,50 @@ fn the_main_commands_show_examples_in_help() {
         assert!(help.contains(&format!("agentless-mini {cmd} --")), "{cmd}: {help}");
     }
 }
+
+/// The demo split works from an installed binary: a copy of the binary in a folder outside the
+/// repository, started there with an empty cache, finds the demo instances and their
+/// repository trees (`prompts show` builds the repository's structure from the trees).
+#[test]
+fn an_installed_binary_finds_the_demo_split_and_its_trees() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let bin = tmp.path().join("bin/agentless-mini");
+    std::fs::create_dir_all(bin.parent().expect("a parent")).expect("bin dir");
+    std::fs::copy(env!("CARGO_BIN_EXE_agentless-mini"), &bin).expect("copy the binary");
+    let cwd = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&cwd).expect("cwd");
+    let cache = tmp.path().join("cache");
+    let o = Command::new(&bin)
+        .args([
+            "prompts",
+            "show",
+            "--split",
+            "demo",
+            "--instance",
+            "agentless-demo__datespan-14",
+            "--stage",
+            "localize",
+        ])
+        .current_dir(&cwd)
+        .env("XDG_CACHE_HOME", &cache)
+        .env("HOME", tmp.path())
+        .env_remove("AGENTLESS_REPOS_DIR")
+        .env_remove("CARGO_MANIFEST_DIR")
+        .output()
+        .expect("run the copied binary");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("parse.py"),
+        "the structure lists the repository's files: {out}"
+    );
+    // The trees were written out under the cache, not read from the source checkout.
+    let trees = cache.join("agentless-mini/demo-repos");
+    let written: Vec<_> = std::fs::read_dir(&trees)
+        .expect("the demo trees in the cache")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(written[0].join("datespan/datespan/parse.py").is_file(), "{written:?}");
+}

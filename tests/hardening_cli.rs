@@ -658,7 +658,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
 
 #[test]
 fn limit_flags_out_of_range_are_refused_when_parsed() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--pids-limit", "0"], "1 to 4194304"),
         (&["--pids-limit=-1"], "1 to 4194304"),
         (&["--cpus", "0"], "0.01 to 1024"),
@@ -666,6 +666,8 @@ fn limit_flags_out_of_range_are_refused_when_parsed() {
         (&["--memory", "1k"], "6m to 1024t"),
         (&["--disk", "0"], "positive"),
         (&["--disk", "100"], "1m to 1024t"),
+        (&["--eval-timeout", "0"], "1 to 604800"),
+        // The spelling of the previous release.
         (&["--timeout", "0"], "1 to 604800"),
         (&["--max-output", "10"], "1k to 1t"),
     ];
@@ -690,6 +692,10 @@ fn limit_flags_out_of_range_are_refused_when_parsed() {
     }
     for (flag, range) in [
         (["--cpus", "0"], "0.01 to 1024"),
+        (["--memory", "1k"], "6m to 1024t"),
+        (["--regression-timeout", "0"], "1 to 604800"),
+        (["--eval-timeout", "0"], "1 to 604800"),
+        // The spelling of the previous release, with its own range.
         (["--memory-gib", "0"], "0.01 to 1048576"),
     ] {
         let o = Command::new(bin())

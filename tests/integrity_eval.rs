@@ -238,7 +238,7 @@ fn evals_final_evaluation_flags_exploits_and_writes_the_hardened_report() {
         "{all}"
     );
 
-    // JUnit (strict): both cases fail as integrity failures, with the kinds as properties.
+    // JUnit (strict): both cases fail as integrity failures, with the facts in <system-out>.
     let xml = fs_err::read_to_string(&junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("well-formed JUnit");
     for id in &ids {
@@ -248,10 +248,11 @@ fn evals_final_evaluation_flags_exploits_and_writes_the_hardened_report() {
             .unwrap_or_else(|| panic!("{id} in {xml}"));
         let failure = case.children().find(|n| n.has_tag_name("failure")).expect("failure");
         assert_eq!(failure.attribute("type"), Some("integrity"), "{xml}");
-        let flagged = case
-            .descendants()
-            .find(|n| n.attribute("name") == Some("integrity.flagged"))
-            .and_then(|n| n.attribute("value"));
-        assert_eq!(flagged, Some("true"));
+        let out = case
+            .children()
+            .find(|n| n.has_tag_name("system-out"))
+            .and_then(|n| n.text())
+            .unwrap_or("");
+        assert!(out.lines().any(|l| l == "integrity.flagged=true"), "{xml}");
     }
 }

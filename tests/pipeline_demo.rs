@@ -1,155 +1,45 @@
 //! End to end on the demo split with recorded model output: `agentless-mini eval --split demo
-//! --model replay:FILE` on the real Docker engine. The replay file is written here from
-//! `datasets/demo/samples` (localization and repair answers: correct, wrong, correct up to
-//! comments and formatting, malformed) and `tests/fixtures/pipeline/repro_tests.json`
-//! (reproduction tests for two instances), keyed by the exact requests the pipeline sends —
-//! computed with the pipeline's own request builders, so the test also pins that prompts are
-//! deterministic. The rerank must choose a correct patch for every instance, and the official
-//! evaluation must resolve all five. Needs Docker: without it the test fails.
+//! --model replay:FILE` on the real Docker engine. The replay file is written by
+//! `support/demo_run.rs` from `datasets/demo/samples` (localization and repair answers:
+//! correct, wrong, correct up to comments and formatting, malformed) and
+//! `tests/fixtures/pipeline/repro_tests.json` (reproduction tests for two instances), keyed by
+//! the exact requests the pipeline sends — computed with the pipeline's own request builders,
+//! so the test also pins that prompts are deterministic. The rerank must choose a correct
+//! patch for every instance, and the official evaluation must resolve all five. Needs Docker:
+//! without it the test fails.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "fixture builders outside #[test] fns: a failure is a test failure"
+)]
+
+#[path = "support/demo_run.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with tests/interop_swerl.rs, which runs the demo without evaluation"
+)]
+mod demo_run;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentless_mini::cli::{Cli, Command as Cmd};
-use agentless_mini::pipeline::llm::chat_request;
-use agentless_mini::pipeline::localize::{self, location_sets};
-use agentless_mini::pipeline::repair;
-use agentless_mini::pipeline::repo::RepoCache;
-use agentless_mini::pipeline::repro;
-use agentless_mini::pipeline::sampling::Job;
-use clap::Parser as _;
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The repair answers given, per sample index, by label.
-fn repair_order(instance_id: &str) -> Vec<&'static str> {
-    if instance_id.contains("slugkit") {
-        // Plain majority voting would pick `wrong` (two identical votes, earliest); the
-        // reproduction test must overturn it.
-        vec!["wrong", "wrong", "correct", "correct_reformatted", "malformed"]
-    } else {
-        vec!["malformed", "correct", "wrong", "correct_reformatted", "malformed"]
-    }
-}
-
-fn replay_line(job: &Job, text: &str) -> Value {
-    let req = chat_request(&job.prompt, job.temperature, job.max_tokens, job.seed);
-    json!({"key": agentless_model::replay::sample_key(&req, 0), "text": text})
-}
-
-fn args(run_dir: &Path, repos: &Path, replay: &Path) -> Vec<String> {
-    [
-        "eval",
-        "--split",
-        "demo",
-        "--model",
-        &format!("replay:{}", replay.display()),
-        "--num-samples",
-        "5",
-        "--loc-samples",
-        "1",
-        "--repro-samples",
-        "1",
-        "--run-dir",
-        &run_dir.display().to_string(),
-        "--repos-dir",
-        &repos.display().to_string(),
-        "--demo-repos",
-        &root().join("datasets/demo/repos").display().to_string(),
-        "--workers",
-        "4",
-        "--timeout",
-        "300",
-        "--repro-timeout",
-        "120",
-        "--no-progress",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
-}
+use demo_run::{prepare, repair_order};
 
 #[test]
 fn demo_split_end_to_end_with_recorded_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let run_dir = tmp.path().join("run");
-    let repos = tmp.path().join("repos");
-    let replay = tmp.path().join("replay.jsonl");
-    let argv = args(&run_dir, &repos, &replay);
-    let cli = Cli::parse_from(std::iter::once("agentless-mini".to_owned()).chain(argv.iter().cloned()));
-    let Cmd::Eval(eval) = cli.command else {
-        panic!("not eval")
-    };
-    let settings = eval.pipeline.settings();
-    let cache = RepoCache::new(repos.clone(), Some(root().join("datasets/demo/repos")));
+    let demo = prepare(tmp.path());
+    let run_dir = demo.run_dir.clone();
+    let argv = demo.eval_args(&[]);
     let instances = agentless_mini::demo::instances().unwrap();
     assert_eq!(instances.len(), 5);
-    let repro_tests: HashMap<String, Value> =
-        serde_json::from_str(&fs_err::read_to_string(root().join("tests/fixtures/pipeline/repro_tests.json")).unwrap())
-            .unwrap();
-
-    // The recorded answers, keyed by the exact requests.
-    let mut lines = Vec::new();
-    let mut labels: HashMap<String, Vec<&str>> = HashMap::new();
-    for inst in &instances {
-        let samples: Value = serde_json::from_str(
-            &fs_err::read_to_string(root().join(format!("datasets/demo/samples/{}.json", inst.instance_id))).unwrap(),
-        )
-        .unwrap();
-        let snap = cache.snapshot(inst).unwrap();
-        let tree = localize::tree_for(inst, &snap);
-        let loc_job = localize::job(&settings, inst, &tree, 1, 0);
-        lines.push(replay_line(
-            &loc_job,
-            samples["localization"]["output"].as_str().unwrap(),
-        ));
-        let files: Vec<String> = samples["localization"]["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap().to_owned())
-            .collect();
-        let sets = location_sets([files]);
-        let contents = repair::read_contents(inst, &snap, &sets);
-        let by_label: HashMap<&str, &str> = samples["repair"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["label"].as_str().unwrap(), r["output"].as_str().unwrap()))
-            .collect();
-        let order = repair_order(&inst.instance_id);
-        for (i, label) in order.iter().enumerate() {
-            let job = repair::job(&settings, inst, &sets, &contents, 5, i);
-            lines.push(replay_line(&job, by_label[label]));
-        }
-        labels.insert(inst.instance_id.clone(), order);
-        let file_job = repro::test_file_job(&settings, inst, &snap);
-        match repro_tests.get(&inst.instance_id) {
-            Some(t) => {
-                let path = t["test_file"].as_str().unwrap();
-                lines.push(replay_line(
-                    &file_job,
-                    &format!("The closest tests:\n\n```\n{path}\n```\n"),
-                ));
-                let job = repro::test_job(&settings, inst, &snap, Some(path), 1);
-                lines.push(replay_line(
-                    &job,
-                    &format!("Here is a script:\n\n```python\n{}```\n", t["code"].as_str().unwrap()),
-                ));
-            }
-            None => {
-                lines.push(replay_line(&file_job, "I am not sure which file."));
-                let job = repro::test_job(&settings, inst, &snap, None, 1);
-                lines.push(replay_line(&job, "I cannot write a reproduction test for this issue."));
-            }
-        }
-    }
-    let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
-    fs_err::write(&replay, text).unwrap();
+    let labels: HashMap<String, Vec<&str>> = instances
+        .iter()
+        .map(|i| (i.instance_id.clone(), repair_order(&i.instance_id)))
+        .collect();
 
     // The run (Docker: images are built from the demo trees when missing).
     let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))

@@ -262,6 +262,60 @@ fn container_flags_are_not_ignored_without_pipeline_containers() {
     assert_eq!(counts(&c), (0, 0), "refused before any model request");
 }
 
+/// Regression (issue 14): with no container in the pipeline itself, the final evaluation
+/// still takes `eval`'s container flags. `--namespace` names a registry where nothing listens,
+/// so the evaluation must try to pull the instance image from there (and fail on it, an
+/// infrastructure error: exit 3) where it used to ignore the flag and build the demo image
+/// locally. Needs Docker (the evaluation connects first).
+#[test]
+fn the_final_evaluation_takes_the_namespace_without_pipeline_containers() {
+    let c = Arc::new(Counts::default());
+    let addr = serve(c.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let namespace = "127.0.0.1:9/agentless-nowhere";
+    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args([
+            "eval",
+            "--split",
+            "demo",
+            "--instances",
+            "agentless-demo__datespan-14",
+            "--no-repro",
+            "--no-regression",
+            "--no-progress",
+            "--loc-samples",
+            "1",
+            "--num-samples",
+            "1",
+            "--served-model-name",
+            "counting",
+            "--namespace",
+            namespace,
+            "--memory",
+            "1g",
+        ])
+        .arg("--model")
+        .arg(format!("http://{addr}/v1"))
+        .arg("--run-dir")
+        .arg(tmp.path().join("run"))
+        .arg("--repos-dir")
+        .arg(tmp.path().join("repos"))
+        .env("OPENAI_API_KEY", "unused")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(counts(&c), (1, 1), "the pipeline ran: {stderr}");
+    assert!(
+        tmp.path().join("run/predictions.jsonl").is_file(),
+        "predictions were written: {stderr}"
+    );
+    assert!(
+        stderr.contains(namespace),
+        "the evaluation pulls from the given namespace: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+}
+
 #[test]
 fn a_killed_run_loses_nothing_it_finished() {
     let c = Arc::new(Counts::default());

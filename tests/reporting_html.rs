@@ -942,9 +942,10 @@ fn flagged_instances_are_listed_with_their_evidence() {
             .contains(&format!("test_output.txt:412 ({test_id})"))
     );
     let kinds = case
-        .descendants()
-        .find(|n| n.attribute("name") == Some("integrity.kinds"))
-        .and_then(|n| n.attribute("value"));
+        .children()
+        .find(|n| n.has_tag_name("system-out"))
+        .and_then(|n| n.text())
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("integrity.kinds=")));
     assert_eq!(kinds, Some("status_outside_runner"));
 }
 

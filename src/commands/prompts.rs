@@ -161,7 +161,10 @@ async fn show(a: &ShowArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
     }
     let repos = RepoCache::new(
         a.pipeline.repos_dir.clone().unwrap_or_else(default_repos_dir),
-        Some(a.pipeline.demo_repos()),
+        a.pipeline.containers.demo_repos_for(
+            a.pipeline.dataset.dataset.as_deref().filter(|d| d.is_file()),
+            std::slice::from_ref(&inst),
+        )?,
     );
     let snap = {
         let inst = inst.clone();

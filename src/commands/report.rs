@@ -4,11 +4,8 @@
 //! and the computed numbers as JSON.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
-use agentless_harness::evaluate::{EvalConfig, NoRunProgress};
-use agentless_harness::images::{EnvSpecs, ImageOptions, Namespace};
+use agentless_harness::evaluate::NoRunProgress;
 use agentless_harness::sandbox::{CancellationToken, DockerEnv};
 use anyhow::Context as _;
 use clap::Args;
@@ -25,6 +22,8 @@ use crate::reporting::html::render;
 use crate::reporting::junit::{InstanceDetail, JunitDetails, write_junit};
 use crate::reporting::rundata::ReportData;
 use crate::reporting::runs::EvalRun;
+use crate::settings::{ContainerArgs, EvaluationArgs};
+use crate::signals::cancel_on_signals;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -68,22 +67,13 @@ pub struct ReportArgs {
     /// With --grade-candidates: the run's dataset.
     #[command(flatten)]
     pub dataset: DatasetArgs,
-    /// With --grade-candidates: image namespace, as for `evaluate` (default: official images
+    /// With --grade-candidates: the containers (as for `evaluate`; default: official images
     /// for SWE-bench, local builds for the demo split).
-    #[arg(long)]
-    pub namespace: Option<String>,
-    /// With --grade-candidates: the demo split's repository trees.
-    #[arg(long)]
-    pub demo_repos: Option<PathBuf>,
-    /// With --grade-candidates: environment specs for local SWE-bench image builds.
-    #[arg(long)]
-    pub specs: Option<PathBuf>,
-    /// With --grade-candidates: candidates evaluated at once.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// With --grade-candidates: seconds allowed for each eval script.
-    #[arg(long, default_value_t = 1800)]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub containers: ContainerArgs,
+    /// With --grade-candidates: how each candidate is evaluated.
+    #[command(flatten)]
+    pub evaluation: EvaluationArgs,
 }
 
 /// Refuse an output (`--out`, `--json`, `--junit`) that is one of the files the report reads
@@ -133,31 +123,14 @@ async fn grade_candidates(
     all.instances.clear();
     all.instances_file = None;
     let dataset = super::load_instances(&all, &DownloadBar::new(global)).await?;
+    // The container flags, resolved once, as for `evaluate` (they used to be hard-coded here:
+    // 8 GiB, 2 CPUs, 4096 processes).
+    let dataset_file = args.dataset.dataset.as_deref().filter(|d| d.is_file());
+    let cfg = args
+        .containers
+        .resolve("candidates", dataset_file, &dataset)?
+        .eval_config("candidates", &args.evaluation);
     let env = DockerEnv::connect().await?;
-    let mut cfg = EvalConfig::new("candidates");
-    cfg.timeout = Duration::from_secs(args.timeout.max(1));
-    cfg.workers = args.workers.max(1);
-    cfg.sandbox.memory_bytes = Some(8 << 30);
-    cfg.sandbox.cpus = Some(2.0);
-    cfg.sandbox.pids_limit = Some(4096);
-    let specs = match &args.specs {
-        Some(p) => Some(Arc::new(EnvSpecs::load(p)?)),
-        None => None,
-    };
-    let demo_repos = args.demo_repos.clone().unwrap_or_else(|| {
-        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/repos");
-        if built_in.is_dir() {
-            built_in
-        } else {
-            PathBuf::from("datasets/demo/repos")
-        }
-    });
-    cfg.images = ImageOptions {
-        namespace: Namespace::from_arg(args.namespace.as_deref()),
-        specs,
-        demo_repos: Some(demo_repos),
-        ..ImageOptions::default()
-    };
     let instances: std::collections::BTreeSet<&str> = todo.iter().map(|p| p.instance_id.as_str()).collect();
     printer.summary(&format!(
         "grading {} candidate patches of {} instances with the official tests",
@@ -165,11 +138,7 @@ async fn grade_candidates(
         instances.len()
     ));
     let cancel = CancellationToken::new();
-    let c = cancel.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        c.cancel();
-    });
+    cancel_on_signals(cancel.clone());
     let verdicts = grade(&env, &dataset, &todo, cfg, run_dir, &NoRunProgress, &cancel).await?;
     let correct = verdicts.iter().filter(|v| v.resolved).count();
     printer.summary(&format!(

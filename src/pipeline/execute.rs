@@ -334,8 +334,12 @@ async fn run_candidate(
 
 /// The finished execution results on disk, whatever settings made them.
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<Executions>, StageError> {
-    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Execute)?;
-    let Some(file) = StageFile::<CandidateResult>::read(&path)? else {
+    load_file(&cx.run_dir.stage_file(&inst.instance_id, StageId::Execute)?)
+}
+
+/// [`load`] from the stage file at `path`.
+pub fn load_file(path: &std::path::Path) -> Result<Option<Executions>, StageError> {
+    let Some(file) = StageFile::<CandidateResult>::read(path)? else {
         return Ok(None);
     };
     let (Some(b), Some(_)) = (file.begin, file.end) else {

@@ -345,8 +345,12 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
 /// The finished regression selection on disk, whatever settings made it (None: never run, or
 /// turned off).
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<Regression>, StageError> {
-    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Regression)?;
-    let Some(file) = StageFile::<RegressionRecord>::read(&path)? else {
+    load_file(&cx.run_dir.stage_file(&inst.instance_id, StageId::Regression)?)
+}
+
+/// [`load`] from the stage file at `path`.
+pub fn load_file(path: &std::path::Path) -> Result<Option<Regression>, StageError> {
+    let Some(file) = StageFile::<RegressionRecord>::read(path)? else {
         return Ok(None);
     };
     match (file.begin, file.end) {

@@ -50,6 +50,8 @@ pub enum DropReason {
     EmptyFile { file: String },
     /// An edited file is not valid Python.
     SyntaxError { file: String, line: usize, message: String },
+    /// Imported: the tool that made the sample dropped it, for a reason its files do not say.
+    Upstream { tool: String },
 }
 
 impl std::fmt::Display for DropReason {
@@ -62,6 +64,7 @@ impl std::fmt::Display for DropReason {
             DropReason::BlankLinesOnly => write!(f, "changes nothing but blank lines"),
             DropReason::EmptyFile { file } => write!(f, "{file} would be empty"),
             DropReason::SyntaxError { file, line, message } => write!(f, "{file}:{line}: {message}"),
+            DropReason::Upstream { tool } => write!(f, "dropped by {tool}"),
         }
     }
 }

@@ -222,7 +222,8 @@ pub fn extract_test(answer: &str) -> Option<String> {
         .filter(|c| !c.trim().is_empty())
 }
 
-fn normalized_sha(code: &str) -> String {
+/// The grouping key of a generated test (its id is `repro-` and the first 12 digits).
+pub fn normalized_sha(code: &str) -> String {
     let norm = normalize_with(
         code,
         NormalizeOptions {
@@ -625,8 +626,15 @@ pub fn repro_note(records: &[ReproRecord], result: &ReproTests) -> String {
 
 /// The finished reproduction tests on disk, whatever settings made them (None: never run).
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<ReproTests>, StageError> {
-    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Repro)?;
-    let Some(file) = StageFile::<super::sampling::Rec<ReproRecord>>::read(&path)? else {
+    load_file(
+        &cx.run_dir.stage_file(&inst.instance_id, StageId::Repro)?,
+        cx.settings.repro.top_n,
+    )
+}
+
+/// [`load`] from the stage file at `path`, keeping the `top_n` best tests.
+pub fn load_file(path: &std::path::Path, top_n: usize) -> Result<Option<ReproTests>, StageError> {
+    let Some(file) = StageFile::<super::sampling::Rec<ReproRecord>>::read(path)? else {
         return Ok(None);
     };
     let (Some(b), Some(_)) = (file.begin, file.end) else {
@@ -643,7 +651,7 @@ pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<ReproTests>, StageError> 
             }
         })
         .collect();
-    Ok(Some(summarize(b.key, &records, cx.settings.repro.top_n)))
+    Ok(Some(summarize(b.key, &records, top_n)))
 }
 
 #[cfg(test)]

@@ -181,8 +181,12 @@ pub fn run(
 
 /// The finished rerank on disk.
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<RerankRecord>, StageError> {
-    let path = cx.run_dir.stage_file(&inst.instance_id, StageId::Rerank)?;
-    let Some(file) = StageFile::<RerankRecord>::read(&path)? else {
+    load_file(&cx.run_dir.stage_file(&inst.instance_id, StageId::Rerank)?)
+}
+
+/// [`load`] from the stage file at `path`.
+pub fn load_file(path: &std::path::Path) -> Result<Option<RerankRecord>, StageError> {
+    let Some(file) = StageFile::<RerankRecord>::read(path)? else {
         return Ok(None);
     };
     if file.end.is_none() {

@@ -16,11 +16,19 @@
 //! Instances that were not run (the official `incomplete_ids`) are left out. The class name
 //! is the repository (`django/django`), so CI groups cases by repository.
 //!
-//! Integrity findings (`integrity.json`): every case with an assessment carries the
-//! properties `integrity.flagged`, `integrity.kinds` (the flagging kinds) and
-//! `integrity.findings`; the findings and their evidence are added to the failure text. A
-//! flagged resolved instance is a `<failure type="integrity">` in strict mode (as in the
-//! hardened run report); otherwise it stays passed, with its findings in `<system-out>`.
+//! Integrity findings (`integrity.json`): every case with an assessment has the lines
+//! `integrity.flagged=…`, `integrity.kinds=…` (the flagging kinds) and `integrity.findings=…`
+//! in its `<system-out>` (junit-10.xsd allows no `<properties>` inside a `<testcase>`; the
+//! suite's `<properties>` count `flagged_instances`); the findings and their evidence are
+//! added to the failure text. A flagged resolved instance is a `<failure type="integrity">` in
+//! strict mode (as in the hardened run report); otherwise it stays passed, with its findings in
+//! `<system-out>`. One `<system-out>` per case: facts, findings, then `logs:` and the paths.
+//!
+//! Hand-written rather than with the `quick-junit` crate: quick-junit 0.8.0 (the current
+//! release) always writes a `skipped` attribute on `<testsuites>`, which junit-10.xsd rejects,
+//! so even its smallest report fails validation; it also puts properties inside test cases.
+//! The document here is small (one element kind per outcome) and checked against the schema
+//! by the tests.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -52,7 +60,7 @@ pub struct InstanceDetail {
 }
 
 impl InstanceDetail {
-    /// From `evaluate`'s in-memory result.
+    /// From `evaluate`'s in-memory result (its log folder included).
     pub fn from_result(r: &InstanceResult) -> Self {
         let apply_failed = matches!(&r.outcome, EvalOutcome::Error(EvalError::ApplyFailed { .. }));
         let error = match &r.outcome {
@@ -68,7 +76,7 @@ impl InstanceDetail {
             duration: Some(r.timings.total),
             integrity: r.integrity.clone(),
             apply_failed,
-            log_dir: None,
+            log_dir: r.log_dir.clone(),
         }
     }
 
@@ -129,6 +137,12 @@ impl JunitDetails {
         self
     }
 
+    /// Set the suite's `timestamp`: when the evaluation started.
+    pub fn started_at(mut self, at: std::time::SystemTime) -> Self {
+        self.timestamp = Some(at);
+        self
+    }
+
     /// From `evaluate`'s results (`RunSummary::results`).
     pub fn from_results<'a>(
         suite_name: impl Into<String>,
@@ -160,19 +174,16 @@ fn is_flagged(d: Option<&InstanceDetail>) -> bool {
     d.and_then(|d| d.integrity.as_ref()).is_some_and(|i| i.flagged)
 }
 
-/// The `<properties>` of a case with an integrity assessment.
-fn integrity_properties(i: &IntegrityReport) -> String {
+/// The integrity facts of a case as `key=value` lines (in its `<system-out>`: junit-10.xsd
+/// allows no `<properties>` inside a `<testcase>`).
+fn integrity_facts(i: &IntegrityReport) -> String {
     let kinds: Vec<String> = i.flagging_kinds().iter().map(ToString::to_string).collect();
-    let mut x = String::from("      <properties>\n");
-    for (k, v) in [
-        ("integrity.flagged", i.flagged.to_string()),
-        ("integrity.kinds", kinds.join(",")),
-        ("integrity.findings", i.findings.len().to_string()),
-    ] {
-        let _ = writeln!(x, "        <property name=\"{k}\" value=\"{}\"/>", attr(&v));
-    }
-    x.push_str("      </properties>\n");
-    x
+    format!(
+        "integrity.flagged={}\nintegrity.kinds={}\nintegrity.findings={}\n",
+        i.flagged,
+        kinds.join(","),
+        i.findings.len()
+    )
 }
 
 /// The findings in words, with their evidence (for failure text and `<system-out>`).
@@ -309,24 +320,27 @@ pub fn render_junit(report: &RunReport, details: &JunitDetails) -> String {
             attr(&repo_of(id)),
             attr(id)
         );
-        let Some(integrity) = &d.integrity else {
-            render_case(&mut x, *kind, d, None);
-            logs_out(&mut x, d);
-            continue;
-        };
-        x.push_str(">\n");
-        x.push_str(&integrity_properties(integrity));
-        render_case(&mut x, *kind, d, Some(integrity));
-        logs_out(&mut x, d);
+        let mut body = String::new();
+        let findings_shown = render_case(&mut body, *kind, d);
+        let out = system_out(d, !findings_shown);
+        if !out.is_empty() {
+            let _ = writeln!(body, "      <system-out>{}</system-out>", text(&out));
+        }
+        if body.is_empty() {
+            x.push_str("/>\n");
+        } else {
+            x.push_str(">\n");
+            x.push_str(&body);
+            x.push_str("    </testcase>\n");
+        }
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
 }
 
-/// The rest of a `<testcase>` after its name (the opening tag is closed already when
-/// `integrity` is given, since its properties come first).
-fn render_case(x: &mut String, kind: CaseKind, d: &InstanceDetail, integrity: Option<&IntegrityReport>) {
-    let open = integrity.is_some();
+/// The `<failure>` or `<error>` of a case, if any; whether it shows the integrity findings.
+fn render_case(x: &mut String, kind: CaseKind, d: &InstanceDetail) -> bool {
+    let integrity = d.integrity.as_ref();
     let findings = integrity.map(integrity_text).unwrap_or_default();
     let with_findings = |body: String| -> String {
         match (body.is_empty(), findings.is_empty()) {
@@ -335,100 +349,84 @@ fn render_case(x: &mut String, kind: CaseKind, d: &InstanceDetail, integrity: Op
             (false, false) => format!("{body}\n{findings}"),
         }
     };
-    if !open {
-        if kind == CaseKind::Passed {
-            x.push_str("/>\n");
-            return;
+    match kind {
+        CaseKind::Passed => return false,
+        CaseKind::Flagged => {
+            let kinds: Vec<String> = integrity
+                .map(|i| i.flagging_kinds().iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
+            let _ = writeln!(
+                x,
+                "      <failure type=\"integrity\" message=\"{}\">{}</failure>",
+                attr(&format!(
+                    "resolved officially, flagged by integrity checks ({})",
+                    kinds.join(", ")
+                )),
+                text(&findings)
+            );
         }
-        x.push_str(">\n");
-    }
-    {
-        match kind {
-            CaseKind::Passed => {
-                if !findings.is_empty() {
-                    let _ = writeln!(x, "      <system-out>{}</system-out>", text(&findings));
-                }
-                x.push_str("    </testcase>\n");
-            }
-            CaseKind::Flagged => {
-                let kinds: Vec<String> = integrity
-                    .map(|i| i.flagging_kinds().iter().map(ToString::to_string).collect())
-                    .unwrap_or_default();
-                let _ = write!(
-                    x,
-                    "      <failure type=\"integrity\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                    attr(&format!(
-                        "resolved officially, flagged by integrity checks ({})",
-                        kinds.join(", ")
-                    )),
-                    text(&findings)
-                );
-            }
-            CaseKind::Unresolved => {
-                let (message, body) = unresolved_text(d.report.as_ref());
-                let body = with_findings(body);
-                let _ = write!(
-                    x,
-                    "      <failure type=\"unresolved\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                    attr(&message),
-                    text(&body)
-                );
-            }
-            CaseKind::EmptyPatch => {
-                x.push_str("      <failure type=\"empty_patch\" message=\"the model produced no patch; not evaluated\"/>\n    </testcase>\n");
-            }
-            CaseKind::NotApplied => {
-                let why = with_findings(d.error.clone().unwrap_or_else(|| "the patch does not apply".to_owned()));
-                let _ = write!(
-                    x,
-                    "      <failure type=\"patch_not_applied\" message=\"the model's patch does not apply\">{}</failure>\n    </testcase>\n",
-                    text(&why)
-                );
-            }
-            CaseKind::Error => {
-                let why = d
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "harness error: no report.json was written".to_owned());
-                let first = why.lines().next().unwrap_or("").to_owned();
-                let why = with_findings(why);
-                let _ = write!(
-                    x,
-                    "      <error type=\"harness_error\" message=\"{}\">{}</error>\n    </testcase>\n",
-                    attr(&first),
-                    text(&why)
-                );
-            }
+        CaseKind::Unresolved => {
+            let (message, body) = unresolved_text(d.report.as_ref());
+            let _ = writeln!(
+                x,
+                "      <failure type=\"unresolved\" message=\"{}\">{}</failure>",
+                attr(&message),
+                text(&with_findings(body))
+            );
+        }
+        CaseKind::EmptyPatch => {
+            x.push_str(
+                "      <failure type=\"empty_patch\" message=\"the model produced no patch; not evaluated\"/>\n",
+            );
+        }
+        CaseKind::NotApplied => {
+            let why = with_findings(d.error.clone().unwrap_or_else(|| "the patch does not apply".to_owned()));
+            let _ = writeln!(
+                x,
+                "      <failure type=\"patch_not_applied\" message=\"the model's patch does not apply\">{}</failure>",
+                text(&why)
+            );
+        }
+        CaseKind::Error => {
+            let why = d
+                .error
+                .clone()
+                .unwrap_or_else(|| "harness error: no report.json was written".to_owned());
+            let first = why.lines().next().unwrap_or("").to_owned();
+            let _ = writeln!(
+                x,
+                "      <error type=\"harness_error\" message=\"{}\">{}</error>",
+                attr(&first),
+                text(&with_findings(why))
+            );
         }
     }
+    true
 }
 
-/// Add `<system-out>` naming the case's log files before its closing tag (the case was just
-/// written; a self-closed passed case is reopened).
-fn logs_out(x: &mut String, d: &InstanceDetail) {
-    let Some(dir) = &d.log_dir else { return };
-    let files: Vec<String> = ["report.json", "test_output.txt", "run_instance.log"]
-        .iter()
-        .map(|f| dir.join(f))
-        .filter(|p| p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    if files.is_empty() {
-        return;
+/// The `<system-out>` text of a case: its integrity facts, its findings (when no failure text
+/// shows them), and the paths of its log files (those that exist).
+fn system_out(d: &InstanceDetail, with_findings: bool) -> String {
+    let mut out = String::new();
+    if let Some(i) = &d.integrity {
+        out.push_str(&integrity_facts(i));
+        if with_findings {
+            out.push_str(&integrity_text(i));
+        }
     }
-    let out = format!("      <system-out>logs:\n{}</system-out>\n", text(&files.join("\n")));
-    let last_line = x[..x.len().saturating_sub(1)].rfind('\n').map_or(0, |i| i + 1);
-    if x.ends_with("/>\n") && x[last_line..].trim_start().starts_with("<testcase") {
-        x.truncate(x.len() - 3);
-        x.push_str(">\n");
-        x.push_str(&out);
-        x.push_str("    </testcase>\n");
-    } else if let Some(stripped) = x.strip_suffix("    </testcase>\n") {
-        let n = stripped.len();
-        x.truncate(n);
-        x.push_str(&out);
-        x.push_str("    </testcase>\n");
+    if let Some(dir) = &d.log_dir {
+        let files: Vec<String> = ["report.json", "test_output.txt", "run_instance.log"]
+            .iter()
+            .map(|f| dir.join(f))
+            .filter(|p| p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !files.is_empty() {
+            out.push_str("logs:\n");
+            out.push_str(&files.join("\n"));
+        }
     }
+    out
 }
 
 /// `2026-12-04T13:02:00` (UTC, whole seconds): JUnit's timestamp form.
@@ -596,7 +594,55 @@ mod tests {
     }
 
     #[test]
-    fn integrity_findings_are_properties_and_failure_text() {
+    fn results_of_an_evaluation_name_their_logs_and_the_start_time() {
+        use agentless_harness::evaluate::{EvalOutcome, InstanceResult, Timings};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("o__r-1");
+        fs_err::create_dir_all(&dir).unwrap();
+        for f in ["report.json", "run_instance.log"] {
+            fs_err::write(dir.join(f), "{}").unwrap();
+        }
+        let result = InstanceResult {
+            instance_id: "o__r-1".into(),
+            outcome: EvalOutcome::Resolved,
+            report: None,
+            log_dir: Some(dir.clone()),
+            resumed: false,
+            timings: Timings::default(),
+            integrity: None,
+        };
+        let report = RunReport {
+            total_instances: 1,
+            resolved_instances: 1,
+            resolved_ids: vec!["o__r-1".into()],
+            schema_version: 2,
+            ..Default::default()
+        };
+        let started = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_853_320);
+        let xml = render_junit(
+            &report,
+            &JunitDetails::from_results("run", [&result]).started_at(started),
+        );
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+        assert_eq!(suite.attribute("timestamp"), Some("2025-12-04T13:02:00"));
+        let out = doc
+            .descendants()
+            .find(|n| n.has_tag_name("system-out"))
+            .and_then(|n| n.text())
+            .unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "logs:\n{}\n{}",
+                dir.join("report.json").display(),
+                dir.join("run_instance.log").display()
+            )
+        );
+    }
+
+    #[test]
+    fn integrity_findings_are_system_out_facts_and_failure_text() {
         let report = RunReport {
             total_instances: 3,
             submitted_instances: 3,
@@ -629,21 +675,25 @@ mod tests {
                     .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(id))
                     .unwrap()
             };
-            let prop = |id: &str, k: &str| {
-                case(id)
-                    .descendants()
-                    .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(k))
-                    .and_then(|n| n.attribute("value"))
+            // The facts are `key=value` lines of the case's <system-out> (junit-10.xsd allows
+            // no <properties> in a <testcase>).
+            let fact = |id: &str, k: &str| {
+                let out = case(id).children().find(|n| n.has_tag_name("system-out"))?;
+                out.text()?
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k}=")))
                     .map(str::to_owned)
             };
-            assert_eq!(prop("o__r-1", "integrity.flagged").as_deref(), Some("true"));
+            assert!(case("o__r-1").descendants().all(|n| !n.has_tag_name("properties")));
+            assert_eq!(fact("o__r-1", "integrity.flagged").as_deref(), Some("true"));
             assert_eq!(
-                prop("o__r-1", "integrity.kinds").as_deref(),
+                fact("o__r-1", "integrity.kinds").as_deref(),
                 Some("status_outside_runner")
             );
-            assert_eq!(prop("o__r-1", "integrity.findings").as_deref(), Some("2"));
-            assert_eq!(prop("o__r-2", "integrity.flagged").as_deref(), Some("false"));
-            assert_eq!(prop("o__r-2", "integrity.kinds").as_deref(), Some(""));
+            assert_eq!(fact("o__r-1", "integrity.findings").as_deref(), Some("2"));
+            assert_eq!(fact("o__r-2", "integrity.flagged").as_deref(), Some("false"));
+            assert_eq!(fact("o__r-2", "integrity.kinds").as_deref(), Some(""));
+            assert_eq!(fact("o__r-3", "integrity.flagged").as_deref(), Some("true"));
             // The unresolved, flagged case: the findings with their evidence in the failure.
             let failure = case("o__r-3").children().find(|n| n.has_tag_name("failure")).unwrap();
             let body = failure.text().unwrap_or("");

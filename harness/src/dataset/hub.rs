@@ -28,7 +28,8 @@ pub enum Split {
     Verified,
     Lite,
     Full,
-    /// The small demo split shipped with the tool (not on the hub).
+    /// The small demo split shipped with the tool (not on the hub): its instances and
+    /// repository trees are resolved in [`super::demo`].
     Demo,
 }
 

@@ -1,5 +1,6 @@
 //! SWE-bench instances: the typed row, loading from parquet / JSON / JSONL, and selection.
 
+pub mod demo;
 mod hub;
 mod load;
 

@@ -25,7 +25,6 @@ pub const RECIPE_LABEL: &str = "agentless-mini.recipe";
 
 const SUITE: &str = "bookworm";
 const PACKAGES: &str = "python3,python3-pytest,git,patch,ca-certificates";
-const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const IMPORT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -40,12 +39,13 @@ pub fn recipe_hash() -> String {
 }
 
 /// The Debian mirror to bootstrap from: `AGENTLESS_DEBIAN_MIRROR`, else the first apt source
-/// of the host that serves `bookworm`, else deb.debian.org.
-pub fn debian_mirror() -> String {
+/// of the host that serves `bookworm`, else `None`: debootstrap then uses its own default mirror
+/// (the tool names no package host itself).
+pub fn debian_mirror() -> Option<String> {
     if let Ok(m) = std::env::var("AGENTLESS_DEBIAN_MIRROR")
         && !m.trim().is_empty()
     {
-        return m.trim().to_owned();
+        return Some(m.trim().to_owned());
     }
     let mut texts = Vec::new();
     if let Ok(t) = fs_err::read_to_string("/etc/apt/sources.list") {
@@ -62,10 +62,7 @@ pub fn debian_mirror() -> String {
             }
         }
     }
-    texts
-        .iter()
-        .find_map(|t| mirror_from_sources(t))
-        .unwrap_or_else(|| DEFAULT_MIRROR.to_owned())
+    texts.iter().find_map(|t| mirror_from_sources(t))
 }
 
 /// The first `deb` URI serving the `bookworm` suite, from one-line or deb822 apt sources.
@@ -182,8 +179,9 @@ async fn build_base_image(env: &DockerEnv, progress: &dyn ImageProgress) -> Resu
         .map_err(|e| ImageError::BaseImage(format!("creating a work folder: {e}")))?;
     let rootfs = work.path().join("rootfs");
     let mirror = debian_mirror();
-    progress.status(DEMO_BASE_IMAGE, &format!("debootstrap {SUITE} from {mirror}"));
-    run_debootstrap(&debootstrap, &rootfs, &mirror, progress).await?;
+    let from = mirror.as_deref().unwrap_or("debootstrap's default mirror");
+    progress.status(DEMO_BASE_IMAGE, &format!("debootstrap {SUITE} from {from}"));
+    run_debootstrap(&debootstrap, &rootfs, mirror.as_deref(), progress).await?;
     trim_rootfs(&rootfs)?;
     progress.status(DEMO_BASE_IMAGE, "packing the root file system");
     let tar_path = work.path().join("rootfs.tar");
@@ -201,7 +199,7 @@ async fn build_base_image(env: &DockerEnv, progress: &dyn ImageProgress) -> Resu
 async fn run_debootstrap(
     debootstrap: &Path,
     rootfs: &Path,
-    mirror: &str,
+    mirror: Option<&str>,
     progress: &dyn ImageProgress,
 ) -> Result<(), ImageError> {
     let mut child = tokio::process::Command::new(debootstrap)
@@ -209,7 +207,7 @@ async fn run_debootstrap(
         .arg(format!("--include={PACKAGES}"))
         .arg(SUITE)
         .arg(rootfs)
-        .arg(mirror)
+        .args(mirror)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -348,10 +346,10 @@ mod tests {
 
     #[test]
     fn mirrors_from_both_apt_formats() {
-        let deb822 = "Types: deb\n# comment\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n";
+        let deb822 = "Types: deb\n# comment\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n";
         assert_eq!(
             mirror_from_sources(deb822).as_deref(),
-            Some("http://deb.debian.org/debian")
+            Some("http://mirror.example/debian")
         );
         let one_line = "# x\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n";
         assert_eq!(

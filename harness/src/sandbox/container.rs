@@ -16,6 +16,7 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::SandboxError;
+use super::disk::{LayerProbe, allocated_bytes};
 use super::env::{DockerEnv, INSTANCE_LABEL, RUN_ID_LABEL, SHARD_LABEL};
 use super::output::{CappedOutput, LineMerger, Stream};
 
@@ -517,17 +518,49 @@ impl Sandbox {
         Ok(info.size_rw.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
+    /// How the disk watchdog measures this container's writable layer (see [`super::disk`]).
+    pub async fn layer_probe(&self) -> Result<LayerProbe, SandboxError> {
+        let info = tokio::time::timeout(CALL_TIMEOUT, self.env.docker().inspect_container(&self.id, None))
+            .await
+            .map_err(|_| stalled("inspecting a container"))?
+            .map_err(|e| SandboxError::docker(format!("inspecting {}", self.name), e))?;
+        Ok(LayerProbe::from_graph_data(info.graph_driver.as_ref().map(|g| &g.data)))
+    }
+
+    /// The writable layer's size through `probe`: the upper directory walked on the host, or
+    /// the engine's `SizeRw`.
+    async fn measure_layer(&self, probe: &LayerProbe) -> Result<u64, SandboxError> {
+        match probe {
+            LayerProbe::Engine => self.writable_layer_bytes().await,
+            LayerProbe::UpperDir(dir) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || allocated_bytes(&dir))
+                    .await
+                    .map_err(|e| SandboxError::Invalid(format!("the disk measurement stopped: {e}")))?
+                    .map_err(|e| SandboxError::Invalid(format!("walking the writable layer: {e}")))
+            }
+        }
+    }
+
     /// Resolves once the writable layer is measured over the disk limit; never without one.
-    /// A failed measurement is skipped (the next poll tries again).
+    /// A failed measurement is skipped (the next poll tries again); a failed walk of the upper
+    /// directory falls back to the engine's measure for the rest of the exec.
     async fn watch_disk(&self) -> DiskExceeded {
         let Some(limit) = self.disk_bytes else {
             return std::future::pending().await;
+        };
+        let mut probe = match self.layer_probe().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(container = %self.name, "disk watchdog: {e}; asking the engine");
+                LayerProbe::Engine
+            }
         };
         let mut tick = tokio::time::interval(self.disk_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.writable_layer_bytes().await {
+            match self.measure_layer(&probe).await {
                 Ok(used) if used > limit => {
                     return DiskExceeded {
                         limit_bytes: limit,
@@ -535,7 +568,10 @@ impl Sandbox {
                     };
                 }
                 Ok(_) => {}
-                Err(e) => tracing::debug!(container = %self.name, "disk watchdog: {e}"),
+                Err(e) => {
+                    tracing::debug!(container = %self.name, "disk watchdog: {e}");
+                    probe = LayerProbe::Engine;
+                }
             }
         }
     }

@@ -37,7 +37,9 @@
 //!   [`SandboxOptions::network`] names one, memory / CPU / pids limits, never privileged, with
 //!   `no-new-privileges`, every capability dropped but [`KEPT_CAPABILITIES`], and a bound on
 //!   its writable layer ([`SandboxOptions::disk_bytes`]: the storage driver's quota where
-//!   there is one, and a watchdog polling `SizeRw` that removes the container at the limit).
+//!   there is one, and a watchdog that measures the layer every second (its upper directory
+//!   walked on the host where readable, else the engine's `SizeRw`: [`LayerProbe`]) and
+//!   removes the container at the limit).
 //! - An exec runs under `timeout -s KILL N` inside the container, and a host timer removes the
 //!   container if the command still has not finished a few seconds later (Docker has no API
 //!   to kill an exec). Output is captured up to [`SandboxOptions::output_limit`] bytes, keeping
@@ -51,6 +53,7 @@
 
 mod apply;
 mod container;
+mod disk;
 mod env;
 mod output;
 mod paths;
@@ -59,6 +62,7 @@ pub use apply::{APPLY_CASCADE, APPLY_CASCADE_V5, ApplyAttempt, ApplyOutcome, App
 pub use container::{
     DEFAULT_DISK_LIMIT, DiskExceeded, ExecOutcome, ExecSpec, KEPT_CAPABILITIES, Sandbox, SandboxOptions,
 };
+pub use disk::{LayerProbe, allocated_bytes};
 pub use env::{DockerEnv, INSTANCE_LABEL, LabelledContainer, RUN_ID_LABEL, SHARD_LABEL};
 pub use output::CappedOutput;
 pub use paths::{PatchFile, PatchRefusal, RefusalReason, check_patch_paths, patch_files, patch_paths};

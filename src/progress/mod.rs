@@ -1,4 +1,9 @@
 //! Progress bars (indicatif), kept in the binary: libraries report progress through traits.
+//! Here: whether bars are drawn and the download bar; the pipeline's bars in [`stages`],
+//! `evaluate`'s in [`evaluation`].
+
+pub mod evaluation;
+pub mod stages;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
