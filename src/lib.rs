@@ -18,6 +18,7 @@ pub mod outputs;
 pub mod pipeline;
 pub mod printer;
 pub mod progress;
+pub mod publish;
 pub mod reporting;
 pub mod settings;
 pub mod signals;

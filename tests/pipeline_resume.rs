@@ -396,3 +396,73 @@ fn a_run_in_a_log_prints_periodic_status_lines() {
     assert!(line.unwrap().contains("; elapsed "), "{text}");
     assert!(!text.contains('\u{1b}'), "no ANSI codes in a log: {text:?}");
 }
+
+/// A stage command alone, with the same settings as [`cmd`]'s run (so its keys match).
+fn stage_cmd(addr: SocketAddr, stage: &str, run_dir: &Path, repos: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
+    c.args([
+        stage,
+        "--split",
+        "demo",
+        "--instances",
+        "agentless-demo__datespan-14",
+        "--no-repro",
+        "--no-regression",
+        "--no-progress",
+    ])
+    .args([
+        "--model",
+        &format!("http://{addr}/v1"),
+        "--served-model-name",
+        "counting",
+    ])
+    .args(["--loc-samples", "2", "--num-samples", "6"])
+    .arg("--run-dir")
+    .arg(run_dir)
+    .arg("--repos-dir")
+    .arg(repos)
+    .env("OPENAI_API_KEY", "unused");
+    c
+}
+
+/// `usage.json` is the sum of the stage records. On a whole run it equals the pipeline's own
+/// count (what `usage.json` held before, and what the `--json` summary reports); run stage by
+/// stage it is the same sum (before, "keep the larger total" kept only the larger stage's).
+#[test]
+fn usage_is_the_sum_of_the_stage_records() {
+    const ID: &str = "agentless-demo__datespan-14";
+    let counts = Arc::new(Counts::default());
+    let addr = serve(counts.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let repos = tmp.path().join("repos");
+    let read = |p: &Path| -> Value { serde_json::from_str(&fs_err::read_to_string(p).unwrap()).unwrap() };
+
+    let whole = tmp.path().join("whole");
+    let summary = tmp.path().join("summary.json");
+    run_ok(cmd(addr, &whole, &repos, &["--json", summary.to_str().unwrap()]));
+    let pipeline = &read(&summary)["pipeline"];
+    let usage = read(&whole.join("usage.json"));
+    assert_eq!(usage["format_version"], 2, "{usage}");
+    let u = &usage["instances"][ID];
+    assert!(u["prompt_tokens"].as_u64().unwrap() > 0, "{usage}");
+    assert_eq!(u["prompt_tokens"], pipeline["prompt_tokens"], "{usage}\n{pipeline}");
+    assert_eq!(
+        u["completion_tokens"], pipeline["completion_tokens"],
+        "{usage}\n{pipeline}"
+    );
+    let requests = counts.localize.load(Ordering::SeqCst) + counts.repair.load(Ordering::SeqCst);
+    assert!(u["requests"].as_u64().unwrap() >= requests as u64, "{usage}");
+
+    let staged = tmp.path().join("staged");
+    run_ok(stage_cmd(addr, "localize", &staged, &repos));
+    let after_localize = read(&staged.join("usage.json"))["instances"][ID]["prompt_tokens"].clone();
+    run_ok(stage_cmd(addr, "repair", &staged, &repos));
+    let staged_usage = read(&staged.join("usage.json"));
+    let s = &staged_usage["instances"][ID];
+    assert!(after_localize.as_u64().unwrap() < s["prompt_tokens"].as_u64().unwrap());
+    assert_eq!(s["prompt_tokens"], u["prompt_tokens"], "{staged_usage}\n{usage}");
+    assert_eq!(
+        s["completion_tokens"], u["completion_tokens"],
+        "{staged_usage}\n{usage}"
+    );
+}

@@ -468,7 +468,7 @@ fn a_real_demo_run_reports_grades_renders_and_exports() {
                 .count(),
             SAMPLES
         );
-        for f in agentless_mini::reporting::export::LOG_FILES {
+        for f in agentless_mini::publish::export::LOG_FILES {
             assert!(sub.join("logs").join(id).join(f).is_file(), "{id}/{f}");
         }
     }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use agentless_mini::reporting::export::{LOG_FILES, check_predictions_file};
+use agentless_mini::publish::export::{LOG_FILES, check_predictions_file};
 use serde_json::Value;
 
 fn data() -> PathBuf {

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentless_mini::artifact::CandidateVerdict;
 use agentless_mini::artifact::jsonl::{Opened, open_stage};
 use agentless_mini::artifact::key::sha256_hex;
 use agentless_mini::artifact::{RunDir, StageId, StageKey};
@@ -27,7 +28,6 @@ use agentless_mini::pipeline::repro::{ReproTest, ReproTests};
 use agentless_mini::pipeline::rerank::select;
 use agentless_mini::pipeline::sampling::{PromptRecord, Rec};
 use agentless_mini::pipeline::select::{RerankRecord, build_candidates};
-use agentless_mini::reporting::artifacts::{CandidateVerdict, VERDICTS_FILE};
 use agentless_model::Usage;
 use serde_json::Value;
 
@@ -378,7 +378,7 @@ fn build_run(root: &Path) -> (PathBuf, BTreeSet<String>) {
         .to_string(),
     )
     .unwrap();
-    std::fs::write(run_path.join(VERDICTS_FILE), verdicts).unwrap();
+    std::fs::write(RunDir::at(&run_path).verdicts_file(), verdicts).unwrap();
     std::fs::write(
         run_path.join(format!("{MODEL}.{RUN_ID}.json")),
         serde_json::to_string_pretty(&run_report).unwrap(),

@@ -1,7 +1,8 @@
 //! `agentless-mini submit` (the sb-cli flow) against a SWE-bench API of our own on
 //! loopback (axum): every prediction of a real run (`../shared/data/oracle-logs`,
 //! 100 predictions) uploaded, polled to completion, the report fetched and saved; with
-//! 500s, 503s, connections dropped mid-request and retries; a wrong key (4xx, not retried)
+//! 500s, 503s, connections dropped mid-request and retries; a 429 whose `Retry-After` is
+//! waited out; a wrong key (4xx, not retried)
 //! whose echo by the server is masked; a server that is down (bounded retries, no hang);
 //! and the key never printed, logged or written, even at `-vvv`.
 
@@ -51,6 +52,10 @@ fn prediction_ids() -> Vec<String> {
 struct Api {
     /// instance id → 500 answers still to give for its upload.
     submit_failures: Mutex<BTreeMap<String, u32>>,
+    /// instance id → 429 answers (with `Retry-After: 1`) still to give for its upload.
+    too_many: Mutex<BTreeMap<String, u32>>,
+    /// When each /submit request arrived.
+    submit_times: Mutex<Vec<std::time::Instant>>,
     /// 503 answers still to give on /poll-jobs and /get-report.
     poll_failures: AtomicU32,
     report_failures: AtomicU32,
@@ -92,6 +97,14 @@ async fn submit(State(api): State<Shared>, headers: HeaderMap, Json(body): Json<
         return r;
     }
     let id = body["prediction"]["instance_id"].as_str().unwrap_or("").to_owned();
+    api.submit_times.lock().unwrap().push(std::time::Instant::now());
+    {
+        let mut slow = api.too_many.lock().unwrap();
+        if let Some(n) = slow.get_mut(&id).filter(|n| **n > 0) {
+            *n -= 1;
+            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response();
+        }
+    }
     {
         let mut fails = api.submit_failures.lock().unwrap();
         if let Some(n) = fails.get_mut(&id).filter(|n| **n > 0) {
@@ -465,4 +478,25 @@ async fn down_server_and_persistent_500_give_up_after_the_bounded_retries() {
     assert_eq!(api.hits.lock().unwrap()["submit"], 4);
     // The filter was sent as sb-cli sends it.
     assert!(api.uploads.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_waited_out() {
+    let ids = prediction_ids();
+    let api = Arc::new(Api {
+        too_many: Mutex::new([(ids[3].clone(), 1)].into()),
+        ..Default::default()
+    });
+    let (url, _) = serve(api.clone(), &[]).await;
+    let out = tempfile::tempdir().expect("tmp");
+    // The backoff alone would retry within --retry-delay (20 ms); the server asked for 1 s.
+    let r = run_submit(&url, Some(KEY), out.path(), &["--instance-ids", &ids[3], "--no-wait"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 429: slow down"), "{}", r.stderr);
+    let times = api.submit_times.lock().unwrap().clone();
+    assert_eq!(times.len(), 2, "one 429, then the upload");
+    let gap = times[1] - times[0];
+    assert!(gap >= std::time::Duration::from_secs(1), "retried after {gap:?}");
+    assert!(gap < std::time::Duration::from_secs(10), "retried after {gap:?}");
+    assert!(api.uploads.lock().unwrap().contains_key(&ids[3]));
 }

@@ -7,10 +7,12 @@
 pub mod dataset;
 pub mod eval_script;
 pub mod evaluate;
+pub mod files;
 pub mod grade;
 pub mod images;
 pub mod integrity;
 pub mod parse;
 pub mod predictions;
+pub mod regrade;
 pub mod report;
 pub mod sandbox;

@@ -2,6 +2,8 @@
 //! JSON object keyed by instance id. Each prediction has `instance_id`, `model_name_or_path`
 //! and `model_patch` (null or empty means no patch).
 
+pub mod check;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 

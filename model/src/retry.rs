@@ -110,8 +110,8 @@ impl JitterSource for Rng {
     }
 }
 
-/// A jitter source seeded from the clock.
-pub(crate) fn jitter() -> Rng {
+/// A jitter source seeded from the clock (for every HTTP client of the workspace that retries).
+pub fn jitter() -> impl JitterSource + Send {
     Rng::seed_from_u64(Rng::entropy_seed())
 }
 

@@ -152,7 +152,7 @@ impl ClusterDir {
 
     /// The cluster folder of `dir`: `dir/cluster` when it is a run directory, else `dir`.
     pub fn find(dir: &Path) -> ClusterDir {
-        let inner = dir.join("cluster");
+        let inner = crate::artifact::RunDir::at(dir).cluster_dir();
         if inner.join("job.json").is_file() {
             ClusterDir(inner)
         } else {
@@ -249,7 +249,7 @@ pub async fn submit_eval(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result
         args: task_argv(),
         shards: args.cluster.shards,
         container_run_ids: ids,
-        log_root: run_dir.join("logs").join("run_evaluation"),
+        log_root: crate::artifact::RunDir::at(&run_dir).evaluation_log_root(),
         run_dir: Some(run_dir.clone()),
         eval_run_id,
         instances: instances.into_iter().map(|i| i.instance_id).collect(),
@@ -257,7 +257,13 @@ pub async fn submit_eval(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result
         final_job: None,
         submitted_at_unix: now_unix(),
     };
-    submit(job, ClusterDir(run_dir.join("cluster")), &args.cluster, global).await
+    submit(
+        job,
+        ClusterDir(crate::artifact::RunDir::at(&run_dir).cluster_dir()),
+        &args.cluster,
+        global,
+    )
+    .await
 }
 
 /// `evaluate --executor slurm`.

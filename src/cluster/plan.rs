@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 
-use crate::artifact::StageId;
+use crate::artifact::{RunDir, StageId};
 use crate::cli::GlobalArgs;
 use crate::commands::eval::PipelineArgs;
 use crate::exit::ExitStatus;
@@ -122,28 +122,26 @@ fn usage_in(v: &serde_json::Value, acc: &mut (f64, f64, usize)) {
     }
 }
 
-/// Records of one stage file (the `data` of `record` lines).
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    let Ok(text) = fs_err::read_to_string(path) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["type"] == "record")
-        .map(|v| v["data"].clone())
-        .collect()
+/// Records of one stage file of an instance (none when it is missing or unreadable: the
+/// measurement then keeps the defaults).
+fn records(run: &RunDir, id: &str, stage: StageId) -> Vec<serde_json::Value> {
+    run.read_stage::<serde_json::Value>(id, stage)
+        .ok()
+        .flatten()
+        .map(|f| f.records)
+        .unwrap_or_default()
 }
 
 /// Costs measured on a recorded run; stages it did not run keep the defaults.
 pub fn measure(run_dir: &Path) -> anyhow::Result<Costs> {
     let mut c = Costs::defaults();
-    let instances = fs_err::read_dir(run_dir.join("instances"))?;
-    let dirs: Vec<PathBuf> = instances.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let run = RunDir::open(run_dir)?;
+    let dirs = run.instance_ids()?;
     anyhow::ensure!(!dirs.is_empty(), "{} has no instance artifacts", run_dir.display());
     let per_stage = |stage: StageId| {
         let mut acc = (0.0, 0.0, 0usize);
         for d in &dirs {
-            for r in records(&d.join(format!("{}.jsonl", stage.name()))) {
+            for r in records(&run, d, stage) {
                 usage_in(&r, &mut acc);
             }
         }
@@ -168,13 +166,13 @@ pub fn measure(run_dir: &Path) -> anyhow::Result<Costs> {
     // Candidates: execute records with their run time, against the repair samples.
     let (mut candidates, mut ms, mut samples) = (0usize, 0f64, 0usize);
     for d in &dirs {
-        for r in records(&d.join(format!("{}.jsonl", StageId::Execute.name()))) {
+        for r in records(&run, d, StageId::Execute) {
             if let Some(e) = r.get("elapsed_ms").and_then(serde_json::Value::as_f64) {
                 candidates += 1;
                 ms += e;
             }
         }
-        samples += records(&d.join(format!("{}.jsonl", StageId::Repair.name())))
+        samples += records(&run, d, StageId::Repair)
             .iter()
             .filter(|r| r["kind"] == "sample")
             .count();
@@ -358,6 +356,40 @@ pub async fn run(args: &PlanArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn costs_are_measured_on_the_stage_records_of_a_run() {
+        let d = tempfile::tempdir().unwrap();
+        let run = RunDir::create(d.path()).unwrap();
+        let write = |id: &str, stage: StageId, records: &[&str]| {
+            let mut text = format!(
+                "{{\"type\":\"begin\",\"data\":{{\"stage\":\"{stage}\",\"format_version\":1,\"key\":\"sha256:0\",\"started_at_unix\":0}}}}\n"
+            );
+            for r in records {
+                text.push_str(&format!("{{\"type\":\"record\",\"data\":{r}}}\n"));
+            }
+            let path = run.stage_file(id, stage).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let sample = r#"{"kind":"sample","usage":{"prompt_tokens":100,"completion_tokens":10}}"#;
+        let other = r#"{"kind":"sample","usage":{"prompt_tokens":300,"completion_tokens":30}}"#;
+        write("a__b-1", StageId::Localize, &[sample, other]);
+        write("a__b-1", StageId::Repair, &[sample, sample, sample, sample]);
+        write(
+            "a__b-1",
+            StageId::Execute,
+            &[r#"{"elapsed_ms":2000}"#, r#"{"elapsed_ms":4000}"#],
+        );
+        let c = measure(d.path()).unwrap();
+        assert_eq!((c.localize.prompt, c.localize.completion), (200.0, 20.0));
+        assert_eq!((c.repair.prompt, c.repair.completion), (100.0, 10.0));
+        assert_eq!(c.candidate_run_s, 3.0);
+        assert_eq!(c.distinct_share, 0.5);
+        assert!(c.source.starts_with("measured on"));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(measure(empty.path()).is_err());
+    }
 
     #[test]
     fn paper_setting_multiplies_out() {

@@ -9,11 +9,12 @@ use agentless_harness::predictions::load_predictions;
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::artifact::RunDir;
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 use crate::progress::DownloadBar;
-use crate::reporting::export::{ExportInput, Metadata, export};
+use crate::publish::export::{ExportInput, Metadata, check_submission_path, experiments_split, export};
 use crate::reporting::runs::EvalRun;
 
 /// What `export` writes.
@@ -79,10 +80,8 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         return super::import::export_swerl(&args.run_dir, &args.out, global);
     }
     let printer = Printer::new(global);
-    let preds_path = args
-        .predictions
-        .clone()
-        .unwrap_or_else(|| args.run_dir.join("predictions.jsonl"));
+    let run_dir = RunDir::open(&args.run_dir)?;
+    let preds_path = args.predictions.clone().unwrap_or_else(|| run_dir.predictions_file());
     let mut inputs: Vec<(&str, &std::path::Path)> = vec![
         ("--run-dir", args.run_dir.as_path()),
         ("--predictions", preds_path.as_path()),
@@ -108,15 +107,15 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     };
     // The split as the experiments repository names its folders (and get_results.py prints it).
     let dataset_name = args.dataset.dataset.as_ref().map(|p| p.display().to_string());
-    let expected = crate::reporting::export::experiments_split(args.dataset.split.as_deref(), dataset_name.as_deref());
+    let expected = experiments_split(args.dataset.split.as_deref(), dataset_name.as_deref());
     let today: String = crate::reporting::junit::iso8601(std::time::SystemTime::now())[..10].replace('-', "");
-    let (split, layout_notes) = crate::reporting::export::check_submission_path(&args.out, expected, &today);
+    let (split, layout_notes) = check_submission_path(&args.out, expected, &today);
     let split_name = split.unwrap_or_else(|| "unknown".into());
     let model = predictions
         .first()
         .map(|p| p.model_name_or_path.clone())
         .unwrap_or_default();
-    let pipeline = args.run_dir.join("instances").is_dir();
+    let pipeline = run_dir.has_instances();
     let attempts = args
         .attempts
         .clone()
@@ -143,7 +142,7 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     let input = ExportInput {
         predictions: &predictions,
         eval: &eval,
-        run_dir: pipeline.then_some(args.run_dir.as_path()),
+        run_dir: pipeline.then_some(&run_dir),
         dataset: dataset.as_deref(),
         split_name: &split_name,
     };

@@ -10,6 +10,7 @@ use agentless_harness::sandbox::{CancellationToken, DockerEnv};
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::artifact::RunDir;
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
@@ -78,7 +79,7 @@ pub struct ReportArgs {
 /// Refuse an output (`--out`, `--json`, `--junit`) that is one of the files the report reads
 /// (the run's predictions and run report, `--dataset`) or another output.
 fn check_outputs(args: &ReportArgs) -> anyhow::Result<()> {
-    let predictions = args.run_dir.join("predictions.jsonl");
+    let predictions = RunDir::at(&args.run_dir).predictions_file();
     let run_report = match &args.report {
         Some(r) => Some(r.clone()),
         None => crate::reporting::runs::locate_run_report(&args.run_dir).ok(),
@@ -104,8 +105,13 @@ fn check_outputs(args: &ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn grade_candidates(args: &ReportArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<()> {
-    let todo = pending(&args.run_dir)?;
+async fn grade_candidates(
+    args: &ReportArgs,
+    run_dir: &RunDir,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let todo = pending(run_dir)?;
     if todo.is_empty() {
         printer.summary("every candidate already has a verdict");
         return Ok(());
@@ -133,7 +139,7 @@ async fn grade_candidates(args: &ReportArgs, global: &GlobalArgs, printer: &Prin
     ));
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
-    let verdicts = grade(&env, &dataset, &todo, cfg, &args.run_dir, &NoRunProgress, &cancel).await?;
+    let verdicts = grade(&env, &dataset, &todo, cfg, run_dir, &NoRunProgress, &cancel).await?;
     let correct = verdicts.iter().filter(|v| v.resolved).count();
     printer.summary(&format!(
         "graded {} of {} candidates: {correct} resolve their issue{}",
@@ -187,10 +193,11 @@ pub async fn run(args: &ReportArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         return run_compare(args, base, new, &printer);
     }
     check_outputs(args)?;
+    let run_dir = RunDir::open(&args.run_dir)?;
     if args.grade_candidates {
-        grade_candidates(args, global, &printer).await?;
+        grade_candidates(args, &run_dir, global, &printer).await?;
     }
-    let run = load_run_with(&args.run_dir, args.report.as_deref())?;
+    let run = load_run_with(&run_dir, args.report.as_deref())?;
     if run.instances.is_empty() {
         anyhow::bail!(
             "nothing to report in {}: no instances/, predictions.jsonl or run report (is it a run directory?)",

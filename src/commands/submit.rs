@@ -11,13 +11,12 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::artifact::RunDir;
 use crate::cli::GlobalArgs;
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 use crate::progress::bars_enabled;
-use crate::reporting::submit::{
-    ApiKey, DEFAULT_API_URL, RetryPolicy, SubmitConfig, SubmitProgress, Subset, report_text, submit,
-};
+use crate::publish::submit::{ApiKey, DEFAULT_API_URL, SubmitConfig, SubmitProgress, Subset, report_text, submit};
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
@@ -64,7 +63,8 @@ pub struct SubmitArgs {
     /// Attempts per request on 5xx, 429 and connection failures (the first included).
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
-    /// Seconds before the first retry (doubling each time, at most 30 s).
+    /// Seconds before the first retry (doubling each time, at most 30 s, with jitter; a
+    /// server's `Retry-After` of up to 2 min is waited instead).
     #[arg(long, default_value_t = 1.0)]
     pub retry_delay: f64,
 }
@@ -108,7 +108,7 @@ pub async fn run(args: &SubmitArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         .context("no API key: set SWEBENCH_API_KEY (or pass --api-key)")?;
     let path: PathBuf = match (&args.predictions, &args.run_dir) {
         (Some(p), _) => p.clone(),
-        (None, Some(dir)) => dir.join("predictions.jsonl"),
+        (None, Some(dir)) => RunDir::open(dir)?.predictions_file(),
         (None, None) => anyhow::bail!("pass --predictions FILE or --run-dir DIR"),
     };
     let predictions = load_predictions(&path)?;
@@ -129,11 +129,8 @@ pub async fn run(args: &SubmitArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     cfg.poll_interval = seconds("poll-interval", args.poll_interval)?;
     cfg.completion_timeout = seconds("timeout", args.timeout)?;
     cfg.running_timeout = cfg.running_timeout.min(cfg.completion_timeout);
-    cfg.retry = RetryPolicy {
-        attempts: args.retries.max(1),
-        first_delay: seconds("retry-delay", args.retry_delay)?,
-        ..RetryPolicy::default()
-    };
+    cfg.retry.max_attempts = args.retries.max(1);
+    cfg.retry.base_delay = seconds("retry-delay", args.retry_delay)?;
     printer.summary(&format!(
         "submitting {} predictions to {} as run {run_id} ({} {})",
         if cfg.instance_ids.is_empty() {

@@ -223,6 +223,6 @@ pub fn write_predictions(
         text.push_str(&line.to_string());
         text.push('\n');
     }
-    write_atomic(&path, text.as_bytes())?;
+    write_atomic(&path, text.as_bytes()).map_err(ArtifactError::Write)?;
     Ok(mine)
 }

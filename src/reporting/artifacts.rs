@@ -1,24 +1,25 @@
-//! Reading a run directory (see [`crate::artifact`]) into the report's typed view
-//! ([`RunData`]): the stage files of every instance through the pipeline's own record types,
-//! `predictions.jsonl`, and the evaluation (official run report and log tree).
+//! Reading a run directory into the report's typed view ([`RunData`]): everything comes
+//! through [`RunDir`] (the owner of the layout and its formats): the stage files of every
+//! instance through the pipeline's own record types, `predictions.jsonl`, `usage.json`,
+//! `run.json`, and the evaluation (official run report and log tree).
 //!
 //! - localization: the distinct files named ([`LocalizeSample`]);
 //! - repair: each sample's normalized patch (the rerank key) ([`RepairSample`]);
 //! - the submitted sample: the first repair sample whose patch is the prediction's;
-//! - tokens and cost: `usage.json` (the pipeline's totals), else every record's `usage`;
+//! - tokens and cost: `usage.json` (the records' sums, costed), else every record's `usage`;
 //! - the candidates of the rerank rule: the pipeline's own [`build_candidates`] over the repair,
 //!   regression, reproduction and execute records, so the curves re-run exactly its rule;
-//! - official verdicts of other candidates, when graded ([`VERDICTS_FILE`]);
+//! - official verdicts of other candidates, when graded ([`RunDir::read_verdicts`]);
 //! - time per stage: the `end` line's `elapsed_ms` of each stage file, and the evaluation's
 //!   `Test runtime` from `run_instance.log`.
 //!
 //! A directory without `instances/` is read as an evaluation alone (the official layout).
+//! A garbled artifact is an error that names it, never an empty section.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use agentless_harness::predictions::{Prediction, load_predictions};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ReportingError;
@@ -26,7 +27,7 @@ use super::rundata::{EvalStatus, InstanceData, InstanceDetail, RunData, RunSetti
 use super::runs::EvalRun;
 use super::scaling::SampleOutcome;
 use crate::artifact::key::sha256_hex;
-use crate::artifact::{StageFile, StageId, StageKey};
+use crate::artifact::{ArtifactError, RunDir, StageFile, StageId, StageKey, UsageFile};
 use crate::pipeline::execute::{CandidateResult, Executions};
 use crate::pipeline::localize::LocalizeSample;
 use crate::pipeline::regression::{Regression, RegressionRecord};
@@ -49,13 +50,14 @@ fn inst_candidates(samples: &[SampleOutcome]) -> Vec<crate::pipeline::rerank::Ca
         .collect()
 }
 
-/// Read a stage file (a missing file is `None`; a torn tail is ignored, as the pipeline does).
-fn stage_file<T: DeserializeOwned>(path: &Path) -> Result<Option<StageFile<T>>, ReportingError> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let bytes = fs_err::read(path).map_err(|e| ReportingError::io(path, e))?;
-    Ok(Some(StageFile::<T>::parse(&bytes)))
+/// Read an instance's stage file (a missing file is `None`; a torn tail is ignored, as the
+/// pipeline does).
+fn stage_file<T: serde::de::DeserializeOwned>(
+    run: &RunDir,
+    id: &str,
+    stage: StageId,
+) -> Result<Option<StageFile<T>>, ReportingError> {
+    Ok(run.read_stage(id, stage)?)
 }
 
 /// Tokens of every record carrying a `usage` object.
@@ -72,75 +74,30 @@ fn usage_of(records: &[Value]) -> Tokens {
     t
 }
 
-/// `usage.json` as `eval` writes it: `{"price_per_mtok_in", "price_per_mtok_out",
-/// "instances": {id: {"prompt_tokens", "completion_tokens", "cost"}}}`. The cost is kept only
-/// when a price was given (both prices zero means "no price", not "free").
-fn usage_file(run_dir: &Path) -> BTreeMap<String, Tokens> {
-    let Ok(text) = fs_err::read_to_string(run_dir.join("usage.json")) else {
+/// `usage.json` as tokens per instance. The cost is kept only when a price was given (both
+/// prices zero means "no price", not "free").
+fn usage_by_instance(file: Option<UsageFile>) -> BTreeMap<String, Tokens> {
+    let Some(file) = file else {
         return BTreeMap::new();
     };
-    let Ok(v) = serde_json::from_str::<Value>(&text) else {
-        return BTreeMap::new();
-    };
-    let priced = ["price_per_mtok_in", "price_per_mtok_out"]
-        .iter()
-        .any(|k| v.get(*k).and_then(Value::as_f64).is_some_and(|p| p > 0.0));
-    let mut out = BTreeMap::new();
-    for (id, x) in v.get("instances").and_then(Value::as_object).into_iter().flatten() {
-        let n = |k: &str| x.get(k).and_then(Value::as_u64).unwrap_or(0);
-        let cost = if priced {
-            x.get("cost").and_then(Value::as_f64)
-        } else {
-            None
-        };
-        out.insert(
-            id.clone(),
-            Tokens {
-                prompt: n("prompt_tokens"),
-                completion: n("completion_tokens"),
+    let priced = file.prices().given();
+    file.instances
+        .into_iter()
+        .map(|(id, u)| {
+            let t = Tokens {
+                prompt: u.prompt_tokens,
+                completion: u.completion_tokens,
                 requests: 0,
-                cost,
-            },
-        );
-    }
-    out
-}
-
-/// Official verdicts of candidate patches other than the submitted one (written by
-/// `report --grade-candidates`): `(instance_id, sha256 of the normalized patch) → resolved`.
-pub const VERDICTS_FILE: &str = "candidate-verdicts.jsonl";
-
-/// One line of [`VERDICTS_FILE`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CandidateVerdict {
-    pub instance_id: String,
-    pub normalized_sha: String,
-    pub resolved: bool,
-}
-
-pub(crate) fn read_verdicts(run_dir: &Path) -> Result<BTreeMap<(String, String), bool>, ReportingError> {
-    let path = run_dir.join(VERDICTS_FILE);
-    let mut out = BTreeMap::new();
-    let Ok(text) = fs_err::read_to_string(&path) else {
-        return Ok(out);
-    };
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: CandidateVerdict = serde_json::from_str(line).map_err(|e| ReportingError::Parse {
-            path: path.clone(),
-            what: "candidate verdict",
-            message: format!("line {}: {e}", i + 1),
-        })?;
-        out.insert((v.instance_id, v.normalized_sha), v.resolved);
-    }
-    Ok(out)
+                cost: priced.then_some(u.cost),
+            };
+            (id, t)
+        })
+        .collect()
 }
 
 /// The repair samples in index order (a sample written twice counts once).
-pub(crate) fn read_repairs(dir: &Path) -> Result<Repairs, ReportingError> {
-    let Some(f) = stage_file::<Rec<RepairSample>>(&dir.join("repair.jsonl"))? else {
+pub(crate) fn read_repairs(run: &RunDir, id: &str) -> Result<Repairs, ReportingError> {
+    let Some(f) = stage_file::<Rec<RepairSample>>(run, id, StageId::Repair)? else {
         return Ok(Repairs {
             key: StageKey::of("no-repair"),
             samples: Vec::new(),
@@ -162,8 +119,8 @@ pub(crate) fn read_repairs(dir: &Path) -> Result<Repairs, ReportingError> {
 
 /// The regression tests, the reproduction tests (in rank order, as executed) and the
 /// execution results of an instance. A stage without a file was turned off.
-fn read_tests(dir: &Path) -> Result<(Regression, ReproTests, Executions), ReportingError> {
-    let regression = match stage_file::<RegressionRecord>(&dir.join("regression.jsonl"))? {
+fn read_tests(run: &RunDir, id: &str) -> Result<(Regression, ReproTests, Executions), ReportingError> {
+    let regression = match stage_file::<RegressionRecord>(run, id, StageId::Regression)? {
         None => Regression::disabled(),
         Some(f) => {
             let mut passing = Vec::new();
@@ -187,7 +144,7 @@ fn read_tests(dir: &Path) -> Result<(Regression, ReproTests, Executions), Report
     let mut results = std::collections::HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut exec_key = StageKey::of("no-execute");
-    if let Some(f) = stage_file::<CandidateResult>(&dir.join("execute.jsonl"))? {
+    if let Some(f) = stage_file::<CandidateResult>(run, id, StageId::Execute)? {
         if let Some(b) = f.begin {
             exec_key = b.key;
         }
@@ -200,7 +157,7 @@ fn read_tests(dir: &Path) -> Result<(Regression, ReproTests, Executions), Report
             results.insert(r.normalized_sha.clone(), r);
         }
     }
-    let repro_enabled = dir.join("repro.jsonl").is_file();
+    let repro_enabled = run.has_stage(id, StageId::Repro)?;
     let repro = ReproTests {
         key: StageKey::of("repro"),
         enabled: repro_enabled,
@@ -236,19 +193,14 @@ fn rejected_note(id: &str, stage: StageId, records: &[Value]) -> Option<String> 
 }
 
 /// Read a run directory (or an evaluation-only folder).
-pub fn load_run(run_dir: &Path) -> Result<RunData, ReportingError> {
-    load_run_with(run_dir, None)
+pub fn load_run(run: &RunDir) -> Result<RunData, ReportingError> {
+    load_run_with(run, None)
 }
 
 /// [`load_run`] with the evaluation's run report named (`report --report FILE`), for a
 /// folder that holds several. Several reports and none named is an error that lists them.
-pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, ReportingError> {
-    if !run_dir.is_dir() {
-        return Err(ReportingError::Invalid(format!(
-            "{} is not a directory",
-            run_dir.display()
-        )));
-    }
+pub fn load_run_with(run: &RunDir, report: Option<&Path>) -> Result<RunData, ReportingError> {
+    let run_dir = run.root();
     let mut notes = Vec::new();
     let eval = match EvalRun::open(report.unwrap_or(run_dir), &[run_dir.to_path_buf()]) {
         Ok(e) => Some(e),
@@ -259,7 +211,7 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
             None
         }
     };
-    let preds_path = run_dir.join("predictions.jsonl");
+    let preds_path = run.predictions_file();
     let predictions: Vec<Prediction> = if preds_path.is_file() {
         load_predictions(&preds_path).map_err(|e| ReportingError::Invalid(e.to_string()))?
     } else {
@@ -267,17 +219,9 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
     };
     let by_id: BTreeMap<&str, &Prediction> = predictions.iter().map(|p| (p.instance_id.as_str(), p)).collect();
 
-    let instances_dir = run_dir.join("instances");
     let mut ids: BTreeSet<String> = BTreeSet::new();
-    if instances_dir.is_dir() {
-        for e in fs_err::read_dir(&instances_dir)
-            .map_err(|e| ReportingError::io(&instances_dir, e))?
-            .flatten()
-        {
-            if e.path().is_dir() {
-                ids.insert(e.file_name().to_string_lossy().into_owned());
-            }
-        }
+    if run.has_instances() {
+        ids.extend(run.instance_ids()?);
     } else if let Some(ev) = &eval {
         let r = &ev.report;
         ids.extend(
@@ -307,13 +251,12 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
         })
     };
     let eval_logs = eval.as_ref().map(EvalRun::instance_logs).unwrap_or_default();
-    let usage = usage_file(run_dir);
-    let verdicts = read_verdicts(run_dir)?;
+    let usage = usage_by_instance(run.usage()?);
+    let verdicts = run.read_verdicts()?;
 
     let mut instances = Vec::new();
     let mut mismatches: Vec<String> = Vec::new();
     for id in &ids {
-        let dir = instances_dir.join(id);
         let mut inst = InstanceData {
             instance_id: id.clone(),
             eval: status(id),
@@ -323,8 +266,7 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
         let mut any_usage = false;
         // Generic pass over every stage file: time and tokens.
         for stage in StageId::ALL {
-            let path = dir.join(format!("{}.jsonl", stage.name()));
-            if let Some(f) = stage_file::<Value>(&path)? {
+            if let Some(f) = stage_file::<Value>(run, id, stage)? {
                 if let Some(end) = &f.end {
                     inst.stage_ms.insert(stage.name().to_owned(), end.elapsed_ms as f64);
                 }
@@ -336,7 +278,7 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
                 }
             }
         }
-        if let Some(f) = stage_file::<Rec<LocalizeSample>>(&dir.join("localize.jsonl"))? {
+        if let Some(f) = stage_file::<Rec<LocalizeSample>>(run, id, StageId::Localize)? {
             let files: BTreeSet<&str> = f
                 .records
                 .iter()
@@ -348,12 +290,12 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
                 .collect();
             inst.localized_files = Some(files.len());
         }
-        let repairs = read_repairs(&dir)?;
+        let repairs = read_repairs(run, id)?;
         let patches: Vec<Option<&str>> = repairs.samples.iter().map(|s| s.outcome.patch()).collect();
         if !repairs.samples.is_empty() {
             // The rule's own candidates: normalized patch, failing regression tests, passed
             // reproduction tests, exactly as the rerank stage builds them.
-            let (regression, repro, execs) = read_tests(&dir)?;
+            let (regression, repro, execs) = read_tests(run, id)?;
             let cands = build_candidates(&repairs, &regression, &repro, &execs);
             inst.repro_tests = repro.tests.iter().map(|t| t.id.clone()).collect();
             inst.samples = cands
@@ -369,7 +311,7 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
                 .collect();
         }
         // The submitted sample: the rerank's record, else the first whose patch is the prediction's.
-        let rerank = stage_file::<RerankRecord>(&dir.join("rerank.jsonl"))?.and_then(|f| f.records.into_iter().next());
+        let rerank = stage_file::<RerankRecord>(run, id, StageId::Rerank)?.and_then(|f| f.records.into_iter().next());
         if let Some(r) = &rerank {
             let again = crate::pipeline::rerank::select(&inst_candidates(&inst.samples)).selected;
             let recorded = r
@@ -400,7 +342,7 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
             inst.chosen.and_then(|c| inst.samples.get(c)),
             &inst.repro_tests,
         );
-        // usage.json is the pipeline's own total; the records give the request count.
+        // usage.json is the records' sum, costed; the records give the request count.
         if let Some(u) = usage.get(id) {
             tokens.prompt = u.prompt;
             tokens.completion = u.completion;
@@ -426,7 +368,7 @@ pub fn load_run_with(run_dir: &Path, report: Option<&Path>) -> Result<RunData, R
     let hardened = eval
         .as_ref()
         .is_some_and(|e| super::runs::hardened_beside(&e.report_path).is_some());
-    let settings = read_settings(run_dir, eval.is_some().then_some(hardened));
+    let settings = read_settings(run, eval.is_some().then_some(hardened))?;
     Ok(RunData {
         title,
         settings,
@@ -497,54 +439,29 @@ fn detail_of(
 
 /// The run's settings from `run.json` (see `eval`), the start from its modification time and
 /// the wall time up to the last artifact written. `hardened`: None when there is no evaluation.
-fn read_settings(run_dir: &Path, hardened: Option<bool>) -> RunSettings {
+fn read_settings(run: &RunDir, hardened: Option<bool>) -> Result<RunSettings, ArtifactError> {
     let mut s = RunSettings {
         grading: hardened.map(|h| if h { "hardened" } else { "official" }.to_owned()),
         ..Default::default()
     };
-    let path = run_dir.join("run.json");
-    let Ok(text) = fs_err::read_to_string(&path) else {
-        return s;
+    let Some(m) = run.manifest()? else {
+        return Ok(s);
     };
-    let Ok(v) = serde_json::from_str::<Value>(&text) else {
-        return s;
-    };
-    let st = &v["settings"];
-    let text_of = |x: &Value| x.as_str().map(str::to_owned);
-    s.repair_samples = st["repair"]["samples"].as_u64();
-    s.repair_temperature = st["repair"]["temperature"].as_f64();
-    s.localize_samples = st["localize"]["samples"].as_u64();
-    s.repro_samples = st["repro"]["sampling"]["samples"].as_u64();
-    s.seed = st["seed"].as_u64();
-    s.version = text_of(&v["version"]);
-    let d = &v["dataset"];
-    s.dataset_repo = text_of(&d["repo"]);
-    s.dataset_split = text_of(&d["split"]);
-    s.dataset_revision = text_of(&d["revision"]);
-    s.dataset_commit = text_of(&d["commit"]);
-    s.dataset_sha256 = text_of(&d["sha256"]);
-    s.dataset_file = text_of(&d["file"]);
-    let modified = |p: &Path| fs_err::metadata(p).and_then(|m| m.modified()).ok();
-    if let Some(start) = modified(&path) {
+    s.repair_samples = m.setting_u64(&["repair", "samples"]);
+    s.repair_temperature = m.setting_f64(&["repair", "temperature"]);
+    s.localize_samples = m.setting_u64(&["localize", "samples"]);
+    s.repro_samples = m.setting_u64(&["repro", "sampling", "samples"]);
+    s.seed = m.setting_u64(&["seed"]);
+    s.version = m.version;
+    let d = m.dataset;
+    s.dataset_repo = d.repo;
+    s.dataset_split = d.split;
+    s.dataset_revision = d.revision;
+    s.dataset_commit = d.commit;
+    s.dataset_sha256 = d.sha256;
+    s.dataset_file = d.file.map(|f| f.display().to_string());
+    if let Some((start, last)) = run.activity_span() {
         s.started = Some(httpdate::fmt_http_date(start));
-        let mut last = start;
-        let mut stack = vec![run_dir.join("instances")];
-        for f in ["predictions.jsonl", "usage.json"] {
-            if let Some(t) = modified(&run_dir.join(f)) {
-                last = last.max(t);
-            }
-        }
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = fs_err::read_dir(&dir) else { continue };
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if let Some(t) = modified(&p) {
-                    last = last.max(t);
-                }
-            }
-        }
         // run.json is written first; nothing after it (an evaluation alone, a copied
         // folder) means the wall time is unknown, not zero.
         s.wall_s = last
@@ -553,7 +470,7 @@ fn read_settings(run_dir: &Path, hardened: Option<bool>) -> RunSettings {
             .map(|d| d.as_secs_f64())
             .filter(|w| *w > 0.0);
     }
-    s
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -6,15 +6,13 @@
 //!
 //! Candidates are graded in rounds: round `r` evaluates the `r`-th ungraded candidate of every
 //! instance as model `candidate-<r>` of run `candidates-<run dir name>` (log tree
-//! `<run-dir>/logs/run_evaluation/candidates-<name>/candidate-<r>/<id>/`, run reports under
-//! `<run-dir>/logs/candidates/`). Each verdict is appended to
-//! [`super::artifacts::VERDICTS_FILE`] as soon as its round ends; graded candidates are never
+//! `candidates-<name>/candidate-<r>/<id>/` under the run's evaluation log root, run reports in
+//! [`RunDir::candidates_report_dir`]). Each verdict is appended to the run's verdicts file
+//! ([`RunDir::append_verdicts`]) as soon as its round ends; graded candidates are never
 //! graded again, so an interrupted grading resumes. The FAIL_TO_PASS / PASS_TO_PASS tests are
 //! used for this analysis only: they never influence what the pipeline submits.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
-use std::path::Path;
 
 use agentless_harness::dataset::Instance;
 use agentless_harness::evaluate::{EvalConfig, EvalError, EvalOutcome, RunProgress, run_evaluation};
@@ -22,8 +20,9 @@ use agentless_harness::predictions::{Prediction, load_predictions};
 use agentless_harness::sandbox::{CancellationToken, DockerEnv};
 
 use super::ReportingError;
-use super::artifacts::{CandidateVerdict, VERDICTS_FILE, read_repairs, read_verdicts};
+use super::artifacts::read_repairs;
 use crate::artifact::key::sha256_hex;
+use crate::artifact::{CandidateVerdict, RunDir};
 use crate::pipeline::execute::candidates;
 
 /// A candidate still to grade.
@@ -36,9 +35,9 @@ pub struct Pending {
 
 /// The distinct candidates of every instance of the run without a verdict yet, in sample
 /// order; the submitted one is skipped (the run's own evaluation judges it).
-pub fn pending(run_dir: &Path) -> Result<Vec<Pending>, ReportingError> {
-    let known = read_verdicts(run_dir)?;
-    let preds_path = run_dir.join("predictions.jsonl");
+pub fn pending(run: &RunDir) -> Result<Vec<Pending>, ReportingError> {
+    let known = run.read_verdicts()?;
+    let preds_path = run.predictions_file();
     let submitted: BTreeMap<String, String> = if preds_path.is_file() {
         load_predictions(&preds_path)
             .map_err(|e| ReportingError::Invalid(e.to_string()))?
@@ -48,22 +47,9 @@ pub fn pending(run_dir: &Path) -> Result<Vec<Pending>, ReportingError> {
     } else {
         BTreeMap::new()
     };
-    let dir = run_dir.join("instances");
-    let mut ids: Vec<String> = Vec::new();
-    if dir.is_dir() {
-        for e in fs_err::read_dir(&dir)
-            .map_err(|e| ReportingError::io(&dir, e))?
-            .flatten()
-        {
-            if e.path().is_dir() {
-                ids.push(e.file_name().to_string_lossy().into_owned());
-            }
-        }
-    }
-    ids.sort();
     let mut out = Vec::new();
-    for id in ids {
-        let repairs = read_repairs(&dir.join(&id))?;
+    for id in run.instance_ids()? {
+        let repairs = read_repairs(run, &id)?;
         let sub = submitted.get(&id).map(|s| s.trim());
         // The normalized form of the submitted patch: its verdict is the evaluation's.
         let submitted_sha: BTreeSet<String> = repairs
@@ -88,8 +74,8 @@ pub fn pending(run_dir: &Path) -> Result<Vec<Pending>, ReportingError> {
 
 /// `candidates-<run dir name>`: containers of two gradings of different runs never share
 /// a name.
-pub fn grading_run_id(run_dir: &Path) -> String {
-    let name = std::path::absolute(run_dir)
+pub fn grading_run_id(run: &RunDir) -> String {
+    let name = std::path::absolute(run.root())
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
@@ -113,7 +99,7 @@ pub async fn grade(
     dataset: &[Instance],
     todo: &[Pending],
     mut cfg: EvalConfig,
-    run_dir: &Path,
+    run: &RunDir,
     progress: &dyn RunProgress,
     cancel: &CancellationToken,
 ) -> Result<Vec<CandidateVerdict>, ReportingError> {
@@ -140,11 +126,10 @@ pub async fn grade(
         rounds[*r].push(p);
         *r += 1;
     }
-    cfg.run_id = grading_run_id(run_dir);
+    cfg.run_id = grading_run_id(run);
     cfg.sandbox.run_id = cfg.run_id.clone();
-    cfg.log_root = run_dir.join("logs").join("run_evaluation");
-    let report_dir = run_dir.join("logs").join("candidates");
-    let verdict_path = run_dir.join(VERDICTS_FILE);
+    cfg.log_root = run.evaluation_log_root();
+    let report_dir = run.candidates_report_dir();
     let mut written = Vec::new();
     for (r, round) in rounds.iter().enumerate() {
         if cancel.is_cancelled() {
@@ -166,7 +151,7 @@ pub async fn grade(
         let summary = run_evaluation(env, &selected, &preds, &cfg, &report_dir, progress, cancel)
             .await
             .map_err(|e| ReportingError::Invalid(e.to_string()))?;
-        let mut lines = String::new();
+        let mut round_verdicts = Vec::new();
         for res in &summary.results {
             let resolved = match &res.outcome {
                 EvalOutcome::Resolved => true,
@@ -189,17 +174,10 @@ pub async fn grade(
                 normalized_sha: p.normalized_sha.clone(),
                 resolved,
             };
-            lines.push_str(&serde_json::to_string(&v).unwrap_or_default());
-            lines.push('\n');
-            written.push(v);
+            round_verdicts.push(v);
         }
-        let mut f = fs_err::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&verdict_path)
-            .map_err(|e| ReportingError::io(&verdict_path, e))?;
-        f.write_all(lines.as_bytes())
-            .map_err(|e| ReportingError::io(&verdict_path, e))?;
+        run.append_verdicts(&round_verdicts)?;
+        written.extend(round_verdicts);
         if summary.interrupted {
             break;
         }

@@ -13,15 +13,14 @@
 //!   the pipeline's rerank rule (no model calls).
 //! - [`grading`]: official verdicts of the candidates a run did not submit (the oracle).
 //! - [`plots`], [`html`]: the self-contained HTML report with inline SVG plots.
-//! - [`export`]: the SWE-bench experiments submission layout.
-//! - [`submit`]: the sb-cli submission flow against the SWE-bench API.
+//!
+//! What leaves the machine (the experiments layout, the sb-cli flow) is in [`crate::publish`].
 //!
 //! Libraries never print: every function returns a typed value or a [`ReportingError`].
 
 pub mod artifacts;
 pub mod compare;
 pub mod compare_html;
-pub mod export;
 pub mod grading;
 pub mod html;
 pub mod json;
@@ -30,7 +29,6 @@ pub mod plots;
 pub mod rundata;
 pub mod runs;
 pub mod scaling;
-pub mod submit;
 pub mod summary;
 
 use std::path::PathBuf;
@@ -56,6 +54,9 @@ pub enum ReportingError {
     Ambiguous { dir: PathBuf, reports: Vec<PathBuf> },
     #[error("{0}")]
     Invalid(String),
+    /// A run-directory artifact could not be read or written.
+    #[error(transparent)]
+    Artifact(#[from] crate::artifact::ArtifactError),
 }
 
 impl ReportingError {

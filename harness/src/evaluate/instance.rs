@@ -171,8 +171,8 @@ impl Run<'_> {
         let id = &self.instance.instance_id;
         let dir = self.dir;
         let patch_file = dir.join(logs::PATCH_FILE);
-        if let Err(e) = logs::write_atomic(&patch_file, self.patch.as_bytes()) {
-            return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", patch_file.display())));
+        if let Err(e) = crate::files::write_atomic(&patch_file, self.patch.as_bytes()) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, e.to_string()));
         }
         // Refused before anything runs: no image, no container.
         if let Err(refusal) = check_patch_paths(self.patch) {
@@ -273,8 +273,8 @@ impl Run<'_> {
         };
         log.info(&format!("Git diff before:\n{diff_before}"));
         let eval_file = dir.join(logs::EVAL_FILE);
-        if let Err(e) = logs::write_atomic(&eval_file, script.as_bytes()) {
-            return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", eval_file.display())));
+        if let Err(e) = crate::files::write_atomic(&eval_file, script.as_bytes()) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, e.to_string()));
         }
         log.info(&format!(
             "Eval script for {id} written to {}; copying to container...",
@@ -324,8 +324,8 @@ impl Run<'_> {
             test_output.push_str(&format!("\n\nDisk limit error: {d}."));
         }
         let out_file = dir.join(logs::TEST_OUTPUT_FILE);
-        if let Err(e) = logs::write_atomic(&out_file, test_output.as_bytes()) {
-            return EvalOutcome::Error(infra(InfraStage::Logs, format!("{}: {e}", out_file.display())));
+        if let Err(e) = crate::files::write_atomic(&out_file, test_output.as_bytes()) {
+            return EvalOutcome::Error(infra(InfraStage::Logs, e.to_string()));
         }
         log.info(&format!("Test output for {id} written to {}", out_file.display()));
         if ran.truncated {
@@ -399,7 +399,7 @@ impl Run<'_> {
         if let Err(e) = key.write(dir) {
             return EvalOutcome::Error(infra(InfraStage::Logs, e));
         }
-        if let Err(e) = logs::write_atomic(&dir.join(logs::REPORT_FILE), json.as_bytes()) {
+        if let Err(e) = crate::files::write_atomic(&dir.join(logs::REPORT_FILE), json.as_bytes()) {
             return EvalOutcome::Error(infra(InfraStage::Logs, e));
         }
         let resolved = report.resolved;

@@ -112,15 +112,6 @@ pub fn python_underscore_2f(x: f64) -> String {
     format!("{}{grouped}.{frac}", if x < 0.0 { "-" } else { "" })
 }
 
-/// Write a file through a temporary sibling and a rename, so readers never see half of it.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

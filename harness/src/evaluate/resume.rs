@@ -8,8 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use super::logs::{KEY_FILE, REPORT_FILE, write_atomic};
+use super::logs::{KEY_FILE, REPORT_FILE};
 use crate::dataset::Instance;
+use crate::files::write_atomic;
 use crate::grade::GradingMode;
 use crate::report::InstanceReport;
 

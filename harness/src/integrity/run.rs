@@ -119,19 +119,19 @@ pub fn write_run_reports(
     flagged: &Flagged,
     mode: IntegrityMode,
 ) -> std::io::Result<Option<PathBuf>> {
-    crate::evaluate::logs::write_atomic(run_report, run_report_json(report, flagged).as_bytes())?;
+    crate::files::write_atomic(run_report, run_report_json(report, flagged).as_bytes())?;
     if mode != IntegrityMode::Strict {
         return Ok(None);
     }
     let path = hardened_report_path(run_report);
     let hardened = hardened_run_report(report, flagged);
-    crate::evaluate::logs::write_atomic(&path, run_report_json(&hardened, flagged).as_bytes())?;
+    crate::files::write_atomic(&path, run_report_json(&hardened, flagged).as_bytes())?;
     Ok(Some(path))
 }
 
 /// Write `integrity.json` into an instance folder.
 pub fn write_integrity(dir: &Path, report: &IntegrityReport) -> std::io::Result<()> {
-    crate::evaluate::logs::write_atomic(&dir.join(INTEGRITY_FILE), report.to_json().as_bytes())
+    crate::files::write_atomic(&dir.join(INTEGRITY_FILE), report.to_json().as_bytes())
 }
 
 /// Read `integrity.json` from an instance folder (None when missing or unreadable).

@@ -12,7 +12,8 @@ use tokio::sync::Semaphore;
 use super::args::PipelineArgs;
 use super::identity::run_id_of;
 use super::usage::write_usage;
-use crate::artifact::{RunDir, StageId, write_atomic};
+use crate::artifact::manifest::{DatasetRecord, LocationsRecord, PromptsRecord};
+use crate::artifact::{MANIFEST_FORMAT_VERSION, RunDir, RunManifest, StageId};
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::pipeline::context::{Containers, Cx, Settings};
@@ -53,19 +54,27 @@ pub struct Prepared {
 
 /// What `run.json` records of the dataset: for a hub dataset its repository, revision, commit
 /// and the parquet's sha256; otherwise the split name or the file.
-fn dataset_record(args: &DatasetArgs, source: Option<&ResolvedDataset>) -> serde_json::Value {
+fn dataset_record(args: &DatasetArgs, source: Option<&ResolvedDataset>) -> DatasetRecord {
     match source {
-        Some(s) => serde_json::json!({
-            "repo": s.repo,
-            "split": args.split.as_deref().filter(|s| *s == "dev").unwrap_or("test"),
-            "revision": s.revision,
-            "commit": s.commit,
-            "sha256": s.sha256,
-        }),
-        None => serde_json::json!({
-            "split": args.split,
-            "file": args.dataset,
-        }),
+        Some(s) => DatasetRecord {
+            repo: Some(s.repo.clone()),
+            split: Some(
+                args.split
+                    .as_deref()
+                    .filter(|s| *s == "dev")
+                    .unwrap_or("test")
+                    .to_owned(),
+            ),
+            revision: Some(s.revision.clone()),
+            commit: s.commit.clone(),
+            sha256: Some(s.sha256.clone()),
+            file: None,
+        },
+        None => DatasetRecord {
+            split: args.split.clone(),
+            file: args.dataset.clone(),
+            ..DatasetRecord::default()
+        },
     }
 }
 
@@ -130,25 +139,26 @@ pub async fn prepare(args: &PipelineArgs, global: &GlobalArgs, scope: Scope) -> 
         args.repos_dir.clone().unwrap_or_else(default_repos_dir),
         container_settings.images.demo_repos.clone(),
     );
-    let settings_json = serde_json::json!({
-        "settings": &settings,
-        "model": args.model.model,
-        "instances": instances.iter().map(|i| i.instance_id.as_str()).collect::<Vec<_>>(),
-        "shard": args.shard,
-        "version": env!("CARGO_PKG_VERSION"),
-        "dataset": dataset_record(&args.dataset, source.as_ref()),
-        "prompts": {
-            "file": args.prompts,
-            "name": settings.prompts.name,
-            "fingerprint": settings.prompts.fingerprint(),
-            "default": settings.prompts.is_default(),
-        },
-        "locations": settings.locations.as_ref().map(|l| serde_json::json!({"file": l.path, "sha256": l.sha256})),
-    });
-    write_atomic(
-        &run_dir.settings_file(),
-        serde_json::to_string_pretty(&settings_json)?.as_bytes(),
-    )?;
+    let manifest = RunManifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        settings: serde_json::to_value(&settings)?,
+        model: Some(args.model.model.clone()),
+        instances: instances.iter().map(|i| i.instance_id.clone()).collect(),
+        shard: args.shard,
+        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        dataset: dataset_record(&args.dataset, source.as_ref()),
+        prompts: Some(PromptsRecord {
+            file: args.prompts.clone(),
+            name: settings.prompts.name.clone(),
+            fingerprint: settings.prompts.fingerprint(),
+            default: settings.prompts.is_default(),
+        }),
+        locations: settings.locations.as_ref().map(|l| LocationsRecord {
+            file: l.path.clone().into(),
+            sha256: l.sha256.clone(),
+        }),
+    };
+    run_dir.write_manifest(&manifest)?;
     let cx = Cx {
         settings: Arc::new(settings),
         run_dir,

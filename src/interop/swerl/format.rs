@@ -226,7 +226,7 @@ pub fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), InteropEr
         text.push_str(&line);
         text.push('\n');
     }
-    crate::artifact::write_atomic(path, text.as_bytes())?;
+    crate::artifact::write_atomic(path, text.as_bytes()).map_err(crate::artifact::ArtifactError::Write)?;
     Ok(())
 }
 

@@ -38,16 +38,11 @@ impl Default for RerankSettings {
 impl RerankSettings {
     /// From the run's `run.json`.
     pub fn of_run(run: &RunDir) -> Result<RerankSettings, InteropError> {
-        let path = run.settings_file();
-        let text = match fs_err::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RerankSettings::default()),
-            Err(e) => return Err(InteropError::Io { path, source: e }),
+        let Some(manifest) = run.manifest()? else {
+            return Ok(RerankSettings::default());
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| InteropError::Invalid(format!("{}: {e}", path.display())))?;
         let d = RerankSettings::default();
-        let s = &v["settings"];
+        let s = &manifest.settings;
         Ok(RerankSettings {
             regression: s["regression"]["enabled"].as_bool().unwrap_or(d.regression),
             repro: s["repro"]["enabled"].as_bool().unwrap_or(d.repro),

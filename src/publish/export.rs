@@ -17,9 +17,10 @@
 //! already `evaluation/<split>/<YYYYMMDD>_<name>`.
 //!
 //! `all_preds.jsonl` is written and then checked against the official predictions schema
-//! ([`check_predictions_file`]): each line one object with exactly those three keys, string
-//! ids, one model, no duplicate ids, ids from the dataset, and loadable by the official
-//! loader's rules.
+//! (the harness's [`check_predictions_file`]): each line one object with exactly those three
+//! keys, string ids, one model, no duplicate ids, ids from the dataset, and loadable by the
+//! official loader's rules. Trajectories are the stage records as the run directory's own
+//! reader ([`RunDir::read_stage`]) gives them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -27,12 +28,14 @@ use std::path::{Path, PathBuf};
 
 use agentless_harness::dataset::Instance;
 use agentless_harness::evaluate::logs::{EVAL_FILE, INSTANCE_LOG_FILE, PATCH_FILE, REPORT_FILE, TEST_OUTPUT_FILE};
-use agentless_harness::predictions::{Prediction, load_predictions};
+use agentless_harness::predictions::Prediction;
+pub use agentless_harness::predictions::check::check_predictions_file;
 use serde_json::{Value, json};
 
-use super::runs::EvalRun;
-use super::summary::per_repo;
-use super::{ReportingError, percent, repo_of};
+use crate::artifact::{RunDir, StageId};
+use crate::reporting::runs::EvalRun;
+use crate::reporting::summary::per_repo;
+use crate::reporting::{ReportingError, percent};
 
 /// The five files of an instance's log folder, in the layout's order.
 pub const LOG_FILES: [&str; 5] = [EVAL_FILE, PATCH_FILE, REPORT_FILE, INSTANCE_LOG_FILE, TEST_OUTPUT_FILE];
@@ -64,7 +67,7 @@ pub struct ExportInput<'a> {
     pub predictions: &'a [Prediction],
     pub eval: &'a EvalRun,
     /// The pipeline's run directory (for trajectories), when there is one.
-    pub run_dir: Option<&'a Path>,
+    pub run_dir: Option<&'a RunDir>,
     /// The whole split, for per-repository and per-year totals and the id check.
     pub dataset: Option<&'a [Instance]>,
     /// `swe-bench verified`, `lite`, ... (for the README).
@@ -186,7 +189,7 @@ pub fn export(input: &ExportInput<'_>, meta: &Metadata, out: &Path) -> Result<Ex
     }
     fs_err::write(&preds_path, text).map_err(|e| io(&preds_path, e))?;
     let known: Option<BTreeSet<String>> = input.dataset.map(|d| d.iter().map(|i| i.instance_id.clone()).collect());
-    check_predictions_file(&preds_path, known.as_ref())?;
+    check_predictions_file(&preds_path, known.as_ref()).map_err(|e| ReportingError::Invalid(e.to_string()))?;
 
     // logs/<instance_id>/ from the official log tree.
     let predicted: BTreeSet<&str> = input.predictions.iter().map(|p| p.instance_id.as_str()).collect();
@@ -227,11 +230,10 @@ pub fn export(input: &ExportInput<'_>, meta: &Metadata, out: &Path) -> Result<Ex
     // trajs/: every stage record the pipeline kept for the instance.
     if let Some(run_dir) = input.run_dir {
         for p in input.predictions {
-            let dir = run_dir.join("instances").join(&p.instance_id);
-            if !dir.is_dir() {
+            if !run_dir.instance_dir(&p.instance_id)?.is_dir() {
                 continue;
             }
-            let traj = trajectory(&dir, &p.instance_id)?;
+            let traj = trajectory(run_dir, &p.instance_id)?;
             let path = out.join("trajs").join(format!("{}.json", p.instance_id));
             fs_err::create_dir_all(out.join("trajs")).map_err(|e| io(out, e))?;
             fs_err::write(&path, serde_json::to_string_pretty(&traj).unwrap_or_default()).map_err(|e| io(&path, e))?;
@@ -469,117 +471,14 @@ fn readme(
 }
 
 /// One instance's trace: the records of every stage file, in pipeline order.
-fn trajectory(dir: &Path, instance_id: &str) -> Result<Value, ReportingError> {
+fn trajectory(run: &RunDir, instance_id: &str) -> Result<Value, ReportingError> {
     let mut stages = serde_json::Map::new();
-    for stage in ["localize", "repair", "regression", "repro", "execute", "rerank"] {
-        let path = dir.join(format!("{stage}.jsonl"));
-        if !path.is_file() {
-            continue;
+    for stage in StageId::ALL {
+        if let Some(f) = run.read_stage::<Value>(instance_id, stage)? {
+            stages.insert(stage.name().to_owned(), Value::Array(f.records));
         }
-        let text = fs_err::read_to_string(&path).map_err(|e| ReportingError::io(&path, e))?;
-        stages.insert(stage.to_owned(), Value::Array(stage_records(&text)));
     }
     Ok(json!({ "instance_id": instance_id, "stages": stages }))
-}
-
-/// The `record` payloads of a stage file (keyed JSONL envelopes: `begin`, `record`…, `end`),
-/// read as the pipeline's reader reads them: a torn or unparsable line ends the file.
-pub fn stage_records(text: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    for line in text.split_inclusive('\n') {
-        if !line.ends_with('\n') {
-            break;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            break;
-        };
-        match v.get("type").and_then(Value::as_str) {
-            Some("begin") => {}
-            Some("record") => out.push(v.get("data").cloned().unwrap_or(Value::Null)),
-            _ => break,
-        }
-    }
-    out
-}
-
-/// Check a written `all_preds.jsonl` against the official predictions schema. Returns the
-/// number of predictions, or an error listing every problem (at most 20).
-pub fn check_predictions_file(path: &Path, dataset_ids: Option<&BTreeSet<String>>) -> Result<usize, ReportingError> {
-    let text = fs_err::read_to_string(path).map_err(|e| ReportingError::io(path, e))?;
-    let mut problems = Vec::new();
-    let mut ids = BTreeSet::new();
-    let mut models = BTreeSet::new();
-    let mut n = 0;
-    for (i, line) in text.lines().enumerate() {
-        let at = format!("line {}", i + 1);
-        if line.trim().is_empty() {
-            problems.push(format!("{at}: blank line"));
-            continue;
-        }
-        let v: Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(format!("{at}: not JSON: {e}"));
-                continue;
-            }
-        };
-        let Value::Object(m) = &v else {
-            problems.push(format!("{at}: not a JSON object"));
-            continue;
-        };
-        n += 1;
-        let keys: BTreeSet<&str> = m.keys().map(String::as_str).collect();
-        let want: BTreeSet<&str> = ["instance_id", "model_name_or_path", "model_patch"].into();
-        if keys != want {
-            problems.push(format!("{at}: keys {keys:?}, expected exactly {want:?}"));
-        }
-        match m.get("instance_id") {
-            Some(Value::String(id)) if !id.trim().is_empty() => {
-                if !ids.insert(id.clone()) {
-                    problems.push(format!("{at}: duplicate instance_id {id}"));
-                }
-                if let Some(known) = dataset_ids
-                    && !known.contains(id)
-                {
-                    problems.push(format!("{at}: instance_id {id} is not in the dataset"));
-                }
-                if repo_of(id) == *id {
-                    problems.push(format!("{at}: instance_id {id} is not of the form owner__repo-number"));
-                }
-            }
-            _ => problems.push(format!("{at}: instance_id must be a non-empty string")),
-        }
-        match m.get("model_name_or_path") {
-            Some(Value::String(s)) if !s.trim().is_empty() => {
-                models.insert(s.clone());
-            }
-            _ => problems.push(format!("{at}: model_name_or_path must be a non-empty string")),
-        }
-        if !matches!(m.get("model_patch"), Some(Value::String(_) | Value::Null)) {
-            problems.push(format!("{at}: model_patch must be a string (or null)"));
-        }
-    }
-    if models.len() > 1 {
-        problems.push(format!("several model_name_or_path values: {models:?}"));
-    }
-    if problems.is_empty()
-        && let Err(e) = load_predictions(path)
-    {
-        problems.push(e.to_string());
-    }
-    if problems.is_empty() {
-        return Ok(n);
-    }
-    let more = problems.len().saturating_sub(20);
-    problems.truncate(20);
-    if more > 0 {
-        problems.push(format!("… and {more} more"));
-    }
-    Err(ReportingError::Invalid(format!(
-        "{} does not follow the predictions schema:\n  {}",
-        path.display(),
-        problems.join("\n  ")
-    )))
 }
 
 #[cfg(test)]

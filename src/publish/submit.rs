@@ -10,15 +10,19 @@
 //!    `<out>/<subset>__<split>__<run_id>.json` and the rest as `….response.json`, as sb-cli
 //!    does (an existing file is kept and a `-N` suffix added unless `overwrite`).
 //!
-//! Differences from sb-cli, on purpose: every request is retried with exponential backoff
-//! on 5xx, 429 and connection failures (sb-cli gives up at once); the key is never part of
-//! an error or a log line (any echo of it by the server is masked).
+//! Differences from sb-cli, on purpose: every request is retried on 5xx, 429 and connection
+//! failures (sb-cli gives up at once) within the workspace's one retry policy
+//! ([`RetryPolicy`], the model crate's: exponential backoff with jitter, `Retry-After`
+//! honoured, bounded attempts and time); the key is never part of an error or a log line (any
+//! echo of it by the server is masked).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use agentless_harness::predictions::Prediction;
+pub use agentless_model::retry::RetryPolicy;
+use agentless_model::retry::{GiveUp, jitter, parse_retry_after};
 use futures::StreamExt as _;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -91,30 +95,14 @@ impl std::str::FromStr for Subset {
     }
 }
 
-/// Bounded retries with exponential backoff.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts per request, the first included.
-    pub attempts: u32,
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 5,
-            first_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before attempt `n + 1` (n ≥ 1): first_delay × 2^(n-1), capped.
-    pub fn delay(&self, n: u32) -> Duration {
-        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
+/// The retry budget of one request by default: 5 attempts, backoff from 1 s doubling up to
+/// 30 s (with jitter), a `Retry-After` of up to 2 min honoured.
+pub fn default_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(30),
+        ..RetryPolicy::default()
     }
 }
 
@@ -162,7 +150,7 @@ impl SubmitConfig {
             completion_timeout: Duration::from_secs(30 * 60),
             concurrency: 24,
             request_timeout: Duration::from_secs(60),
-            retry: RetryPolicy::default(),
+            retry: default_retry(),
         }
     }
 }
@@ -273,7 +261,8 @@ impl Client<'_> {
         let url = format!("{}/{path}", self.cfg.base_url);
         let endpoint = format!("/{path}");
         let key = &self.cfg.api_key;
-        let attempts = self.cfg.retry.attempts.max(1);
+        let start = Instant::now();
+        let mut rng = jitter();
         let mut attempt = 1;
         loop {
             let req = match method {
@@ -281,9 +270,15 @@ impl Client<'_> {
                 Method::Post => self.http.post(&url),
             };
             let result = req.header("x-api-key", &key.0).json(body).send().await;
+            let mut retry_after = None;
             let retry_reason = match result {
                 Ok(resp) => {
                     let status = resp.status();
+                    retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
                     match resp.bytes().await {
                         Ok(bytes) if status.is_success() => {
                             return serde_json::from_slice(&bytes).map_err(|e| SubmitError::BadAnswer {
@@ -310,17 +305,28 @@ impl Client<'_> {
                 }
                 Err(e) => key.mask(&error_chain(&e)),
             };
-            if attempt >= attempts {
-                return Err(SubmitError::Unreachable {
-                    endpoint,
-                    message: retry_reason,
-                    attempts,
-                });
-            }
-            let delay = self.cfg.retry.delay(attempt);
+            let delay = match self
+                .cfg
+                .retry
+                .next_delay(attempt, start.elapsed(), retry_after, &mut rng)
+            {
+                Ok(d) => d,
+                Err(why) => {
+                    let message = match why {
+                        GiveUp::Attempts(_) => retry_reason,
+                        other => format!("{retry_reason}; {other}"),
+                    };
+                    return Err(SubmitError::Unreachable {
+                        endpoint,
+                        message,
+                        attempts: attempt,
+                    });
+                }
+            };
             tracing::debug!(
-                "{endpoint}: {retry_reason}; retrying in {delay:?} (attempt {} of {attempts})",
-                attempt + 1
+                "{endpoint}: {retry_reason}; retrying in {delay:?} (attempt {} of {})",
+                attempt + 1,
+                self.cfg.retry.max_attempts
             );
             self.progress.retrying(&endpoint, attempt + 1, delay, &retry_reason);
             tokio::time::sleep(delay).await;
@@ -592,19 +598,6 @@ mod tests {
         let body = serde_json::json!({"detail": format!("{}{key} is invalid", "x".repeat(490))}).to_string();
         let m = error_message(body.as_bytes(), |t| k.mask(t));
         assert!(m.contains("***") && !m.contains("sk-SEC"), "{m}");
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy {
-            attempts: 5,
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(350),
-        };
-        assert_eq!(p.delay(1), Duration::from_millis(100));
-        assert_eq!(p.delay(2), Duration::from_millis(200));
-        assert_eq!(p.delay(3), Duration::from_millis(350));
-        assert_eq!(p.delay(40), Duration::from_millis(350));
     }
 
     #[test]
