@@ -27,7 +27,7 @@ use super::runs::EvalRun;
 use super::scaling::SampleOutcome;
 use crate::artifact::key::sha256_hex;
 use crate::artifact::{StageFile, StageId, StageKey};
-use crate::pipeline::execute::{CandidateResult, Executions};
+use crate::pipeline::execute::Executions;
 use crate::pipeline::localize::LocalizeSample;
 use crate::pipeline::regression::{Regression, RegressionRecord};
 use crate::pipeline::repair::{RepairSample, Repairs};
@@ -187,7 +187,7 @@ fn read_tests(dir: &Path) -> Result<(Regression, ReproTests, Executions), Report
     let mut results = std::collections::HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut exec_key = StageKey::of("no-execute");
-    if let Some(f) = stage_file::<CandidateResult>(&dir.join("execute.jsonl"))? {
+    if let Some(f) = crate::pipeline::execute::read_file(&dir.join("execute.jsonl"))? {
         if let Some(b) = f.begin {
             exec_key = b.key;
         }

@@ -54,6 +54,9 @@ pub enum ReportingError {
     /// A folder holds several run reports and none was named (`--report FILE`).
     #[error("{} holds several run reports: {}; name one with --report FILE", dir.display(), reports.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     Ambiguous { dir: PathBuf, reports: Vec<PathBuf> },
+    /// A stage file that cannot be read as it is (another format version).
+    #[error(transparent)]
+    Artifact(#[from] crate::artifact::ArtifactError),
     #[error("{0}")]
     Invalid(String),
 }
