@@ -6,8 +6,8 @@
 //! sample is dropped — with a typed reason, never an error — when it edits nothing, only
 //! changes blank lines, or leaves a file empty or syntactically invalid.
 //!
-//! Token counting: the reference counts with the model's tokenizer; here too when the model
-//! is local (its GGUF / `tokenizer.json` tokenizer), otherwise a file block costs
+//! Token counting: swe-rl's Agentless Mini counts with the model's tokenizer; here too when
+//! the model is local (its GGUF / `tokenizer.json` tokenizer), otherwise a file block costs
 //! `ceil(bytes / 4)` tokens (a common estimate for code) and the budget is approximate.
 
 use std::collections::HashMap;
