@@ -140,6 +140,99 @@ fn demo_split_end_to_end_with_recorded_answers() {
         .filter(|p| p.to_string_lossy().contains(".stale-"))
         .count();
     assert_eq!(stale, 0, "nothing was redone");
+
+    // The execute records keep typed outcomes: every candidate of slugkit applied with a
+    // strategy, and its reproduction test passes the correct patch and fails the wrong one.
+    let slug = instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .find(|id| id.contains("slugkit"))
+        .expect("slugkit instance");
+    let exec_path = run_dir.join(format!("instances/{slug}/execute.jsonl"));
+    let exec_text = fs_err::read_to_string(&exec_path).unwrap();
+    let lines: Vec<Value> = exec_text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["data"]["format_version"], json!(2), "{exec_text}");
+    let records: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "record")
+        .map(|v| &v["data"])
+        .collect();
+    assert_eq!(
+        records.len(),
+        2,
+        "two distinct candidates (correct, wrong): {exec_text}"
+    );
+    for r in &records {
+        assert!(r["apply"]["applied"]["strategy"].is_string(), "{r}");
+        assert!(r.get("applied").is_none() && r.get("apply_error").is_none(), "{r}");
+    }
+    let resolved = records
+        .iter()
+        .filter(|r| r["repro"].as_array().unwrap().iter().any(|t| t[1] == "resolved"))
+        .count();
+    assert_eq!(
+        resolved, 1,
+        "the correct candidate passes the reproduction test: {exec_text}"
+    );
+
+    // A run made before the typed records (execute format 1): the report refuses the file by
+    // name and version instead of reading no results, and `eval` sets it aside and redoes it.
+    let mut v1 = format!(
+        "{}\n",
+        json!({"type": "begin", "data": {"stage": "execute", "format_version": 1, "key": "sha256:old", "started_at_unix": 0}})
+    );
+    for r in &records {
+        let v1_record = json!({
+            "normalized_sha": r["normalized_sha"], "sample": r["sample"], "applied": true,
+            "regression_failed": null, "repro": r["repro"], "elapsed_ms": 1
+        });
+        v1 += &format!("{}\n", json!({"type": "record", "data": v1_record}));
+    }
+    v1 += &format!(
+        "{}\n",
+        json!({"type": "end", "data": {"records": records.len(), "elapsed_ms": 1}})
+    );
+    fs_err::write(&exec_path, v1).unwrap();
+    let report = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--run-dir", &run_dir.display().to_string(), "--out"])
+        .arg(tmp.path().join("old.html"))
+        .output()
+        .unwrap();
+    let report_err = String::from_utf8_lossy(&report.stderr);
+    assert!(!report.status.success(), "{report_err}");
+    assert!(
+        report_err.contains(&exec_path.display().to_string())
+            && report_err.contains("execute format version 1, this build reads version 2"),
+        "{report_err}"
+    );
+    let redo = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(&argv)
+        .arg("--no-evaluate")
+        .output()
+        .unwrap();
+    assert!(redo.status.success(), "{}", String::from_utf8_lossy(&redo.stderr));
+    assert_eq!(
+        fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(),
+        preds
+    );
+    assert_eq!(
+        fs_err::read_to_string(&exec_path).unwrap().lines().count(),
+        exec_text.lines().count()
+    );
+    let stale: Vec<PathBuf> = walk(&run_dir.join(format!("instances/{slug}")))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".stale-"))
+        .collect();
+    // Only the execute file is redone: its key is the one the first run computed, so the
+    // rerank over it is reused.
+    assert_eq!(stale.len(), 1, "the old execute file is set aside: {stale:?}");
+    assert!(stale[0].to_string_lossy().contains("execute.jsonl.stale-"), "{stale:?}");
+    let report = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        .args(["report", "--run-dir", &run_dir.display().to_string(), "--out"])
+        .arg(tmp.path().join("redone.html"))
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
 }
 
 #[allow(clippy::unwrap_used)]

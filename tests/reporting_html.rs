@@ -15,12 +15,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentless_harness::sandbox::ApplyStrategy;
 use agentless_mini::artifact::CandidateVerdict;
 use agentless_mini::artifact::jsonl::{Opened, open_stage};
 use agentless_mini::artifact::key::sha256_hex;
 use agentless_mini::artifact::{RunDir, StageId, StageKey};
 use agentless_mini::pipeline::containers::ReproVerdict;
-use agentless_mini::pipeline::execute::{CandidateResult, Executions};
+use agentless_mini::pipeline::execute::{ApplyResult, CandidateResult, Executions, RegressionOutcome};
+use agentless_mini::pipeline::format_version;
 use agentless_mini::pipeline::localize::LocalizeSample;
 use agentless_mini::pipeline::regression::{Regression, RegressionRecord};
 use agentless_mini::pipeline::repair::{DropReason, RepairOutcome, RepairSample, Repairs};
@@ -93,7 +95,7 @@ fn write_stage<T: serde::Serialize + serde::de::DeserializeOwned>(
 ) {
     let path = run.stage_file(id, stage).expect("stage path");
     let key = StageKey::of(&(stage.name(), id));
-    match open_stage::<T>(&path, stage, 1, &key).expect("open stage") {
+    match open_stage::<T>(&path, stage, format_version(stage), &key).expect("open stage") {
         Opened::Open(_, mut w) => {
             for r in records {
                 w.record(r).expect("record");
@@ -252,10 +254,10 @@ fn build_run(root: &Path) -> (PathBuf, BTreeSet<String>) {
                 execs.push(CandidateResult {
                     normalized_sha: sha256_hex(&normalized),
                     sample: first,
-                    applied: true,
-                    apply_error: None,
-                    regression_failed: Some(reg_failed),
-                    regression_note: None,
+                    apply: ApplyResult::Applied {
+                        strategy: Some(ApplyStrategy::GitApply),
+                    },
+                    regression: Some(RegressionOutcome::Ran { failed: reg_failed }),
                     repro: tests
                         .iter()
                         .zip(passes)

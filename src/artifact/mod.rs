@@ -122,6 +122,17 @@ pub enum ArtifactError {
         line: usize,
         message: String,
     },
+    /// A stage file of a format version this build does not read.
+    #[error(
+        "{path}: {stage} format version {found}, this build reads version {expected}; run `agentless-mini {}` again on this run directory to redo the stage",
+        stage.command()
+    )]
+    Version {
+        path: PathBuf,
+        stage: StageId,
+        found: u32,
+        expected: u32,
+    },
     #[error("{0}")]
     Invalid(String),
     /// Writing a file (the error names it).

@@ -15,12 +15,12 @@ use std::time::Duration;
 use agentless_harness::dataset::Instance;
 use agentless_harness::eval_script::{HEREDOC_DELIMITER, eval_script_for};
 use agentless_harness::images::{ImageProgress, ensure_instance_image};
-use agentless_harness::sandbox::{ExecOutcome, ExecSpec, Sandbox, SandboxError};
+use agentless_harness::sandbox::{ExecOutcome, ExecSpec, Sandbox};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::context::{Cx, StageError};
+use super::context::{Cx, GitAction, StageError};
 use super::events::Event;
 
 /// The repository inside every instance image.
@@ -46,13 +46,6 @@ impl ImageProgress for NoteImages<'_> {
     }
 }
 
-fn container_err(e: SandboxError) -> StageError {
-    match e {
-        SandboxError::Cancelled => StageError::Cancelled,
-        other => StageError::Container(other.to_string()),
-    }
-}
-
 /// The instance image's name (pulled or built when missing). Part of the test stages' keys.
 pub async fn image(cx: &Cx, inst: &Instance) -> Result<String, StageError> {
     let c = cx.containers()?;
@@ -61,7 +54,7 @@ pub async fn image(cx: &Cx, inst: &Instance) -> Result<String, StageError> {
         instance: &inst.instance_id,
     };
     tokio::select! {
-        r = ensure_instance_image(&c.env, inst, &c.images, &progress) => r.map_err(|e| StageError::Container(e.to_string())),
+        r = ensure_instance_image(&c.env, inst, &c.images, &progress) => Ok(r?),
         () = cx.cancel.cancelled() => Err(StageError::Cancelled),
     }
 }
@@ -78,7 +71,7 @@ pub async fn start(cx: &Cx, inst: &Instance, image: &str) -> Result<Slot, StageE
     opts.instance_id = Some(inst.instance_id.clone());
     opts.name = None;
     opts.cancel = cx.cancel.clone();
-    let sandbox = Sandbox::start(&c.env, image, &opts).await.map_err(container_err)?;
+    let sandbox = Sandbox::start(&c.env, image, &opts).await?;
     Ok(Slot {
         sandbox,
         _permit: permit,
@@ -96,17 +89,14 @@ impl Slot {
     /// Run a bash script (written to `/tmp/<name>`) under a timeout.
     pub async fn run_script(&self, name: &str, script: &str, timeout: Duration) -> Result<ExecOutcome, StageError> {
         let path = format!("/tmp/{name}");
-        self.sandbox
-            .write_file(&path, script.as_bytes())
-            .await
-            .map_err(container_err)?;
+        self.sandbox.write_file(&path, script.as_bytes()).await?;
         let spec = ExecSpec {
             cmd: vec!["/bin/bash".into(), path],
             workdir: None,
             env: Vec::new(),
             timeout,
         };
-        self.sandbox.exec_spec(&spec).await.map_err(container_err)
+        Ok(self.sandbox.exec_spec(&spec).await?)
     }
 
     /// Commit the working tree (after a candidate patch), so [`Slot::reset`] returns to it.
@@ -115,15 +105,14 @@ impl Slot {
         let out = self
             .sandbox
             .exec(&["bash", "-c", script], Duration::from_secs(120))
-            .await
-            .map_err(container_err)?;
+            .await?;
         if out.success() {
             Ok(())
         } else {
-            Err(StageError::Container(format!(
-                "git commit in the container failed: {}",
-                out.text().trim()
-            )))
+            Err(StageError::GitInContainer {
+                action: GitAction::Checkpoint,
+                output: out.text().trim().to_owned(),
+            })
         }
     }
 
@@ -135,15 +124,14 @@ impl Slot {
                 &["bash", "-c", "git reset -q --hard HEAD && git clean -fdq"],
                 Duration::from_secs(120),
             )
-            .await
-            .map_err(container_err)?;
+            .await?;
         if out.success() {
             Ok(())
         } else {
-            Err(StageError::Container(format!(
-                "git reset in the container failed: {}",
-                out.text().trim()
-            )))
+            Err(StageError::GitInContainer {
+                action: GitAction::Reset,
+                output: out.text().trim().to_owned(),
+            })
         }
     }
 
@@ -155,7 +143,7 @@ impl Slot {
 /// The instance's eval script (dataset column, or generated from the environment specs).
 pub fn eval_script(cx: &Cx, inst: &Instance) -> Result<String, StageError> {
     let c = cx.containers()?;
-    eval_script_for(inst, c.images.specs.as_deref()).map_err(|e| StageError::Invalid(e.to_string()))
+    Ok(eval_script_for(inst, c.images.specs.as_deref())?)
 }
 
 /// The eval script without the test patch: from the `git apply … <<'EOF_…'` line through the
@@ -180,9 +168,7 @@ pub fn regression_script(eval_script: &str) -> Result<String, StageError> {
         out.push(line);
     }
     if !removed || skipping {
-        return Err(StageError::Invalid(
-            "the eval script has no test-patch step to leave out".into(),
-        ));
+        return Err(StageError::NoTestPatchStep);
     }
     Ok(out.join("\n"))
 }
@@ -216,8 +202,20 @@ pub enum ReproVerdict {
     Reproduced,
     /// "Issue resolved" and neither of the other two.
     Resolved,
-    /// Anything else (other issues, several markers, nothing, a timeout).
+    /// Anything else (other issues, several markers, nothing).
     Other,
+    /// The test ran past its timeout and was killed (its output is not judged).
+    TimedOut,
+}
+
+/// The verdict of a finished reproduction-test run: [`ReproVerdict::TimedOut`] when it was
+/// killed at its timeout, else what its output says.
+pub fn repro_outcome(out: &ExecOutcome) -> ReproVerdict {
+    if out.timed_out {
+        ReproVerdict::TimedOut
+    } else {
+        repro_verdict(&out.text())
+    }
 }
 
 /// Judge a reproduction test's output (ANSI colour codes removed first).
@@ -284,5 +282,19 @@ mod tests {
         assert_eq!(repro_verdict("\x1b[31mIssue resolved\x1b[0m"), ReproVerdict::Resolved);
         assert_eq!(repro_verdict("Issue reproduced\nOther issues"), ReproVerdict::Other);
         assert_eq!(repro_verdict("Traceback"), ReproVerdict::Other);
+    }
+
+    #[test]
+    fn a_killed_test_is_timed_out_whatever_it_printed() {
+        let out = |timed_out: bool| ExecOutcome {
+            exit_code: None,
+            output: b"Issue resolved\n".to_vec(),
+            timed_out,
+            truncated: false,
+            elapsed: Duration::from_secs(1),
+            disk_exceeded: None,
+        };
+        assert_eq!(repro_outcome(&out(true)), ReproVerdict::TimedOut);
+        assert_eq!(repro_outcome(&out(false)), ReproVerdict::Resolved);
     }
 }

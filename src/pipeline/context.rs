@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use agentless_harness::images::ImageOptions;
+use agentless_harness::eval_script::EvalScriptError;
+use agentless_harness::images::{ImageError, ImageOptions};
 use agentless_harness::sandbox::CancellationToken;
-use agentless_harness::sandbox::{DockerEnv, SandboxOptions};
+use agentless_harness::sandbox::{DockerEnv, SandboxError, SandboxOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -227,6 +228,9 @@ impl Cx {
 }
 
 /// Why a stage stopped for an instance. What it finished is on disk; a re-run resumes.
+///
+/// The harness's own errors are kept as they are (`#[from]`), so a caller can tell a Docker
+/// failure from a missing image or a missing eval script without reading a message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StageError {
@@ -240,14 +244,52 @@ pub enum StageError {
     NoModel,
     #[error("this stage needs the Docker engine")]
     NoContainers,
+    /// The container runtime failed (a cancel shows as [`SandboxError::Cancelled`]: see
+    /// [`StageError::is_cancelled`]).
     #[error("container: {0}")]
-    Container(String),
+    Sandbox(#[from] SandboxError),
+    /// The instance image could not be pulled or built.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The instance has no eval script (and no environment specs to make one).
+    #[error(transparent)]
+    EvalScript(#[from] EvalScriptError),
+    /// The eval script has no step applying the test patch, so no regression script can be
+    /// derived from it.
+    #[error("the eval script has no test-patch step to leave out")]
+    NoTestPatchStep,
+    /// A git command the stage runs in the container (to checkpoint or reset the repository)
+    /// exited non-zero; `output` is what it printed.
+    #[error("git {action} in the container failed: {output}")]
+    GitInContainer { action: GitAction, output: String },
+    /// The instance is not in the `--locations` file.
+    #[error("{instance} is not in the --locations file {file}")]
+    NotInLocations { instance: String, file: String },
+    /// A blocking task of the stage (reading the repository) panicked or was aborted.
+    #[error("repository task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("no finished `{stage}` artifact for this instance: run `agentless-mini {command}` first")]
     MissingUpstream { stage: StageId, command: &'static str },
     #[error("interrupted")]
     Cancelled,
-    #[error("{0}")]
-    Invalid(String),
+}
+
+/// The git commands a stage runs in its container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitAction {
+    /// `git commit` of the working tree after a candidate patch.
+    Checkpoint,
+    /// `git reset --hard` and `git clean` after a test.
+    Reset,
+}
+
+impl std::fmt::Display for GitAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GitAction::Checkpoint => "commit",
+            GitAction::Reset => "reset",
+        })
+    }
 }
 
 impl StageError {
@@ -256,5 +298,13 @@ impl StageError {
             stage,
             command: stage.command(),
         }
+    }
+
+    /// Whether the stage stopped because the run was cancelled (not a failure).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self,
+            StageError::Cancelled | StageError::Sandbox(SandboxError::Cancelled)
+        )
     }
 }

@@ -1,5 +1,5 @@
-//! Unified diffs in `git diff` format, made in process with `similar` (the reference writes
-//! the files into a throw-away git repository and runs `git diff`, one process per sample).
+//! Unified diffs in `git diff` format, made in process with `similar` (swe-rl's Agentless Mini
+//! writes the files into a throw-away git repository and runs `git diff`, one process per sample).
 //!
 //! Per changed file: `diff --git a/P b/P`, `index <old>..<new> 100644` (abbreviated blob ids,
 //! as git computes them), `--- a/P`, `+++ b/P`, then hunks with three lines of context and

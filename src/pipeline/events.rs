@@ -1,8 +1,11 @@
 //! Typed progress events. Stages never print: they send [`Event`]s to a [`Reporter`], and the
 //! CLI renders them (progress bars per stage, notes).
 
+use std::sync::Arc;
+
 use agentless_model::Usage;
 
+use super::context::StageError;
 use crate::artifact::StageId;
 
 /// Something that happened in the pipeline.
@@ -37,7 +40,7 @@ pub enum Event {
 }
 
 /// How a stage ended for one instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StageOutcome {
     /// Ran (maybe partly from a resumed artifact) and finished.
     Finished,
@@ -45,8 +48,21 @@ pub enum StageOutcome {
     Reused,
     /// Not run, on purpose (disabled, or nothing to do), with why.
     Skipped(String),
-    /// Stopped by an error; what finished is kept for a re-run.
-    Failed(String),
+    /// Stopped by an error (shared with the instance's report); what finished is kept for a
+    /// re-run.
+    Failed(Arc<StageError>),
+}
+
+impl PartialEq for StageOutcome {
+    /// Two failures are equal when they are the same error.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StageOutcome::Finished, StageOutcome::Finished) | (StageOutcome::Reused, StageOutcome::Reused) => true,
+            (StageOutcome::Skipped(a), StageOutcome::Skipped(b)) => a == b,
+            (StageOutcome::Failed(a), StageOutcome::Failed(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Receives events. Implementations must be cheap and never block for long.

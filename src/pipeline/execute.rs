@@ -7,29 +7,38 @@
 //! the repository reset between tests. Candidates run in parallel under the container limit.
 //!
 //! Results are records keyed by the normalized patch, so more repair samples later only run
-//! the new candidates; the stage key covers the tests, the image and the timeouts.
+//! the new candidates; the stage key covers the tests, the image and the timeouts. A record
+//! keeps the outcomes typed ([`ApplyResult`], [`RegressionOutcome`], [`ReproVerdict`]): a
+//! refused patch, a failed cascade, a timed-out or unreadable regression run and a timed-out
+//! reproduction test stay distinct. A timed-out, unreadable or unparsable regression run
+//! counts every selected test as failed.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use agentless_harness::dataset::Instance;
+use agentless_harness::grade::LogRejection;
 use agentless_harness::grade::{GradingMode, parse_log, parser_for};
 use agentless_harness::parse::TestStatus;
-use agentless_harness::sandbox::ApplyOutcome;
+use agentless_harness::sandbox::{ApplyOutcome, ApplyStrategy, PatchRefusal};
 use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
-use super::containers::{self, ReproVerdict, python_runner, regression_script, repro_verdict, tail};
-use super::context::{Cx, StageError};
+use super::containers::{self, ReproVerdict, python_runner, regression_script, repro_outcome, tail};
+use super::context::{Cx, Settings, StageError};
 use super::events::{Event, StageOutcome};
+use super::keys::{InstanceParts, KeyParts};
 use super::regression::Regression;
 use super::repair::Repairs;
 use super::repro::ReproTests;
 use crate::artifact::jsonl::{Opened, open_stage};
 use crate::artifact::key::sha256_hex;
-use crate::artifact::{StageFile, StageId, StageKey};
+use crate::artifact::{ArtifactError, StageFile, StageId, StageKey};
 
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: typed apply and regression outcomes (version 1 had `applied`, `apply_error`,
+/// `regression_failed` and `regression_note`, and a timed-out reproduction test was `other`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The results of one candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,21 +46,74 @@ pub struct CandidateResult {
     pub normalized_sha: String,
     /// The sample whose patch ran.
     pub sample: usize,
-    pub applied: bool,
-    /// The apply cascade's output when it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub apply_error: Option<String>,
-    /// Selected regression tests that did not pass (None: not run).
-    pub regression_failed: Option<Vec<String>>,
-    /// Why the regression log could not be read, if so (every test then counts as failed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regression_note: Option<String>,
-    /// Reproduction test id → verdict.
+    pub apply: ApplyResult,
+    /// The regression run (None: not run — no regression tests, or the patch did not apply).
+    pub regression: Option<RegressionOutcome>,
+    /// Reproduction test id → verdict ([`ReproVerdict::TimedOut`] when it was killed).
     pub repro: Vec<(String, ReproVerdict)>,
     pub elapsed_ms: u64,
 }
 
+/// How applying the candidate patch ended (the harness's [`ApplyOutcome`], as recorded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyResult {
+    /// Applied by `strategy` (`None`: applied by another tool, whose results were imported
+    /// without the strategy; see `agentless-mini import`).
+    Applied { strategy: Option<ApplyStrategy> },
+    /// Every command of the cascade failed; `output` is the end of the last one's output.
+    Failed { output: String },
+    /// The patch names a path outside the repository: nothing ran.
+    Refused(PatchRefusal),
+}
+
+impl ApplyResult {
+    /// The record of an apply outcome (a failed cascade keeps the last 2,000 bytes of the
+    /// last command's output).
+    pub fn of(outcome: ApplyOutcome) -> ApplyResult {
+        match outcome {
+            ApplyOutcome::Applied { strategy, .. } => ApplyResult::Applied {
+                strategy: Some(strategy),
+            },
+            ApplyOutcome::Failed { attempts } => ApplyResult::Failed {
+                output: tail(attempts.last().map_or("", |a| a.output.as_str()), 2000),
+            },
+            ApplyOutcome::Refused(r) => ApplyResult::Refused(r),
+        }
+    }
+}
+
+/// How the candidate's regression run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionOutcome {
+    /// The log was graded: the selected tests that did not pass (missing ones count).
+    Ran { failed: Vec<String> },
+    /// The run was killed at its timeout: every selected test counts as failed.
+    TimedOut,
+    /// The log could not be graded: every selected test counts as failed.
+    Unreadable(LogRejection),
+    /// No log parser is known for the repository: every selected test counts as failed.
+    NoParser,
+}
+
+impl RegressionOutcome {
+    /// How many of `selected` failed.
+    pub fn failures(&self, selected: &[String]) -> usize {
+        match self {
+            RegressionOutcome::Ran { failed } => failed.iter().filter(|t| selected.contains(t)).count(),
+            RegressionOutcome::TimedOut | RegressionOutcome::Unreadable(_) | RegressionOutcome::NoParser => {
+                selected.len()
+            }
+        }
+    }
+}
+
 impl CandidateResult {
+    pub fn applied(&self) -> bool {
+        matches!(self.apply, ApplyResult::Applied { .. })
+    }
+
     /// The ids of the reproduction tests it passes.
     pub fn repro_passed(&self) -> BTreeSet<String> {
         self.repro
@@ -87,18 +149,46 @@ pub fn candidates(repairs: &Repairs) -> Vec<(String, usize, String)> {
     out
 }
 
+/// What the execute key has besides the shared parts.
 #[derive(Serialize)]
-struct KeyParts<'a> {
-    stage: &'static str,
-    format_version: u32,
-    instance_id: &'a str,
-    base_commit: &'a str,
+struct Extra<'a> {
     image: &'a str,
     script_sha: String,
     regression: Option<&'a [String]>,
     repro: Vec<(&'a str, String)>,
     timeout_s: u64,
     repro_timeout_s: u64,
+}
+
+/// The stage key of an instance's candidates run in `image` with `script` (the regression
+/// script) against the selected tests.
+pub fn key_of(
+    s: &Settings,
+    inst: &Instance,
+    image: &str,
+    script: &str,
+    regression: &Regression,
+    repro: &ReproTests,
+) -> StageKey {
+    KeyParts {
+        stage: "execute",
+        format_version: FORMAT_VERSION,
+        prompt_version: None,
+        instance: Some(InstanceParts::of(inst)),
+        extra: Extra {
+            image,
+            script_sha: sha256_hex(script),
+            regression: regression.enabled.then_some(regression.tests.as_slice()),
+            repro: repro
+                .tests
+                .iter()
+                .map(|t| (t.id.as_str(), sha256_hex(&t.code)))
+                .collect(),
+            timeout_s: s.execute_timeout_s,
+            repro_timeout_s: s.repro.timeout_s,
+        },
+    }
+    .key()
 }
 
 /// Run (or resume) the execution of every candidate of an instance.
@@ -128,22 +218,7 @@ pub async fn run(
     let eval = containers::eval_script(cx, inst)?;
     let script = regression_script(&eval)?;
     let image = containers::image(cx, inst).await?;
-    let key = StageKey::of(&KeyParts {
-        stage: "execute",
-        format_version: FORMAT_VERSION,
-        instance_id: id,
-        base_commit: &inst.base_commit,
-        image: &image,
-        script_sha: sha256_hex(&script),
-        regression: regression.enabled.then_some(regression.tests.as_slice()),
-        repro: repro
-            .tests
-            .iter()
-            .map(|t| (t.id.as_str(), sha256_hex(&t.code)))
-            .collect(),
-        timeout_s: s.execute_timeout_s,
-        repro_timeout_s: s.repro.timeout_s,
-    });
+    let key = key_of(&s, inst, &image, &script, regression, repro);
     let path = cx.run_dir.stage_file(id, stage)?;
     let (records, writer) = match open_stage::<CandidateResult>(&path, stage, FORMAT_VERSION, &key)? {
         Opened::Done(records) => {
@@ -246,68 +321,45 @@ async fn run_candidate(
     let s = &cx.settings;
     let slot = containers::start(cx, inst, image).await?;
     let result: Result<CandidateResult, StageError> = async {
+        let apply = ApplyResult::of(slot.sandbox().apply_patch(patch).await?);
         let mut res = CandidateResult {
             normalized_sha: sha.to_owned(),
             sample,
-            applied: false,
-            apply_error: None,
-            regression_failed: None,
-            regression_note: None,
+            apply,
+            regression: None,
             repro: Vec::new(),
             elapsed_ms: 0,
         };
-        let applied = slot
-            .sandbox()
-            .apply_patch(patch)
-            .await
-            .map_err(|e| StageError::Container(e.to_string()))?;
-        match applied {
-            ApplyOutcome::Applied { .. } => res.applied = true,
-            ApplyOutcome::Failed { attempts } => {
-                res.apply_error = Some(tail(
-                    &attempts.last().map(|a| a.output.clone()).unwrap_or_default(),
-                    2000,
-                ));
-                return Ok(res);
-            }
-            ApplyOutcome::Refused(r) => {
-                res.apply_error = Some(r.to_string());
-                return Ok(res);
-            }
+        if !res.applied() {
+            return Ok(res);
         }
         slot.checkpoint().await?;
         if let Some((tests, script)) = regression {
             let out = slot
                 .run_script("regression.sh", script, Duration::from_secs(s.execute_timeout_s))
                 .await?;
-            let (statuses, note) = if out.timed_out {
-                (None, Some(format!("timed out after {} s", s.execute_timeout_s)))
+            res.regression = Some(if out.timed_out {
+                RegressionOutcome::TimedOut
             } else {
                 match parser_for(inst).map(|p| parse_log(&out.text(), p, GradingMode::V4)) {
-                    Some(Ok(map)) => (Some(map), None),
-                    Some(Err(e)) => (None, Some(e.to_string())),
-                    None => (None, Some(format!("no log parser for {}", inst.repo))),
+                    Some(Ok(map)) => RegressionOutcome::Ran {
+                        failed: tests
+                            .iter()
+                            .filter(|t| !matches!(map.get(t.as_str()), Some(TestStatus::Passed | TestStatus::Xfail)))
+                            .cloned()
+                            .collect(),
+                    },
+                    Some(Err(rejection)) => RegressionOutcome::Unreadable(rejection),
+                    None => RegressionOutcome::NoParser,
                 }
-            };
-            let failed = tests
-                .iter()
-                .filter(|t| {
-                    !statuses
-                        .as_ref()
-                        .is_some_and(|m| matches!(m.get(t.as_str()), Some(TestStatus::Passed | TestStatus::Xfail)))
-                })
-                .cloned()
-                .collect();
-            res.regression_failed = Some(failed);
-            res.regression_note = note;
+            });
             slot.reset().await?;
         }
         for t in repro {
             let file = format!("reproduce_bug_{}.py", t.id.trim_start_matches("repro-"));
             slot.sandbox()
                 .write_file(&format!("{}/{file}", containers::REPO_DIR), t.code.as_bytes())
-                .await
-                .map_err(|e| StageError::Container(e.to_string()))?;
+                .await?;
             let out = slot
                 .run_script(
                     "run_repro.sh",
@@ -315,12 +367,7 @@ async fn run_candidate(
                     Duration::from_secs(s.repro.timeout_s),
                 )
                 .await?;
-            let verdict = if out.timed_out {
-                ReproVerdict::Other
-            } else {
-                repro_verdict(&out.text())
-            };
-            res.repro.push((t.id.clone(), verdict));
+            res.repro.push((t.id.clone(), repro_outcome(&out)));
             slot.reset().await?;
         }
         Ok(res)
@@ -332,14 +379,33 @@ async fn run_candidate(
     Ok(res)
 }
 
+/// Read an execute file written by this format version. A file of another version is refused
+/// with an error naming it and its version (version 1 records cannot be converted: they kept
+/// a refused patch and a failed cascade, and an unreadable log and a timeout, as the same
+/// text); the `execute` stage moves such a file aside and runs again.
+pub fn read_file(path: &Path) -> Result<Option<StageFile<CandidateResult>>, ArtifactError> {
+    let Some(file) = StageFile::<CandidateResult>::read(path)? else {
+        return Ok(None);
+    };
+    match &file.begin {
+        Some(b) if b.format_version != FORMAT_VERSION => Err(ArtifactError::Version {
+            path: path.to_path_buf(),
+            stage: StageId::Execute,
+            found: b.format_version,
+            expected: FORMAT_VERSION,
+        }),
+        _ => Ok(Some(file)),
+    }
+}
+
 /// The finished execution results on disk, whatever settings made them.
 pub fn load(cx: &Cx, inst: &Instance) -> Result<Option<Executions>, StageError> {
     load_file(&cx.run_dir.stage_file(&inst.instance_id, StageId::Execute)?)
 }
 
-/// [`load`] from the stage file at `path`.
+/// [`load`] from the stage file at `path` (refused when its format version is not this one).
 pub fn load_file(path: &std::path::Path) -> Result<Option<Executions>, StageError> {
-    let Some(file) = StageFile::<CandidateResult>::read(path)? else {
+    let Some(file) = read_file(path)? else {
         return Ok(None);
     };
     let (Some(b), Some(_)) = (file.begin, file.end) else {
@@ -353,4 +419,179 @@ pub fn load_file(path: &std::path::Path) -> Result<Option<Executions>, StageErro
             .map(|r| (r.normalized_sha.clone(), r))
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use agentless_harness::sandbox::{ApplyAttempt, RefusalReason};
+
+    use super::*;
+    use crate::artifact::jsonl::Envelope;
+    use crate::artifact::{Begin, End};
+
+    fn result(apply: ApplyResult, regression: Option<RegressionOutcome>) -> CandidateResult {
+        CandidateResult {
+            normalized_sha: "n".into(),
+            sample: 3,
+            apply,
+            regression,
+            repro: vec![
+                ("repro-a".into(), ReproVerdict::Resolved),
+                ("repro-b".into(), ReproVerdict::TimedOut),
+            ],
+            elapsed_ms: 5,
+        }
+    }
+
+    #[test]
+    fn apply_outcomes_keep_their_kind() {
+        let refusal = PatchRefusal {
+            path: "../etc/passwd".into(),
+            reason: RefusalReason::ParentTraversal,
+        };
+        assert_eq!(
+            ApplyResult::of(ApplyOutcome::Refused(refusal.clone())),
+            ApplyResult::Refused(refusal)
+        );
+        let attempt = |output: &str| ApplyAttempt {
+            strategy: ApplyStrategy::GitApply,
+            exit_code: Some(1),
+            output: output.into(),
+        };
+        assert_eq!(
+            ApplyResult::of(ApplyOutcome::Failed {
+                attempts: vec![attempt("first"), attempt(&format!("{}end", "x".repeat(3000)))]
+            }),
+            ApplyResult::Failed {
+                output: format!("{}end", "x".repeat(1997))
+            }
+        );
+        assert_eq!(
+            ApplyResult::of(ApplyOutcome::Applied {
+                strategy: ApplyStrategy::PatchFuzz,
+                output: String::new(),
+                failed: vec![attempt("no")],
+            }),
+            ApplyResult::Applied {
+                strategy: Some(ApplyStrategy::PatchFuzz)
+            }
+        );
+    }
+
+    #[test]
+    fn an_unread_regression_run_fails_every_selected_test() {
+        let selected = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let ran = RegressionOutcome::Ran {
+            failed: vec!["b".into(), "not-selected".into()],
+        };
+        assert_eq!(ran.failures(&selected), 1);
+        assert_eq!(RegressionOutcome::TimedOut.failures(&selected), 3);
+        assert_eq!(RegressionOutcome::NoParser.failures(&selected), 3);
+        assert_eq!(
+            RegressionOutcome::Unreadable(LogRejection::MissingMarkers).failures(&selected),
+            3
+        );
+    }
+
+    #[test]
+    fn records_round_trip_typed() {
+        for r in [
+            result(
+                ApplyResult::Applied {
+                    strategy: Some(ApplyStrategy::GitApply),
+                },
+                Some(RegressionOutcome::Unreadable(LogRejection::FailureMarker {
+                    marker: ">>>>> Tests Timed Out".into(),
+                })),
+            ),
+            result(
+                ApplyResult::Refused(PatchRefusal {
+                    path: "/abs".into(),
+                    reason: RefusalReason::AbsolutePath,
+                }),
+                None,
+            ),
+            result(ApplyResult::Failed { output: "rej".into() }, None),
+            result(
+                ApplyResult::Applied {
+                    strategy: Some(ApplyStrategy::GitApplyReject),
+                },
+                Some(RegressionOutcome::Ran {
+                    failed: vec!["t".into()],
+                }),
+            ),
+        ] {
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<CandidateResult>(&text).unwrap(), r, "{text}");
+        }
+        let r = result(
+            ApplyResult::Refused(PatchRefusal {
+                path: "/abs".into(),
+                reason: RefusalReason::AbsolutePath,
+            }),
+            Some(RegressionOutcome::TimedOut),
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v["apply"],
+            serde_json::json!({"refused": {"path": "/abs", "reason": "absolute_path"}})
+        );
+        assert_eq!(v["regression"], serde_json::json!("timed_out"));
+        assert_eq!(v["repro"][1], serde_json::json!(["repro-b", "timed_out"]));
+    }
+
+    fn file(version: u32, record: serde_json::Value) -> String {
+        let begin = Envelope::<()>::Begin(Begin {
+            stage: StageId::Execute,
+            format_version: version,
+            key: StageKey("sha256:k".into()),
+            started_at_unix: 0,
+        });
+        let end = Envelope::<()>::End(End {
+            records: 1,
+            elapsed_ms: 1,
+        });
+        format!(
+            "{}\n{}\n{}\n",
+            serde_json::to_string(&begin).unwrap(),
+            serde_json::json!({"type": "record", "data": record}),
+            serde_json::to_string(&end).unwrap()
+        )
+    }
+
+    /// A version-1 record (as written before the typed outcomes) is refused, naming the file
+    /// and both versions, instead of being read as a file with no results.
+    #[test]
+    fn an_old_execute_file_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("execute.jsonl");
+        let v1 = serde_json::json!({
+            "normalized_sha": "n", "sample": 0, "applied": false,
+            "apply_error": "patch refused: \"/abs\" is an absolute path",
+            "regression_failed": null, "repro": [["repro-a", "other"]], "elapsed_ms": 3
+        });
+        fs_err::write(&path, file(1, v1)).unwrap();
+        let e = read_file(&path).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ArtifactError::Version {
+                    found: 1,
+                    expected: 2,
+                    stage: StageId::Execute,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("execute format version 1"), "{msg}");
+        assert!(msg.contains("agentless-mini execute"), "{msg}");
+        // The current version reads.
+        let r = result(ApplyResult::Failed { output: "x".into() }, None);
+        fs_err::write(&path, file(FORMAT_VERSION, serde_json::to_value(&r).unwrap())).unwrap();
+        let f = read_file(&path).unwrap().expect("file");
+        assert_eq!(f.records, [r]);
+    }
 }

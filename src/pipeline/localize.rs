@@ -15,6 +15,7 @@ use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
 
 use super::context::{Cx, Settings, StageError};
+use super::keys::{InstanceParts, KeyParts, ModelParts};
 use super::llm::{Answer, ModelFailure, Thinking};
 use super::prompts::{self, PromptStage};
 use super::repo::Snapshot;
@@ -87,18 +88,11 @@ pub fn parse_files(answer: &str, known: &std::collections::HashSet<&str>) -> Vec
     out
 }
 
+/// What the localize key has besides the shared parts.
 #[derive(Serialize)]
-struct KeyParts<'a> {
-    stage: &'static str,
-    format_version: u32,
-    prompt_version: u32,
-    instance_id: &'a str,
-    repo: &'a str,
-    base_commit: &'a str,
-    problem_statement_sha: String,
-    model: &'a str,
-    temperature: f64,
-    max_tokens: u32,
+struct Extra<'a> {
+    #[serde(flatten)]
+    model: ModelParts<'a>,
     randomize: bool,
     seed: u64,
     thinking: &'a Thinking,
@@ -109,23 +103,25 @@ struct KeyParts<'a> {
 
 /// The stage key for an instance under the current settings.
 pub fn key(cx: &Cx, inst: &Instance) -> Result<StageKey, StageError> {
-    let s = &cx.settings;
-    Ok(StageKey::of(&KeyParts {
+    Ok(key_of(&cx.settings, cx.llm()?.id(), inst))
+}
+
+/// The stage key of an instance localized by `model` under `s`.
+pub fn key_of(s: &Settings, model: &str, inst: &Instance) -> StageKey {
+    KeyParts {
         stage: "localize",
         format_version: FORMAT_VERSION,
-        prompt_version: prompts::PROMPT_VERSION,
-        instance_id: &inst.instance_id,
-        repo: &inst.repo,
-        base_commit: &inst.base_commit,
-        problem_statement_sha: sha256_hex(&inst.problem_statement),
-        model: cx.llm()?.id(),
-        temperature: s.localize.temperature,
-        max_tokens: s.localize.max_tokens,
-        randomize: s.localize.samples > 1,
-        seed: s.seed,
-        thinking: &s.thinking,
-        prompt_set: s.prompts.key_part(PromptStage::Localize),
-    }))
+        prompt_version: Some(prompts::PROMPT_VERSION),
+        instance: Some(InstanceParts::with_repo(inst)),
+        extra: Extra {
+            model: ModelParts::of(inst, model, &s.localize),
+            randomize: s.localize.samples > 1,
+            seed: s.seed,
+            thinking: &s.thinking,
+            prompt_set: s.prompts.key_part(PromptStage::Localize),
+        },
+    }
+    .key()
 }
 
 /// The filtered structure localization shows for an instance.
@@ -211,8 +207,9 @@ impl Locations {
 
     /// The localization of an instance from the given files.
     pub fn localization(&self, instance_id: &str) -> Result<Localization, StageError> {
-        let lists = self.sets.get(instance_id).ok_or_else(|| {
-            StageError::Invalid(format!("{instance_id} is not in the --locations file {}", self.path))
+        let lists = self.sets.get(instance_id).ok_or_else(|| StageError::NotInLocations {
+            instance: instance_id.to_owned(),
+            file: self.path.clone(),
         })?;
         let samples = lists
             .iter()

@@ -17,6 +17,7 @@ pub mod diff;
 pub mod edits;
 pub mod events;
 pub mod execute;
+pub mod keys;
 pub mod llm;
 pub mod localize;
 pub mod patch;
@@ -32,3 +33,17 @@ pub mod run;
 pub mod sampling;
 pub mod select;
 pub mod structure;
+
+use crate::artifact::StageId;
+
+/// The format version of `stage`'s artifact records (part of its key).
+pub fn format_version(stage: StageId) -> u32 {
+    match stage {
+        StageId::Localize => localize::FORMAT_VERSION,
+        StageId::Repair => repair::FORMAT_VERSION,
+        StageId::Regression => regression::FORMAT_VERSION,
+        StageId::Repro => repro::FORMAT_VERSION,
+        StageId::Execute => execute::FORMAT_VERSION,
+        StageId::Rerank => select::FORMAT_VERSION,
+    }
+}

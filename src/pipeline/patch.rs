@@ -2,9 +2,9 @@
 //! (`normalize_patch` in swe-rl's Agentless Mini). For each edited file, the old and new contents
 //! are normalized ([`super::python::normalize`]: no comments, docstrings or formatting), and
 //! diffed; when the change only inserts lines and adds a function, only the `+`/`-` lines are
-//! kept, so the insertion point does not matter (the reference's `is_just_new_function`,
+//! kept, so the insertion point does not matter (swe-rl's `is_just_new_function`,
 //! approximated on normalized text). The per-file diffs are concatenated and trimmed. If a
-//! file does not tokenize, its raw contents are diffed instead (the reference falls back the
+//! file does not tokenize, its raw contents are diffed instead (swe-rl falls back the
 //! same way when `ast.parse` fails).
 
 use super::diff::file_diff;

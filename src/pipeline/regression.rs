@@ -15,6 +15,7 @@ use super::containers::{self, regression_script, tail};
 use super::context::Settings;
 use super::context::{Cx, StageError};
 use super::events::{Event, StageOutcome};
+use super::keys::{InstanceParts, KeyParts};
 use super::llm::{ModelFailure, Thinking};
 use super::prompts::{self, Messages, PromptStage};
 use super::sampling::PromptRecord;
@@ -98,13 +99,9 @@ impl Regression {
     }
 }
 
+/// What the regression key has besides the shared parts.
 #[derive(Serialize)]
-struct KeyParts<'a> {
-    stage: &'static str,
-    format_version: u32,
-    prompt_version: u32,
-    instance_id: &'a str,
-    base_commit: &'a str,
+struct Extra<'a> {
     image: &'a str,
     script_sha: String,
     timeout_s: u64,
@@ -115,6 +112,28 @@ struct KeyParts<'a> {
     /// The prompt's fingerprint when it is not the default set's (and the filter is on).
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt_set: Option<String>,
+}
+
+/// The stage key of an instance's regression tests, run in `image` with `script` (the
+/// regression script) and filtered by `filter_model` when there is one.
+pub fn key_of(s: &Settings, filter_model: Option<&str>, inst: &Instance, image: &str, script: &str) -> StageKey {
+    KeyParts {
+        stage: "regression",
+        format_version: FORMAT_VERSION,
+        prompt_version: Some(prompts::PROMPT_VERSION),
+        instance: Some(InstanceParts::of(inst)),
+        extra: Extra {
+            image,
+            script_sha: sha256_hex(script),
+            timeout_s: s.regression.timeout_s,
+            filter_model,
+            max_tokens: s.regression.max_tokens,
+            thinking: &s.thinking,
+            problem_statement_sha: sha256_hex(&inst.problem_statement),
+            prompt_set: filter_model.and(s.prompts.key_part(PromptStage::Regression)),
+        },
+    }
+    .key()
 }
 
 /// The tests named in a filter answer that are in `tests`.
@@ -161,21 +180,7 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
     } else {
         None
     };
-    let key = StageKey::of(&KeyParts {
-        stage: "regression",
-        format_version: FORMAT_VERSION,
-        prompt_version: prompts::PROMPT_VERSION,
-        instance_id: id,
-        base_commit: &inst.base_commit,
-        image: &image,
-        script_sha: sha256_hex(&script),
-        timeout_s: s.regression.timeout_s,
-        filter_model,
-        max_tokens: s.regression.max_tokens,
-        thinking: &s.thinking,
-        problem_statement_sha: sha256_hex(&inst.problem_statement),
-        prompt_set: filter_model.and(s.prompts.key_part(PromptStage::Regression)),
-    });
+    let key = key_of(&s, filter_model, inst, &image, &script);
     let path = cx.run_dir.stage_file(id, stage)?;
     let (mut records, mut writer) = match open_stage::<RegressionRecord>(&path, stage, FORMAT_VERSION, &key)? {
         Opened::Done(records) => {

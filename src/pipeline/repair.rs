@@ -6,8 +6,8 @@
 //! sample is dropped — with a typed reason, never an error — when it edits nothing, only
 //! changes blank lines, or leaves a file empty or syntactically invalid.
 //!
-//! Token counting: the reference counts with the model's tokenizer; here too when the model
-//! is local (its GGUF / `tokenizer.json` tokenizer), otherwise a file block costs
+//! Token counting: swe-rl's Agentless Mini counts with the model's tokenizer; here too when
+//! the model is local (its GGUF / `tokenizer.json` tokenizer), otherwise a file block costs
 //! `ceil(bytes / 4)` tokens (a common estimate for code) and the budget is approximate.
 
 use std::collections::HashMap;
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::context::{Cx, Settings, StageError, TokenCounter};
 use super::diff::git_diff;
 use super::edits::{apply_commands, extract_python_blocks, split_edit_commands};
+use super::keys::{InstanceParts, KeyParts, ModelParts};
 use super::llm::{Answer, ModelFailure, Thinking};
 use super::localize::Localization;
 use super::patch::{FileChange, normalized_patch};
@@ -283,17 +284,11 @@ pub fn set_for_sample(i: usize, n_sets: usize, n: usize) -> usize {
     i % k
 }
 
+/// What the repair key has besides the shared parts.
 #[derive(Serialize)]
-struct KeyParts<'a> {
-    stage: &'static str,
-    format_version: u32,
-    prompt_version: u32,
-    instance_id: &'a str,
-    base_commit: &'a str,
-    problem_statement_sha: String,
-    model: &'a str,
-    temperature: f64,
-    max_tokens: u32,
+struct Extra<'a> {
+    #[serde(flatten)]
+    model: ModelParts<'a>,
     max_input_tokens: usize,
     randomize: bool,
     seed: u64,
@@ -309,25 +304,28 @@ struct KeyParts<'a> {
 
 /// The stage key (it covers the location sets themselves, not localization's settings).
 pub fn key(cx: &Cx, inst: &Instance, sets: &[Vec<String>]) -> Result<StageKey, StageError> {
-    let s = &cx.settings;
-    Ok(StageKey::of(&KeyParts {
+    Ok(key_of(&cx.settings, cx.llm()?.id(), inst, sets))
+}
+
+/// The stage key of an instance repaired by `model` under `s` from the location `sets`.
+pub fn key_of(s: &Settings, model: &str, inst: &Instance, sets: &[Vec<String>]) -> StageKey {
+    KeyParts {
         stage: "repair",
         format_version: FORMAT_VERSION,
-        prompt_version: prompts::PROMPT_VERSION,
-        instance_id: &inst.instance_id,
-        base_commit: &inst.base_commit,
-        problem_statement_sha: sha256_hex(&inst.problem_statement),
-        model: cx.llm()?.id(),
-        temperature: s.repair.temperature,
-        max_tokens: s.repair.max_tokens,
-        max_input_tokens: s.max_input_tokens,
-        randomize: s.repair.samples > 1,
-        seed: s.seed,
-        thinking: &s.thinking,
-        location_sets: sets,
-        prompt_set: s.prompts.key_part(PromptStage::Repair),
-        token_counter: (s.tokens.kind() != "bytes/4").then_some(s.tokens.kind()),
-    }))
+        prompt_version: Some(prompts::PROMPT_VERSION),
+        instance: Some(InstanceParts::of(inst)),
+        extra: Extra {
+            model: ModelParts::of(inst, model, &s.repair),
+            max_input_tokens: s.max_input_tokens,
+            randomize: s.repair.samples > 1,
+            seed: s.seed,
+            thinking: &s.thinking,
+            location_sets: sets,
+            prompt_set: s.prompts.key_part(PromptStage::Repair),
+            token_counter: (s.tokens.kind() != "bytes/4").then_some(s.tokens.kind()),
+        },
+    }
+    .key()
 }
 
 /// The contents of every file of every location set, read once (a file that cannot be read

@@ -1,6 +1,9 @@
 //! The orchestrator: per instance, the stages in order (or one stage, reading the others'
 //! finished artifacts), instances `jobs` at a time; the model and container limits are shared
-//! by all. It knows the stage graph; stages never call each other.
+//! by all. It knows the stage graph; stages never call each other. A failure is tagged with
+//! the stage it happened in, and each instance ends with a typed [`InstanceOutcome`].
+
+use std::sync::Arc;
 
 use agentless_harness::dataset::Instance;
 use agentless_harness::predictions::Prediction;
@@ -34,11 +37,44 @@ pub struct InstanceReport {
     pub rerank: Option<RerankRecord>,
     /// Tokens of every model request behind this instance's artifacts (reused ones included).
     pub usage: Usage,
-    /// Why the instance stopped, if it did.
-    pub error: Option<String>,
-    /// The stage the instance stopped in, if it failed.
-    pub failed_stage: Option<StageId>,
-    pub cancelled: bool,
+    pub outcome: InstanceOutcome,
+}
+
+/// How the stages of one instance ended.
+#[derive(Debug, Clone)]
+pub enum InstanceOutcome {
+    /// Every stage of the scope finished (or was reused).
+    Done,
+    /// `stage` stopped with `error`; what finished before is on disk for a re-run.
+    Failed { stage: StageId, error: Arc<StageError> },
+    /// The run was cancelled (interrupted) before the scope finished.
+    Cancelled,
+}
+
+impl InstanceReport {
+    pub fn is_done(&self) -> bool {
+        matches!(self.outcome, InstanceOutcome::Done)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.outcome, InstanceOutcome::Cancelled)
+    }
+
+    /// The failed stage and its error, if the instance failed.
+    pub fn failure(&self) -> Option<(StageId, &StageError)> {
+        match &self.outcome {
+            InstanceOutcome::Failed { stage, error } => Some((*stage, error)),
+            _ => None,
+        }
+    }
+}
+
+/// A stage's error with the stage it happened in.
+type AtStage<T> = Result<T, (StageId, StageError)>;
+
+/// Tag a stage's result with the stage.
+fn at<T>(stage: StageId, r: Result<T, StageError>) -> AtStage<T> {
+    r.map_err(|e| (stage, e))
 }
 
 fn add(u: &mut Usage, v: Usage) {
@@ -49,10 +85,7 @@ fn add(u: &mut Usage, v: Usage) {
 async fn snapshot(cx: &Cx, inst: &Instance) -> Result<Snapshot, StageError> {
     let repos = cx.repos.clone();
     let inst = inst.clone();
-    tokio::task::spawn_blocking(move || repos.snapshot(&inst))
-        .await
-        .map_err(|e| StageError::Invalid(format!("repository task failed: {e}")))?
-        .map_err(StageError::from)
+    Ok(tokio::task::spawn_blocking(move || repos.snapshot(&inst)).await??)
 }
 
 fn tests_inputs_for_execute(cx: &Cx, inst: &Instance) -> Result<(Regression, ReproTests), StageError> {
@@ -70,64 +103,65 @@ fn tests_inputs_for_execute(cx: &Cx, inst: &Instance) -> Result<(Regression, Rep
     Ok((reg, rep))
 }
 
-/// `at` is set to the stage being run, so that a failure names the stage it happened in.
-async fn run_scope(
-    cx: &Cx,
-    inst: &Instance,
-    scope: Scope,
-    usage: &mut Usage,
-    at: &mut StageId,
-) -> Result<Option<RerankRecord>, StageError> {
+/// Run `scope` for one instance; a failure carries the stage it happened in.
+async fn run_scope(cx: &Cx, inst: &Instance, scope: Scope, usage: &mut Usage) -> AtStage<Option<RerankRecord>> {
+    use StageId::{Execute, Localize, Regression, Repair, Repro, Rerank};
     match scope {
         Scope::All => {
-            *at = StageId::Localize;
-            let snap = snapshot(cx, inst).await?;
-            let loc = localize::run(cx, inst, &snap).await?;
+            let snap = at(Localize, snapshot(cx, inst).await)?;
+            let loc = at(Localize, localize::run(cx, inst, &snap).await)?;
             loc.samples.iter().for_each(|s| add(usage, s.usage));
-            *at = StageId::Repair;
-            let repairs = repair::run(cx, inst, &snap, &loc).await?;
+            let repairs = at(Repair, repair::run(cx, inst, &snap, &loc).await)?;
             repairs.samples.iter().for_each(|s| add(usage, s.usage));
             let (reg, rep) = tokio::join!(regression::run(cx, inst), repro::run(cx, inst, &snap));
-            *at = StageId::Regression;
-            let reg = reg?;
-            *at = StageId::Repro;
-            let rep = rep?;
+            let reg = at(Regression, reg)?;
+            let rep = at(Repro, rep)?;
             add(usage, reg.usage);
             add(usage, rep.usage);
-            *at = StageId::Execute;
-            let execs = execute::run(cx, inst, &repairs, &reg, &rep).await?;
-            *at = StageId::Rerank;
-            Ok(Some(select::run(cx, inst, &repairs, &reg, &rep, &execs)?))
+            let execs = at(Execute, execute::run(cx, inst, &repairs, &reg, &rep).await)?;
+            Ok(Some(at(Rerank, select::run(cx, inst, &repairs, &reg, &rep, &execs))?))
         }
-        Scope::Stage(StageId::Localize) => {
+        Scope::Stage(stage) => at(stage, run_stage(cx, inst, stage, usage).await),
+    }
+}
+
+/// Run one stage for an instance, its inputs read from finished artifacts.
+async fn run_stage(
+    cx: &Cx,
+    inst: &Instance,
+    stage: StageId,
+    usage: &mut Usage,
+) -> Result<Option<RerankRecord>, StageError> {
+    match stage {
+        StageId::Localize => {
             let snap = snapshot(cx, inst).await?;
             let loc = localize::run(cx, inst, &snap).await?;
             loc.samples.iter().for_each(|s| add(usage, s.usage));
             Ok(None)
         }
-        Scope::Stage(StageId::Repair) => {
+        StageId::Repair => {
             let snap = snapshot(cx, inst).await?;
             let loc = localize::load(cx, inst)?;
             let repairs = repair::run(cx, inst, &snap, &loc).await?;
             repairs.samples.iter().for_each(|s| add(usage, s.usage));
             Ok(None)
         }
-        Scope::Stage(StageId::Regression) => {
+        StageId::Regression => {
             add(usage, regression::run(cx, inst).await?.usage);
             Ok(None)
         }
-        Scope::Stage(StageId::Repro) => {
+        StageId::Repro => {
             let snap = snapshot(cx, inst).await?;
             add(usage, repro::run(cx, inst, &snap).await?.usage);
             Ok(None)
         }
-        Scope::Stage(StageId::Execute) => {
+        StageId::Execute => {
             let repairs = repair::load(cx, inst)?;
             let (reg, rep) = tests_inputs_for_execute(cx, inst)?;
             execute::run(cx, inst, &repairs, &reg, &rep).await?;
             Ok(None)
         }
-        Scope::Stage(StageId::Rerank) => {
+        StageId::Rerank => {
             let repairs = repair::load(cx, inst)?;
             let (reg, rep) = tests_inputs_for_execute(cx, inst)?;
             let nothing = (!reg.enabled || reg.tests.is_empty()) && rep.tests.is_empty();
@@ -148,31 +182,31 @@ async fn run_scope(
 /// raised: other instances go on.
 pub async fn run_instance(cx: &Cx, inst: &Instance, scope: Scope) -> InstanceReport {
     let mut usage = Usage::default();
-    let mut at = match scope {
-        Scope::Stage(s) => s,
-        Scope::All => StageId::Localize,
-    };
-    let result = run_scope(cx, inst, scope, &mut usage, &mut at).await;
-    let (rerank, error, cancelled) = match result {
-        Ok(r) => (r, None, false),
-        Err(StageError::Cancelled) => (None, Some("interrupted".to_owned()), true),
-        Err(e) => {
-            let msg = e.to_string();
+    let result = run_scope(cx, inst, scope, &mut usage).await;
+    let (rerank, outcome) = match result {
+        Ok(r) => (r, InstanceOutcome::Done),
+        Err((_, e)) if e.is_cancelled() => (None, InstanceOutcome::Cancelled),
+        Err((stage, e)) => {
+            let error = Arc::new(e);
             cx.emit(Event::StageFinished {
-                stage: at,
+                stage,
                 instance: inst.instance_id.clone(),
-                outcome: StageOutcome::Failed(msg.clone()),
+                outcome: StageOutcome::Failed(error.clone()),
             });
-            (None, Some(msg), false)
+            // A stage cut short by a cancel may fail in other ways (a container removed).
+            let outcome = if cx.cancel.is_cancelled() {
+                InstanceOutcome::Cancelled
+            } else {
+                InstanceOutcome::Failed { stage, error }
+            };
+            (None, outcome)
         }
     };
     InstanceReport {
         instance_id: inst.instance_id.clone(),
         rerank,
         usage,
-        failed_stage: (error.is_some() && !cancelled).then_some(at),
-        error,
-        cancelled: cancelled || cx.cancel.is_cancelled(),
+        outcome,
     }
 }
 
@@ -225,4 +259,75 @@ pub fn write_predictions(
     }
     write_atomic(&path, text.as_bytes()).map_err(ArtifactError::Write)?;
     Ok(mine)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use agentless_harness::sandbox::CancellationToken;
+
+    use super::*;
+    use crate::pipeline::context::Settings;
+    use crate::pipeline::events::Reporter;
+    use crate::pipeline::localize::Locations;
+    use crate::pipeline::repo::RepoCache;
+
+    #[derive(Default)]
+    struct Failures(Mutex<Vec<(StageId, Arc<StageError>)>>);
+
+    impl Reporter for Failures {
+        fn event(&self, event: &Event) {
+            if let Event::StageFinished {
+                stage,
+                outcome: StageOutcome::Failed(e),
+                ..
+            } = event
+            {
+                self.0.lock().unwrap().push((*stage, e.clone()));
+            }
+        }
+    }
+
+    /// Regression: every failure of an `eval` run was once reported as a localize failure.
+    /// Here localization succeeds (given locations) and the repair stage has no model: the
+    /// instance fails in `repair`, with the typed error, and the event names the same stage.
+    #[test]
+    fn an_eval_failure_names_the_stage_it_happened_in() {
+        let inst = crate::demo::instances().unwrap().remove(0);
+        let tmp = tempfile::tempdir().unwrap();
+        let mut settings = Settings::paper_defaults();
+        let line = format!(
+            "{{\"instance_id\": \"{}\", \"found_files\": [\"confparse/config.py\"]}}\n",
+            inst.instance_id
+        );
+        settings.locations = Some(Arc::new(Locations::parse("given.jsonl", &line).unwrap()));
+        let reporter = Arc::new(Failures::default());
+        let cx = Cx {
+            settings: Arc::new(settings),
+            run_dir: RunDir::create(tmp.path().join("run")).unwrap(),
+            llm: None,
+            containers: None,
+            repos: RepoCache::new(
+                tmp.path().join("repos"),
+                Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/repos")),
+            ),
+            reporter: reporter.clone(),
+            cancel: CancellationToken::new(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(run_instance(&cx, &inst, Scope::All));
+        let Some((stage, error)) = report.failure() else {
+            panic!("expected a failure: {:?}", report.outcome);
+        };
+        assert_eq!(stage, StageId::Repair);
+        assert!(matches!(error, StageError::NoModel), "{error:?}");
+        let events = reporter.0.lock().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, StageId::Repair);
+        assert!(report.rerank.is_none() && !report.is_done() && !report.is_cancelled());
+    }
 }

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use super::context::{Cx, StageError};
 use super::events::{Event, StageOutcome};
 use super::execute::Executions;
+use super::keys::KeyParts;
 use super::regression::Regression;
 use super::repair::Repairs;
 use super::repro::ReproTests;
 use super::rerank::{Candidate, Filter, select};
 use crate::artifact::jsonl::{Opened, open_stage};
 use crate::artifact::key::sha256_hex;
-use crate::artifact::{StageFile, StageId, StageKey};
+use crate::artifact::{ArtifactError, StageFile, StageId, StageKey};
 
 pub const FORMAT_VERSION: u32 = 1;
 /// Failures of a candidate without regression results (the reference's value).
@@ -57,9 +58,10 @@ pub fn build_candidates(
                 0
             } else {
                 match result {
-                    Some(r) if r.applied => r.regression_failed.as_ref().map_or(UNKNOWN_FAILURES, |f| {
-                        f.iter().filter(|t| regression.tests.contains(t)).count()
-                    }),
+                    Some(r) if r.applied() => r
+                        .regression
+                        .as_ref()
+                        .map_or(UNKNOWN_FAILURES, |o| o.failures(&regression.tests)),
                     _ => UNKNOWN_FAILURES,
                 }
             };
@@ -80,16 +82,34 @@ pub fn build_candidates(
         .collect()
 }
 
+/// What the rerank key has besides the shared parts: the keys of its inputs.
 #[derive(Serialize)]
-struct KeyParts<'a> {
-    stage: &'static str,
-    format_version: u32,
+struct Extra<'a> {
     repair: &'a StageKey,
     samples: usize,
     regression: &'a StageKey,
     repro: &'a StageKey,
     repro_tests: Vec<&'a str>,
     execute: &'a StageKey,
+}
+
+/// The stage key of the rerank of these inputs.
+pub fn key_of(repairs: &Repairs, regression: &Regression, repro: &ReproTests, execs: &Executions) -> StageKey {
+    KeyParts {
+        stage: "rerank",
+        format_version: FORMAT_VERSION,
+        prompt_version: None,
+        instance: None,
+        extra: Extra {
+            repair: &repairs.key,
+            samples: repairs.samples.len(),
+            regression: &regression.key,
+            repro: &repro.key,
+            repro_tests: repro.tests.iter().map(|t| t.id.as_str()).collect(),
+            execute: &execs.key,
+        },
+    }
+    .key()
 }
 
 /// Run (or reuse) the rerank of an instance.
@@ -103,19 +123,10 @@ pub fn run(
 ) -> Result<RerankRecord, StageError> {
     let id = inst.instance_id.as_str();
     let stage = StageId::Rerank;
-    let key = StageKey::of(&KeyParts {
-        stage: "rerank",
-        format_version: FORMAT_VERSION,
-        repair: &repairs.key,
-        samples: repairs.samples.len(),
-        regression: &regression.key,
-        repro: &repro.key,
-        repro_tests: repro.tests.iter().map(|t| t.id.as_str()).collect(),
-        execute: &execs.key,
-    });
+    let key = key_of(repairs, regression, repro, execs);
     let path = cx.run_dir.stage_file(id, stage)?;
     let mut writer = match open_stage::<RerankRecord>(&path, stage, FORMAT_VERSION, &key)? {
-        Opened::Done(records) if records.len() == 1 => {
+        Opened::Done(mut records) if records.len() == 1 => {
             cx.emit(Event::StageStarted {
                 stage,
                 instance: id.into(),
@@ -127,16 +138,21 @@ pub fn run(
                 instance: id.into(),
                 outcome: StageOutcome::Reused,
             });
-            return records
-                .into_iter()
-                .next()
-                .ok_or_else(|| StageError::Invalid("empty rerank file".into()));
+            return Ok(records.remove(0));
         }
         Opened::Done(_) => {
-            let _ = fs_err::remove_file(&path);
+            // A finished file with the right key but not exactly one record: written again.
+            fs_err::remove_file(&path).map_err(|e| ArtifactError::io(&path, e))?;
             match open_stage::<RerankRecord>(&path, stage, FORMAT_VERSION, &key)? {
                 Opened::Open(_, w) => w,
-                Opened::Done(_) => return Err(StageError::Invalid("cannot rewrite the rerank file".into())),
+                Opened::Done(_) => {
+                    return Err(ArtifactError::Corrupt {
+                        path,
+                        line: 1,
+                        message: "the rerank file could not be removed to be written again".into(),
+                    }
+                    .into());
+                }
             }
         }
         Opened::Open(_, w) => w,

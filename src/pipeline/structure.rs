@@ -11,8 +11,9 @@
 //! - [`Tree::render`]: one name per line, `level × indentation` spaces, folders without a
 //!   trailing slash, names with a `.` but not `.py` skipped; optionally shuffled at every level.
 //!
-//! Difference: entries are in git tree order (sorted), not the `os.walk` order of the
-//! reference's pre-computed structure files, and the repository root's entries are at level 0.
+//! Difference: entries are in git tree order (sorted), not the `os.walk` order of Agentless's
+//! pre-computed structure files (which swe-rl reads), and the repository root's entries are
+//! at level 0.
 
 use super::rng::Rng;
 

@@ -28,7 +28,7 @@ use super::runs::EvalRun;
 use super::scaling::SampleOutcome;
 use crate::artifact::key::sha256_hex;
 use crate::artifact::{ArtifactError, RunDir, StageFile, StageId, StageKey, UsageFile};
-use crate::pipeline::execute::{CandidateResult, Executions};
+use crate::pipeline::execute::Executions;
 use crate::pipeline::localize::LocalizeSample;
 use crate::pipeline::regression::{Regression, RegressionRecord};
 use crate::pipeline::repair::{RepairSample, Repairs};
@@ -144,7 +144,7 @@ fn read_tests(run: &RunDir, id: &str) -> Result<(Regression, ReproTests, Executi
     let mut results = std::collections::HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut exec_key = StageKey::of("no-execute");
-    if let Some(f) = stage_file::<CandidateResult>(run, id, StageId::Execute)? {
+    if let Some(f) = crate::pipeline::execute::read_file(&run.stage_file(id, StageId::Execute)?)? {
         if let Some(b) = f.begin {
             exec_key = b.key;
         }

@@ -54,7 +54,7 @@ pub enum ReportingError {
     Ambiguous { dir: PathBuf, reports: Vec<PathBuf> },
     #[error("{0}")]
     Invalid(String),
-    /// A run-directory artifact could not be read or written.
+    /// A run-directory artifact could not be read or written (or has another format version).
     #[error(transparent)]
     Artifact(#[from] crate::artifact::ArtifactError),
 }

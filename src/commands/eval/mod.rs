@@ -73,11 +73,11 @@ pub async fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitSta
 
 /// The pipeline's counts for `--json`.
 fn pipeline_counts(reports: &[InstanceReport], predictions: &[Prediction]) -> PipelineCounts {
-    let cancelled = reports.iter().filter(|r| r.cancelled).count();
-    let failed = reports.iter().filter(|r| r.error.is_some() && !r.cancelled).count();
+    let cancelled = reports.iter().filter(|r| r.is_cancelled()).count();
+    let failed = reports.iter().filter(|r| r.failure().is_some()).count();
     PipelineCounts {
         instances: reports.len(),
-        done: reports.len() - failed - cancelled,
+        done: reports.iter().filter(|r| r.is_done()).count(),
         failed,
         cancelled,
         predictions: predictions.len(),

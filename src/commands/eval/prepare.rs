@@ -16,7 +16,7 @@ use crate::artifact::manifest::{DatasetRecord, LocationsRecord, PromptsRecord};
 use crate::artifact::{MANIFEST_FORMAT_VERSION, RunDir, RunManifest, StageId};
 use crate::cli::{DatasetArgs, GlobalArgs};
 use crate::exit::ExitStatus;
-use crate::pipeline::context::{Containers, Cx, Settings};
+use crate::pipeline::context::{Containers, Cx, Settings, StageError};
 use crate::pipeline::llm::Llm;
 use crate::pipeline::repo::{RepoCache, default_repos_dir};
 use crate::pipeline::run::{InstanceReport, Scope, run_all};
@@ -196,17 +196,15 @@ pub async fn run_scope(
         }
     }
     let (tin, tout, cost) = write_usage(args, &prepared.cx.run_dir, &reports)?;
-    let failed: Vec<&InstanceReport> = reports.iter().filter(|r| r.error.is_some() && !r.cancelled).collect();
-    for r in &failed {
-        let stage = r.failed_stage.map(|s| format!("{s} failed: ")).unwrap_or_default();
-        printer.warn(&format!(
-            "{}: {stage}{}",
-            r.instance_id,
-            r.error.as_deref().unwrap_or("")
-        ));
+    let failed: Vec<(&str, StageId, &StageError)> = reports
+        .iter()
+        .filter_map(|r| r.failure().map(|(stage, e)| (r.instance_id.as_str(), stage, e)))
+        .collect();
+    for (id, stage, error) in &failed {
+        printer.warn(&format!("{id}: {stage} failed: {error}"));
     }
-    let cancelled = reports.iter().any(|r| r.cancelled) || prepared.cx.cancel.is_cancelled();
-    let done = reports.len() - failed.len() - reports.iter().filter(|r| r.cancelled).count();
+    let cancelled = reports.iter().any(InstanceReport::is_cancelled) || prepared.cx.cancel.is_cancelled();
+    let done = reports.iter().filter(|r| r.is_done()).count();
     let stage = match scope {
         Scope::All => "eval".to_owned(),
         Scope::Stage(s) => s.command().to_owned(),

@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::artifact::RunDir;
 use crate::artifact::key::sha256_hex;
 use crate::pipeline::containers::ReproVerdict;
+use crate::pipeline::execute::RegressionOutcome;
 use crate::pipeline::localize::location_sets;
 use crate::pipeline::repair::RepairOutcome;
 
@@ -194,7 +195,15 @@ fn add_instance(rows: &mut Rows, art: &InstanceArtifacts) {
         let regression = if !regression_on {
             Some(Vec::new())
         } else {
-            result.filter(|r| r.applied).and_then(|r| r.regression_failed.clone())
+            // A run that could not be graded counts every selected test as failed (as rerank does).
+            result.filter(|r| r.applied()).and_then(|r| {
+                r.regression.as_ref().map(|o| match o {
+                    RegressionOutcome::Ran { failed } => failed.clone(),
+                    RegressionOutcome::TimedOut | RegressionOutcome::Unreadable(_) | RegressionOutcome::NoParser => {
+                        art.regression.tests.clone()
+                    }
+                })
+            })
         };
         rows.regression[k].push(RegressionResultRow {
             instance_id: id.to_owned(),

@@ -19,7 +19,7 @@ use crate::artifact::jsonl::{Opened, open_stage};
 use crate::artifact::key::sha256_hex;
 use crate::artifact::{RunDir, StageId, StageKey};
 use crate::pipeline::containers::ReproVerdict;
-use crate::pipeline::execute::{self, CandidateResult};
+use crate::pipeline::execute::{self, ApplyResult, CandidateResult, RegressionOutcome};
 use crate::pipeline::localize::{self, LocalizeSample, location_sets};
 use crate::pipeline::patch::{FileChange, normalized_patch};
 use crate::pipeline::python::syntax;
@@ -282,19 +282,19 @@ fn import_instance(run: &RunDir, id: &str, inst: &Instance, out: &mut Imported) 
         }
         let sha = sha256_hex(normalized);
         let (regression_failed, repro_results, ran) = result_of(s.index, out);
+        let regression = regression_failed.map(|failed| RegressionOutcome::Ran { failed });
         match results.iter().find(|r| r.normalized_sha == sha) {
             Some(first) => {
-                let same =
-                    first.regression_failed == regression_failed && sorted(&first.repro) == sorted(&repro_results);
+                let same = first.regression == regression && sorted(&first.repro) == sorted(&repro_results);
                 disagreements += usize::from(!same);
             }
             None if ran => results.push(CandidateResult {
                 normalized_sha: sha,
                 sample: s.index,
-                applied: true,
-                apply_error: None,
-                regression_failed,
-                regression_note: None,
+                // Upstream records neither how a patch was applied nor why a run failed: an
+                // imported result is an applied patch whose regression run was graded.
+                apply: ApplyResult::Applied { strategy: None },
+                regression,
                 repro: repro_results,
                 elapsed_ms: 0,
             }),

@@ -17,8 +17,8 @@
 //! | Agentless | `agentless/test/generate_reproduction_tests.py` | `generate_tests_prompt_template` | repro (issue only: no test file is predicted) |
 //! | Agentless | `agentless/test/select_regression_tests.py` | `select_tests_prompt_template` | regression |
 //!
-//! The reference code strips every rendered message (`.format(...).strip()`), joins repair file
-//! blocks with a blank line and regression tests with `\n`: the imported set says so.
+//! The swe-rl and Agentless code strips every rendered message (`.format(...).strip()`), joins
+//! repair file blocks with a blank line and regression tests with `\n`: the imported set says so.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

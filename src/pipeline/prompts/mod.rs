@@ -1,8 +1,8 @@
 //! Prompts as data: every message the pipeline sends comes from a prompt set, either the
 //! project's own (`default.toml`, embedded) or one read with `--prompts FILE` (TOML, or JSON
 //! with the same fields; stages a file leaves out keep the default's). Templates use Python's
-//! `str.format` fields ([`template`]), so a set imported from a reference checkout
-//! ([`import`]) renders what the reference's `.format(...)` calls produce, byte for byte.
+//! `str.format` fields ([`template`]), so a set imported from a swe-rl or Agentless
+//! checkout ([`import`]) renders what their `.format(...)` calls produce, byte for byte.
 //!
 //! Keys: a stage whose prompt (text, system message, separators, strip) is the default's keeps
 //! the key it had before prompts were data; any other prompt adds its fingerprint to the

@@ -1,6 +1,7 @@
 //! Templates in the syntax of Python's `str.format` with keyword fields only: `{name}` is
-//! replaced by a value, `{{` and `}}` stand for `{` and `}`. That is the subset the reference
-//! prompts use, so a template imported from a Python constant renders as `.format(...)` does.
+//! replaced by a value, `{{` and `}}` stand for `{` and `}`. That is the subset the swe-rl and
+//! Agentless prompts use, so a template imported from a Python constant renders as
+//! `.format(...)` does.
 //! Anything else Python would accept (`{0}`, `{}`, `{name!r}`, `{name:>8}`, `{a.b}`, `{a[0]}`)
 //! is refused when the template is compiled, never silently rendered differently.
 

@@ -1,5 +1,5 @@
 //! Normalized Python source: the grouping key that makes code differing only in comments,
-//! docstrings or formatting compare equal, standing in for the reference's
+//! docstrings or formatting compare equal, standing in for swe-rl's
 //! `ast.unparse(ast.parse(x))` followed by comment and docstring removal.
 //!
 //! From the token stream: comments, blank lines and line breaks inside brackets or after `\`
@@ -14,7 +14,7 @@
 //!
 //! Known differences from `ast.unparse`: other redundant parentheses and other spellings of
 //! the same literal (`0x10` vs `16`, `'\x41'` vs `'A'`) are not unified, and source that does
-//! not tokenize is returned as an error (callers fall back to the raw text, as the reference
+//! not tokenize is returned as an error (callers fall back to the raw text, as swe-rl
 //! falls back when `ast.parse` fails).
 
 use super::tokenize::{TokKind, TokenizeError, tokenize};

@@ -1,4 +1,4 @@
-//! The syntax check of edited files, standing in for the reference's `ast.parse`: the
+//! The syntax check of edited files, standing in for swe-rl's `ast.parse`: the
 //! tokenizer's errors (strings, brackets, indentation) and then the tree-sitter Python grammar
 //! (a node in error or missing). Decision: a Rust-side check rather than `python3 -m
 //! py_compile` in the container, because it runs for every repair sample (500 per instance)
