@@ -3,24 +3,13 @@
 //! bad inputs (empty, truncated, binary, non-UTF-8, marker-less, huge, missing, unknown)
 //! that must give a verdict or an error naming the instance, never a panic.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-fn shared() -> PathBuf {
-    root().join("../shared/data")
-}
-fn verified() -> PathBuf {
-    shared().join("swe-bench/verified-2026-02-16.parquet")
-}
-fn oracle() -> PathBuf {
-    shared().join("oracle-logs")
-}
+use crate::common::{bin, oracle_logs as oracle, parity_python, root, verified_parquet as verified};
 
 fn grade(logs: &Path, out: &Path, mode: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    bin()
         .args(["grade", "--dataset"])
         .arg(verified())
         .arg("--logs")
@@ -100,16 +89,7 @@ fn oracle_logs_regrade_to_the_official_reports_byte_for_byte() {
 
 #[test]
 fn v5_grading_matches_the_official_5x_package() {
-    let py = std::env::var("SWEBENCH5_PYTHON").unwrap_or_else(|_| {
-        root()
-            .join("target/parity/swebench5/bin/python")
-            .to_string_lossy()
-            .into_owned()
-    });
-    assert!(
-        Path::new(&py).exists(),
-        "{py} missing: run scripts/setup-parity-env.sh (or set SWEBENCH5_PYTHON)"
-    );
+    let py = parity_python("SWEBENCH5_PYTHON", "swebench5");
     let theirs = tempfile::tempdir().expect("tmp");
     let st = Command::new(&py)
         .arg(root().join("scripts/official_grade.py"))

@@ -15,21 +15,12 @@
     reason = "fixture builders outside #[test] fns: a failure is a test failure"
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use agentless_mini::cli::{Cli, Command as Cmd};
-use agentless_mini::pipeline::llm::chat_request;
 use agentless_mini::pipeline::localize::{self, location_sets};
 use agentless_mini::pipeline::repair;
-use agentless_mini::pipeline::repo::RepoCache;
-use agentless_mini::pipeline::sampling::Job;
-use clap::Parser as _;
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::replay::{demo_cache, eval_settings, replay_line};
+use crate::common::{bin, demo_repos, docker, read_json, root};
 
 /// (instance, exploit variant of the corpus).
 const PICKS: [(&str, &str); 2] = [
@@ -96,17 +87,9 @@ fn as_edits(patch: &str) -> (Vec<String>, String) {
     (files, answer)
 }
 
-fn replay_line(job: &Job, text: &str) -> Value {
-    let req = chat_request(&job.prompt, job.temperature, job.max_tokens, job.seed);
-    json!({"key": agentless_model::replay::sample_key(&req, 0), "text": text})
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&fs_err::read_to_string(p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
 #[test]
 fn evals_final_evaluation_flags_exploits_and_writes_the_hardened_report() {
+    let _serial = docker::serial();
     let tmp = tempfile::tempdir().unwrap();
     let run_id = format!("integrity-eval-{}", std::process::id());
     let run_dir = tmp.path().join(&run_id);
@@ -133,7 +116,7 @@ fn evals_final_evaluation_flags_exploits_and_writes_the_hardened_report() {
         "--repos-dir",
         &repos.display().to_string(),
         "--demo-repos",
-        &root().join("datasets/demo/repos").display().to_string(),
+        &demo_repos().display().to_string(),
         "--workers",
         "2",
         "--eval-timeout",
@@ -147,12 +130,8 @@ fn evals_final_evaluation_flags_exploits_and_writes_the_hardened_report() {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    let cli = Cli::parse_from(std::iter::once("agentless-mini".to_owned()).chain(argv.iter().cloned()));
-    let Cmd::Eval(eval) = cli.command else {
-        panic!("not eval")
-    };
-    let settings = eval.pipeline.settings();
-    let cache = RepoCache::new(repos.clone(), Some(root().join("datasets/demo/repos")));
+    let settings = eval_settings(&argv);
+    let cache = demo_cache(&repos);
     let instances = agentless_mini::demo::instances().unwrap();
 
     // The recorded answers: localization names the files the exploit edits, repair edits them.
@@ -182,10 +161,7 @@ fn evals_final_evaluation_flags_exploits_and_writes_the_hardened_report() {
     let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
     fs_err::write(&replay, text).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(&argv)
-        .output()
-        .unwrap();
+    let out = bin().args(&argv).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let all = format!("status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status.code());

@@ -1,6 +1,6 @@
 //! End to end on the demo split with recorded model output: `agentless-mini eval --split demo
 //! --model replay:FILE` on the real Docker engine. The replay file is written by
-//! `support/demo_run.rs` from `datasets/demo/samples` (localization and repair answers:
+//! `tests/common/replay.rs` from `datasets/demo/samples` (localization and repair answers:
 //! correct, wrong, correct up to comments and formatting, malformed) and
 //! `tests/fixtures/pipeline/repro_tests.json` (reproduction tests for two instances), keyed by
 //! the exact requests the pipeline sends — computed with the pipeline's own request builders,
@@ -8,28 +8,18 @@
 //! patch for every instance, and the official evaluation must resolve all five. Needs Docker:
 //! without it the test fails.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "fixture builders outside #[test] fns: a failure is a test failure"
-)]
-
-#[path = "support/demo_run.rs"]
-#[allow(
-    dead_code,
-    reason = "shared with tests/interop_swerl.rs, which runs the demo without evaluation"
-)]
-mod demo_run;
-
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use demo_run::{prepare, repair_order};
+use crate::common::demo_run::prepare;
+use crate::common::replay::demo_repair_order;
+use crate::common::{bin, docker, walk};
 
 #[test]
 fn demo_split_end_to_end_with_recorded_answers() {
+    let _serial = docker::serial();
     let tmp = tempfile::tempdir().unwrap();
     let demo = prepare(tmp.path());
     let run_dir = demo.run_dir.clone();
@@ -38,14 +28,11 @@ fn demo_split_end_to_end_with_recorded_answers() {
     assert_eq!(instances.len(), 5);
     let labels: HashMap<String, Vec<&str>> = instances
         .iter()
-        .map(|i| (i.instance_id.clone(), repair_order(&i.instance_id)))
+        .map(|i| (i.instance_id.clone(), demo_repair_order(&i.instance_id)))
         .collect();
 
     // The run (Docker: images are built from the demo trees when missing).
-    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(&argv)
-        .output()
-        .unwrap();
+    let out = bin().args(&argv).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -125,11 +112,7 @@ fn demo_split_end_to_end_with_recorded_answers() {
     }
 
     // Re-running resumes everything: no stage runs again, the same predictions.
-    let again = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(&argv)
-        .arg("--no-evaluate")
-        .output()
-        .unwrap();
+    let again = bin().args(&argv).arg("--no-evaluate").output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(
         fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(),
@@ -193,7 +176,7 @@ fn demo_split_end_to_end_with_recorded_answers() {
         json!({"type": "end", "data": {"records": records.len(), "elapsed_ms": 1}})
     );
     fs_err::write(&exec_path, v1).unwrap();
-    let report = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let report = bin()
         .args(["report", "--run-dir", &run_dir.display().to_string(), "--out"])
         .arg(tmp.path().join("old.html"))
         .output()
@@ -205,11 +188,7 @@ fn demo_split_end_to_end_with_recorded_answers() {
             && report_err.contains("execute format version 1, this build reads version 2"),
         "{report_err}"
     );
-    let redo = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(&argv)
-        .arg("--no-evaluate")
-        .output()
-        .unwrap();
+    let redo = bin().args(&argv).arg("--no-evaluate").output().unwrap();
     assert!(redo.status.success(), "{}", String::from_utf8_lossy(&redo.stderr));
     assert_eq!(
         fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap(),
@@ -227,24 +206,10 @@ fn demo_split_end_to_end_with_recorded_answers() {
     // rerank over it is reused.
     assert_eq!(stale.len(), 1, "the old execute file is set aside: {stale:?}");
     assert!(stale[0].to_string_lossy().contains("execute.jsonl.stale-"), "{stale:?}");
-    let report = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let report = bin()
         .args(["report", "--run-dir", &run_dir.display().to_string(), "--out"])
         .arg(tmp.path().join("redone.html"))
         .output()
         .unwrap();
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
-}
-
-#[allow(clippy::unwrap_used)]
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs_err::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

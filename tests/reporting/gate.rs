@@ -18,25 +18,16 @@ use agentless_harness::report::RunReport;
 use agentless_mini::reporting::junit::{InstanceDetail, JunitDetails, render_junit, write_junit};
 use agentless_mini::reporting::runs::{EvalRun, read_run_report};
 
-fn oracle() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/oracle-logs")
-}
+use crate::common::{copy_oracle_logs, oracle_logs as oracle, run_bin};
 
 fn official() -> RunReport {
     read_run_report(&oracle().join("run-report.json")).expect("official run report")
 }
 
-fn bin(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(args)
-        .output()
-        .expect("run agentless-mini")
-}
-
 fn compare(base: &Path, new: &Path, extra: &[&str]) -> Output {
     let mut a: Vec<&std::ffi::OsStr> = vec!["compare".as_ref(), base.as_os_str(), new.as_os_str()];
     a.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
-    bin(&a)
+    run_bin(&a)
 }
 
 /// Move `ids` from resolved to unresolved (or back with `resolve`), keeping the report
@@ -193,18 +184,7 @@ fn compare_reads_run_folders_and_refuses_ambiguous_or_bad_input() {
 /// The official layout of the oracle run: `logs/run_evaluation/<run>/<model>/<id>/` and
 /// `<model>.<run>.json`, as `evaluate` writes it.
 fn official_layout(root: &Path) -> PathBuf {
-    let model_dir = root.join("logs/run_evaluation/nightly/vexp");
-    for entry in std::fs::read_dir(oracle()).expect("oracle") {
-        let entry = entry.expect("entry");
-        if entry.path().is_dir() {
-            let dst = model_dir.join(entry.file_name());
-            std::fs::create_dir_all(&dst).expect("mkdir");
-            for f in std::fs::read_dir(entry.path()).expect("instance dir") {
-                let f = f.expect("file");
-                std::fs::copy(f.path(), dst.join(f.file_name())).expect("copy");
-            }
-        }
-    }
+    copy_oracle_logs(&root.join("logs/run_evaluation/nightly/vexp"));
     std::fs::copy(oracle().join("run-report.json"), root.join("vexp.nightly.json")).expect("copy report");
     root.join("vexp.nightly.json")
 }

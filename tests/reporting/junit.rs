@@ -13,12 +13,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn oracle() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/oracle-logs")
-}
+use crate::common::{bin, copy_oracle_logs, oracle_logs as oracle, root};
 
 fn schema() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/junit-schema/junit-10.xsd");
+    let p = root().join("target/junit-schema/junit-10.xsd");
     assert!(
         p.is_file(),
         "{} is missing: run scripts/setup.sh --tests (it fetches the JUnit schema)",
@@ -35,15 +33,7 @@ const TIMED_OUT: &str = "pytest-dev__pytest-10051";
 fn build(root: &Path) -> PathBuf {
     let run = root.join("eval");
     let model_dir = run.join("logs/run_evaluation").join(RUN_ID).join(MODEL);
-    for e in std::fs::read_dir(oracle()).unwrap().flatten() {
-        if e.path().is_dir() {
-            let dst = model_dir.join(e.file_name());
-            std::fs::create_dir_all(&dst).unwrap();
-            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
-                std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
-            }
-        }
-    }
+    copy_oracle_logs(&model_dir);
     let mut r: Value =
         serde_json::from_str(&std::fs::read_to_string(oracle().join("run-report.json")).unwrap()).unwrap();
     for id in [NOT_APPLIED, TIMED_OUT] {
@@ -86,7 +76,7 @@ fn junit_of_a_real_evaluation_validates_against_the_junit_schema() {
     let tmp = tempfile::tempdir().unwrap();
     let run = build(tmp.path());
     let junit = tmp.path().join("junit.xml");
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let o = bin()
         .args(["report", "--run-dir"])
         .arg(&run)
         .arg("--junit")
@@ -226,7 +216,7 @@ fn junit_with_integrity_findings_validates_against_the_junit_schema() {
             .unwrap();
         }
         let junit = tmp.path().join(format!("junit-{strict}.xml"));
-        let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+        let o = bin()
             .args(["report", "--run-dir"])
             .arg(&run)
             .arg("--junit")

@@ -10,24 +10,13 @@
     reason = "fixture builders outside #[test] fns: a failure is a test failure"
 )]
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::BTreeMap;
 
 use agentless_mini::artifact::key::sha256_hex;
-use agentless_mini::cli::{Cli, Command as Cmd};
-use agentless_mini::pipeline::llm::chat_request;
-use agentless_mini::pipeline::localize::{self, location_sets};
-use agentless_mini::pipeline::repair;
-use agentless_mini::pipeline::repo::RepoCache;
-use agentless_mini::pipeline::repro;
-use agentless_mini::pipeline::sampling::Job;
-use clap::Parser as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::replay::write_demo_replay;
+use crate::common::{bin, chromium, demo_repos, docker, run_bin as bin_out, s};
 
 const SAMPLES: usize = 8;
 
@@ -71,50 +60,15 @@ fn repair_order(instance_id: &str) -> [&'static str; SAMPLES] {
     }
 }
 
-fn replay_line(job: &Job, text: &str) -> Value {
-    let req = chat_request(&job.prompt, job.temperature, job.max_tokens, job.seed);
-    json!({"key": agentless_model::replay::sample_key(&req, 0), "text": text})
-}
-
-fn bin(args: &[String]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(args)
-        .output()
-        .expect("run agentless-mini")
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn chromium(args: &[&str]) -> std::process::Output {
-    let o = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ])
-        .args(args)
-        .output()
-        .expect("chromium must be installed (apt-get install -y chromium)");
-    assert!(
-        o.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 #[test]
 fn a_real_demo_run_reports_grades_renders_and_exports() {
+    let _serial = docker::serial();
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("nightly");
     let repos = tmp.path().join("repos");
     let replay = tmp.path().join("replay.jsonl");
     let junit = tmp.path().join("junit.xml");
-    let demo_repos = root().join("datasets/demo/repos");
+    let demo_repos = demo_repos();
     let argv: Vec<String> = [
         "eval",
         "--split",
@@ -148,76 +102,12 @@ fn a_real_demo_run_reports_grades_renders_and_exports() {
     .collect();
 
     // The recorded answers, keyed by the exact requests the pipeline makes.
-    let cli = Cli::parse_from(std::iter::once("agentless-mini".to_owned()).chain(argv.iter().cloned()));
-    let Cmd::Eval(eval) = cli.command else {
-        panic!("not eval")
-    };
-    let settings = eval.pipeline.settings();
-    let cache = RepoCache::new(repos.clone(), Some(demo_repos.clone()));
-    let instances = agentless_mini::demo::instances().unwrap();
-    let repro_tests: HashMap<String, Value> =
-        serde_json::from_str(&fs_err::read_to_string(root().join("tests/fixtures/pipeline/repro_tests.json")).unwrap())
-            .unwrap();
-    let mut lines = Vec::new();
-    let mut labels: BTreeMap<String, [&str; SAMPLES]> = BTreeMap::new();
-    for inst in &instances {
-        let samples: Value = serde_json::from_str(
-            &fs_err::read_to_string(root().join(format!("datasets/demo/samples/{}.json", inst.instance_id))).unwrap(),
-        )
-        .unwrap();
-        let snap = cache.snapshot(inst).unwrap();
-        let tree = localize::tree_for(inst, &snap);
-        lines.push(replay_line(
-            &localize::job(&settings, inst, &tree, 1, 0),
-            samples["localization"]["output"].as_str().unwrap(),
-        ));
-        let files: Vec<String> = samples["localization"]["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap().to_owned())
-            .collect();
-        let sets = location_sets([files]);
-        let contents = repair::read_contents(inst, &snap, &sets);
-        let by_label: HashMap<&str, &str> = samples["repair"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["label"].as_str().unwrap(), r["output"].as_str().unwrap()))
-            .collect();
-        let order = repair_order(&inst.instance_id);
-        for (i, label) in order.iter().enumerate() {
-            lines.push(replay_line(
-                &repair::job(&settings, inst, &sets, &contents, SAMPLES, i),
-                by_label[label],
-            ));
-        }
-        labels.insert(inst.instance_id.clone(), order);
-        let file_job = repro::test_file_job(&settings, inst, &snap);
-        match repro_tests.get(&inst.instance_id) {
-            Some(t) => {
-                let path = t["test_file"].as_str().unwrap();
-                lines.push(replay_line(
-                    &file_job,
-                    &format!("The closest tests:\n\n```\n{path}\n```\n"),
-                ));
-                let job = repro::test_job(&settings, inst, &snap, Some(path), 1);
-                lines.push(replay_line(
-                    &job,
-                    &format!("Here is a script:\n\n```python\n{}```\n", t["code"].as_str().unwrap()),
-                ));
-            }
-            None => {
-                lines.push(replay_line(&file_job, "I am not sure which file."));
-                let job = repro::test_job(&settings, inst, &snap, None, 1);
-                lines.push(replay_line(&job, "I cannot write a reproduction test for this issue."));
-            }
-        }
-    }
-    fs_err::write(&replay, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
+    let labels: BTreeMap<String, Vec<&str>> = write_demo_replay(&argv, &repos, &replay, |id| repair_order(id).to_vec())
+        .into_iter()
+        .collect();
 
     // The run, with JUnit output of its evaluation.
-    let out = bin(&argv);
+    let out = bin_out(&argv);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -245,7 +135,7 @@ fn a_real_demo_run_reports_grades_renders_and_exports() {
 
     // `evaluate --junit` on the same predictions gives the same verdicts.
     let ev_xml = tmp.path().join("evaluate.xml");
-    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let out = bin()
         .current_dir(tmp.path())
         .args([
             "evaluate",
@@ -313,7 +203,7 @@ fn a_real_demo_run_reports_grades_renders_and_exports() {
     .iter()
     .map(|x| (*x).to_owned())
     .collect();
-    let out = bin(&report_args);
+    let out = bin_out(&report_args);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -360,7 +250,7 @@ fn a_real_demo_run_reports_grades_renders_and_exports() {
         }
     }
     // A second report grades nothing again.
-    let out = bin(&report_args);
+    let out = bin_out(&report_args);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("every candidate already has a verdict"));
 
@@ -446,7 +336,7 @@ fn a_real_demo_run_reports_grades_renders_and_exports() {
 
     // The leaderboard layout of the same run: traces and logs for every instance.
     let sub = tmp.path().join("evaluation/demo/20261124_agentless-mini");
-    let out = bin(&[
+    let out = bin_out(&[
         "export".into(),
         "--run-dir".into(),
         s(&run_dir),

@@ -27,10 +27,12 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::common::{bin_path, oracle_logs, walk};
+
 const KEY: &str = "swb-test-key-7f3a9c1e5d";
 
 fn predictions() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/oracle-logs/predictions.jsonl")
+    oracle_logs().join("predictions.jsonl")
 }
 
 fn prediction_ids() -> Vec<String> {
@@ -238,7 +240,7 @@ struct Run {
 }
 
 async fn run_submit(url: &str, key: Option<&str>, out: &Path, extra: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
+    let mut cmd = tokio::process::Command::new(bin_path());
     cmd.arg("submit")
         .arg("--predictions")
         .arg(predictions())
@@ -261,21 +263,6 @@ async fn run_submit(url: &str, key: Option<&str>, out: &Path, extra: &[&str]) ->
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p))
-            } else {
-                out.push(p)
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,7 +358,7 @@ async fn submits_every_prediction_through_500s_and_dropped_connections() {
         !r.stdout.contains(KEY) && !r.stderr.contains(KEY),
         "the API key leaked to the terminal"
     );
-    for f in files_under(out.path()) {
+    for f in walk(out.path()) {
         assert!(
             !std::fs::read_to_string(&f).unwrap_or_default().contains(KEY),
             "key written to {}",
@@ -414,7 +401,7 @@ async fn wrong_key_fails_at_once_and_its_echo_is_masked() {
         r.stderr
     );
     assert_eq!(api.hits.lock().unwrap()["submit"], 1, "a 4xx is not retried");
-    assert!(files_under(out.path()).is_empty());
+    assert!(walk(out.path()).is_empty());
 
     // No key at all: a clear error before any request.
     let r = run_submit(&url, None, out.path(), &[]).await;
@@ -423,7 +410,7 @@ async fn wrong_key_fails_at_once_and_its_echo_is_masked() {
     assert_eq!(api.hits.lock().unwrap()["submit"], 1);
 
     // `--help` with the key in the environment does not show it.
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let o = tokio::process::Command::new(bin_path())
         .args(["submit", "--help"])
         .env("SWEBENCH_API_KEY", KEY)
         .output()

@@ -17,25 +17,14 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_agentless-mini")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::common::{bin, openai, text, walk};
 
 /// A replay file answering "hi" with four samples.
 fn replay_file(dir: &Path) -> PathBuf {
@@ -65,7 +54,7 @@ impl Drop for Server {
 
 /// Start `serve` with `args` and wait for the address it prints.
 fn serve(args: &[&str], envs: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(bin());
+    let mut cmd = bin();
     cmd.arg("serve")
         .args(args)
         .stdout(Stdio::piped())
@@ -378,7 +367,7 @@ fn serve_needs_a_key_beyond_loopback_and_checks_it() {
     let replay = replay_file(dir.path());
     let model = format!("replay:{}", replay.display());
     // Every interface, no key: refused (usage, exit 2), nothing served.
-    let o = Command::new(bin())
+    let o = bin()
         .args(["serve", "--model", &model, "--host", "0.0.0.0", "--port", "0"])
         .output()
         .unwrap();
@@ -391,7 +380,7 @@ fn serve_needs_a_key_beyond_loopback_and_checks_it() {
         &[],
     ));
     // A key named but unset: an error, not an open server.
-    let o = Command::new(bin())
+    let o = bin()
         .args([
             "serve",
             "--model",
@@ -448,7 +437,7 @@ fn serve_needs_a_key_beyond_loopback_and_checks_it() {
         assert_eq!(health.status(), 200);
     });
     // The harness's own client with the key talks to it.
-    let o = Command::new(bin())
+    let o = bin()
         .args([
             "chat",
             "--model",
@@ -470,81 +459,44 @@ fn serve_needs_a_key_beyond_loopback_and_checks_it() {
 
 /// A mock OpenAI server that echoes the bearer key everywhere it can: as its model id, in
 /// completions, and in an error body where the key straddles the 600-byte excerpt limit.
-async fn echoing_server() -> String {
-    use axum::http::{HeaderMap, StatusCode};
+fn echoing_server() -> String {
+    use axum::http::StatusCode;
     use axum::response::IntoResponse as _;
-    use axum::routing::{get, post};
-    fn key_of(h: &HeaderMap) -> String {
-        h.get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("")
-            .to_owned()
-    }
-    let app = axum::Router::new()
-        .route(
-            "/v1/models",
-            get(|h: HeaderMap| async move {
-                axum::Json(serde_json::json!({"object": "list", "data": [{"id": format!("model-{}", key_of(&h)), "object": "model"}]}))
-            }),
-        )
-        .route(
-            "/v1/chat/completions",
-            post(|h: HeaderMap, body: axum::body::Bytes| async move {
-                let key = key_of(&h);
-                let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let prompt = req["messages"][0]["content"].as_str().unwrap_or("").to_owned();
-                if prompt.contains("fail") {
-                    let msg = format!("{}{key} is not a valid key", "x".repeat(560));
-                    return (
-                        StatusCode::BAD_REQUEST,
-                        serde_json::json!({"error": {"message": msg, "type": "invalid_request_error"}}).to_string(),
-                    )
-                        .into_response();
-                }
-                if prompt.contains("plain") {
-                    return (StatusCode::UNAUTHORIZED, format!("{}{key}", "y".repeat(590))).into_response();
-                }
-                let n = req["n"].as_u64().unwrap_or(1);
-                let choices: Vec<serde_json::Value> = (0..n)
-                    .map(|i| serde_json::json!({"index": i, "message": {"role": "assistant", "content": format!("echo {key}")}, "finish_reason": "stop"}))
-                    .collect();
-                axum::Json(serde_json::json!({"id": "c", "object": "chat.completion", "model": key, "choices": choices,
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}))
-                .into_response()
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}/v1")
-}
-
-fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            all_files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
+    openai::serve(
+        |h| format!("model-{}", openai::bearer(h)),
+        |h, body| async move {
+            let key = openai::bearer(&h);
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let prompt = req["messages"][0]["content"].as_str().unwrap_or("").to_owned();
+            if prompt.contains("fail") {
+                let msg = format!("{}{key} is not a valid key", "x".repeat(560));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": {"message": msg, "type": "invalid_request_error"}}).to_string(),
+                )
+                    .into_response();
+            }
+            if prompt.contains("plain") {
+                return (StatusCode::UNAUTHORIZED, format!("{}{key}", "y".repeat(590))).into_response();
+            }
+            let n = req["n"].as_u64().unwrap_or(1);
+            let texts: Vec<String> = (0..n).map(|_| format!("echo {key}")).collect();
+            openai::completion("c", &key, &texts, (1, 1))
+        },
+    )
+    .url()
 }
 
 #[test]
 fn an_echoed_api_key_reaches_no_output_and_no_file() {
     let key = format!("sk-SEC{}", "a7Kq9XbW3e".repeat(15) + "t");
     assert_eq!(key.len(), 157);
-    let rt = runtime();
-    let url = rt.block_on(echoing_server());
+    let url = echoing_server();
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("record.jsonl");
     let mut outputs = Vec::new();
-    let _guard = rt.enter();
     for (prompt, ok) in [("hello", true), ("please fail", false), ("plain text", false)] {
-        let o = Command::new(bin())
+        let o = bin()
             .current_dir(dir.path())
             .args([
                 "-vv",
@@ -569,8 +521,7 @@ fn an_echoed_api_key_reaches_no_output_and_no_file() {
     // The key was really echoed and really masked.
     let failed = String::from_utf8_lossy(&outputs[1].1).into_owned();
     assert!(failed.contains("xxxxx") && failed.contains("***"), "{failed}");
-    let mut files = Vec::new();
-    all_files(dir.path(), &mut files);
+    let files = walk(dir.path());
     assert!(files.contains(&record), "{files:?}");
     for f in &files {
         outputs.push((f.display().to_string(), std::fs::read(f).unwrap()));
@@ -598,7 +549,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     let link = dir.path().join("link.jsonl");
     std::fs::hard_link(&input, &link).unwrap();
     for out in [input.clone(), dir.path().join(".").join("requests.jsonl"), link.clone()] {
-        let o = Command::new(bin())
+        let o = bin()
             .args(["reward", "--input"])
             .arg(&input)
             .arg("--output")
@@ -611,7 +562,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     }
     // A distinct output works.
     let out = dir.path().join("rewards.jsonl");
-    let o = Command::new(bin())
+    let o = bin()
         .args(["reward", "--input"])
         .arg(&input)
         .arg("--output")
@@ -632,7 +583,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     .unwrap();
     let preds_before = std::fs::read(&preds).unwrap();
     for (flag, target) in [("--json", preds.clone()), ("--out", preds.clone())] {
-        let o = Command::new(bin())
+        let o = bin()
             .args(["report", "--run-dir"])
             .arg(&run)
             .arg(flag)
@@ -644,7 +595,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     }
     // export: the submission folder cannot be the run itself or its predictions.
     for target in [run.clone(), preds.clone()] {
-        let o = Command::new(bin())
+        let o = bin()
             .args(["export", "--run-dir"])
             .arg(&run)
             .arg("--out")
@@ -672,7 +623,7 @@ fn limit_flags_out_of_range_are_refused_when_parsed() {
         (&["--max-output", "10"], "1k to 1t"),
     ];
     for (flag, range) in cases {
-        let o = Command::new(bin())
+        let o = bin()
             .args([
                 "evaluate",
                 "--split",
@@ -698,7 +649,7 @@ fn limit_flags_out_of_range_are_refused_when_parsed() {
         // The spelling of the previous release, with its own range.
         (["--memory-gib", "0"], "0.01 to 1048576"),
     ] {
-        let o = Command::new(bin())
+        let o = bin()
             .args(["eval", "--split", "demo", "--run-dir", "/nonexistent/harden"])
             .args(flag)
             .output()
@@ -706,10 +657,10 @@ fn limit_flags_out_of_range_are_refused_when_parsed() {
         assert_eq!(o.status.code(), Some(2), "{flag:?}: {}", text(&o));
         assert!(String::from_utf8_lossy(&o.stderr).contains(range), "{}", text(&o));
     }
-    let o = Command::new(bin()).args(["serve", "--max-n", "0"]).output().unwrap();
+    let o = bin().args(["serve", "--max-n", "0"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     // clean needs to be told which containers: one run, or --all.
-    let o = Command::new(bin())
+    let o = bin()
         .arg("clean")
         .env("DOCKER_HOST", "unix:///nonexistent/harden.sock")
         .output()

@@ -33,9 +33,7 @@ use agentless_mini::pipeline::select::{RerankRecord, build_candidates};
 use agentless_model::Usage;
 use serde_json::Value;
 
-fn oracle() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/oracle-logs")
-}
+use crate::common::{bin, chromium, copy_oracle_logs, oracle_logs as oracle};
 
 const MODEL: &str = "vexp-swebench-1774184993333";
 const RUN_ID: &str = "nightly";
@@ -389,26 +387,6 @@ fn build_run(root: &Path) -> (PathBuf, BTreeSet<String>) {
     (run_path, fixture_resolved)
 }
 
-fn chromium(args: &[&str]) -> std::process::Output {
-    let o = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ])
-        .args(args)
-        .output()
-        .expect("chromium must be installed (apt-get install -y chromium)");
-    assert!(
-        o.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 /// Fraction of non-white bytes in the decompressed pixel rows of a PNG (python3 stdlib).
 fn ink(png: &Path) -> f64 {
     let script = r#"
@@ -445,7 +423,7 @@ fn report_page_renders_in_a_real_browser_with_its_plots() {
     let out = tmp.path().join("site/report.html");
     let json = tmp.path().join("report.json");
     let junit = tmp.path().join("junit.xml");
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let o = bin()
         .args(["report", "--run-dir"])
         .arg(&run)
         .arg("--out")
@@ -708,22 +686,14 @@ fn an_evaluation_alone_still_gives_a_page() {
     let tmp = tempfile::tempdir().expect("tmp");
     let run = tmp.path().join("eval");
     let model_dir = run.join("logs/run_evaluation").join(RUN_ID).join(MODEL);
-    for e in std::fs::read_dir(oracle()).unwrap().flatten() {
-        if e.path().is_dir() {
-            let dst = model_dir.join(e.file_name());
-            std::fs::create_dir_all(&dst).unwrap();
-            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
-                std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
-            }
-        }
-    }
+    copy_oracle_logs(&model_dir);
     std::fs::copy(
         oracle().join("run-report.json"),
         run.join(format!("{MODEL}.{RUN_ID}.json")),
     )
     .unwrap();
     let json = tmp.path().join("d.json");
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let o = bin()
         .args(["report", "--run-dir"])
         .arg(&run)
         .arg("--json")
@@ -767,11 +737,7 @@ fn an_evaluation_alone_still_gives_a_page() {
     // Two run reports in one folder: an error naming both, then --report picks one.
     let other = run.join(format!("{MODEL}.other.json"));
     std::fs::copy(oracle().join("run-report.json"), &other).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(["report", "--run-dir"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let o = bin().args(["report", "--run-dir"]).arg(&run).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -782,7 +748,7 @@ fn an_evaluation_alone_still_gives_a_page() {
             && !err.contains("is it a run directory"),
         "{err}"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let o = bin()
         .args(["report", "--run-dir"])
         .arg(&run)
         .arg("--report")
@@ -795,11 +761,7 @@ fn an_evaluation_alone_still_gives_a_page() {
     // A folder that is not a run: a clear error, nothing written.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(["report", "--run-dir"])
-        .arg(&empty)
-        .output()
-        .unwrap();
+    let o = bin().args(["report", "--run-dir"]).arg(&empty).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("nothing to report"),
@@ -821,15 +783,7 @@ fn flagged_instances_are_listed_with_their_evidence() {
     let tmp = tempfile::tempdir().expect("tmp");
     let run = tmp.path().join("eval");
     let model_dir = run.join("logs/run_evaluation").join(RUN_ID).join(MODEL);
-    for e in std::fs::read_dir(oracle()).unwrap().flatten() {
-        if e.path().is_dir() {
-            let dst = model_dir.join(e.file_name());
-            std::fs::create_dir_all(&dst).unwrap();
-            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
-                std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
-            }
-        }
-    }
+    copy_oracle_logs(&model_dir);
     let flagged_id = "astropy__astropy-14365";
     let minor_id = "django__django-10880";
     let test_id = "astropy/io/ascii/tests/test_qdp.py::test_roundtrip[True]";
@@ -874,7 +828,7 @@ fn flagged_instances_are_listed_with_their_evidence() {
     let out = tmp.path().join("page.html");
     let json = tmp.path().join("d.json");
     let junit = tmp.path().join("junit.xml");
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let o = bin()
         .args(["report", "--run-dir"])
         .arg(&run)
         .arg("--out")
@@ -995,7 +949,7 @@ fn comparison_page_lists_what_changed_in_a_real_browser() {
     std::fs::write(&new, serde_json::to_string_pretty(&r).unwrap()).unwrap();
 
     let out = tmp.path().join("cmp/compare.html");
-    let o = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let o = bin()
         .args(["report", "--compare"])
         .arg(&base)
         .arg(&new)

@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+
+use crate::common::{bin, openai, run_ok};
 
 #[derive(Default)]
 struct Counts {
@@ -30,16 +32,19 @@ struct Counts {
 
 const REPAIR_ANSWER: &str = "Fix the week end.\n\n```python\n### datespan/parse.py\n<<<<<<< SEARCH\n    return DateSpan(monday, monday + timedelta(days=7))\n=======\n    return DateSpan(monday, monday + timedelta(days=6))\n>>>>>>> REPLACE\n```\n";
 
-async fn chat(State(c): State<Arc<Counts>>, Json(body): Json<Value>) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
+async fn chat(c: Arc<Counts>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let prompt = body["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
     let text = if prompt.contains("### Repository Structure ###") {
         c.localize.fetch_add(1, Ordering::SeqCst);
         "```\ndatespan/parse.py\ndatespan/span.py\n```".to_owned()
     } else if c.fail_repair.load(Ordering::SeqCst) {
         c.repair.fetch_add(1, Ordering::SeqCst);
-        let error = json!({"error": {"message": "overloaded (test server)", "type": "server_error"}});
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response();
+        return openai::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded (test server)",
+            "server_error",
+        );
     } else {
         let n = c.repair.fetch_add(1, Ordering::SeqCst) + 1;
         let limit = c.hang_after.load(Ordering::SeqCst);
@@ -48,41 +53,16 @@ async fn chat(State(c): State<Arc<Counts>>, Json(body): Json<Value>) -> axum::re
         }
         REPAIR_ANSWER.to_owned()
     };
-    Json(json!({
-        "id": "x", "object": "chat.completion", "model": "counting",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
-    }))
-    .into_response()
+    openai::completion("x", "counting", &[text], (100, 10))
 }
 
-async fn models() -> Json<Value> {
-    Json(json!({"object": "list", "data": [{"id": "counting", "object": "model"}]}))
-}
-
+/// The loopback server, model `counting`, answering with [`chat`].
 fn serve(counts: Arc<Counts>) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = Router::new()
-                .route("/v1/chat/completions", post(chat))
-                .route("/v1/models", get(models))
-                .with_state(counts);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    openai::serve(|_| "counting".to_owned(), move |_, body| chat(counts.clone(), body)).addr
 }
 
 fn cmd(addr: SocketAddr, run_dir: &Path, repos: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
+    let mut c = bin();
     c.args([
         "eval",
         "--split",
@@ -113,18 +93,6 @@ fn cmd(addr: SocketAddr, run_dir: &Path, repos: &Path, extra: &[&str]) -> Comman
     .args(extra)
     .env("OPENAI_API_KEY", "unused");
     c
-}
-
-fn run_ok(mut c: Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Complete sample records in a stage file.
@@ -164,7 +132,7 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
     let inst_dir = run_dir.join("instances/agentless-demo__datespan-14");
 
     // A full run: 2 localization + 6 repair requests.
-    run_ok(cmd(addr, &run_dir, &repos, &[]));
+    run_ok(&mut cmd(addr, &run_dir, &repos, &[]));
     assert_eq!(counts(&c), (2, 6));
     let preds = fs_err::read_to_string(run_dir.join("predictions.jsonl")).unwrap();
     assert!(preds.contains("days=6"), "{preds}");
@@ -172,7 +140,7 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
     // The same again: nothing is asked, the same predictions; `--json -` puts only the
     // machine-readable summary on stdout.
     reset(&c);
-    let stdout = run_ok(cmd(addr, &run_dir, &repos, &["--json", "-"]));
+    let stdout = run_ok(&mut cmd(addr, &run_dir, &repos, &["--json", "-"]));
     let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(summary["command"], "eval");
     assert_eq!(summary["exit_code"], 0);
@@ -191,7 +159,7 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
 
     // One parameter changed (repair temperature): repair only, from scratch.
     reset(&c);
-    run_ok(cmd(
+    run_ok(&mut cmd(
         addr,
         &run_dir,
         &repos,
@@ -206,7 +174,7 @@ fn resume_reuses_finished_work_and_redoes_only_what_changed() {
 
     // More samples with the same settings: only the new ones.
     reset(&c);
-    run_ok(cmd(
+    run_ok(&mut cmd(
         addr,
         &run_dir,
         &repos,
@@ -273,7 +241,7 @@ fn the_final_evaluation_takes_the_namespace_without_pipeline_containers() {
     let addr = serve(c.clone());
     let tmp = tempfile::tempdir().unwrap();
     let namespace = "127.0.0.1:9/agentless-nowhere";
-    let out = Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    let out = bin()
         .args([
             "eval",
             "--split",
@@ -347,7 +315,7 @@ fn a_killed_run_loses_nothing_it_finished() {
     // Re-run: localization is reused, exactly the 2 missing repair samples are asked.
     c.hang_after.store(0, Ordering::SeqCst);
     reset(&c);
-    run_ok(cmd(addr, &run_dir, &repos, &[]));
+    run_ok(&mut cmd(addr, &run_dir, &repos, &[]));
     assert_eq!(counts(&c), (0, 6 - done));
     assert_eq!(samples_in(&repair_file), 6);
     assert!(
@@ -399,7 +367,7 @@ fn a_run_in_a_log_prints_periodic_status_lines() {
 
 /// A stage command alone, with the same settings as [`cmd`]'s run (so its keys match).
 fn stage_cmd(addr: SocketAddr, stage: &str, run_dir: &Path, repos: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_agentless-mini"));
+    let mut c = bin();
     c.args([
         stage,
         "--split",
@@ -439,7 +407,7 @@ fn usage_is_the_sum_of_the_stage_records() {
 
     let whole = tmp.path().join("whole");
     let summary = tmp.path().join("summary.json");
-    run_ok(cmd(addr, &whole, &repos, &["--json", summary.to_str().unwrap()]));
+    run_ok(&mut cmd(addr, &whole, &repos, &["--json", summary.to_str().unwrap()]));
     let pipeline = &read(&summary)["pipeline"];
     let usage = read(&whole.join("usage.json"));
     assert_eq!(usage["format_version"], 2, "{usage}");
@@ -454,9 +422,9 @@ fn usage_is_the_sum_of_the_stage_records() {
     assert!(u["requests"].as_u64().unwrap() >= requests as u64, "{usage}");
 
     let staged = tmp.path().join("staged");
-    run_ok(stage_cmd(addr, "localize", &staged, &repos));
+    run_ok(&mut stage_cmd(addr, "localize", &staged, &repos));
     let after_localize = read(&staged.join("usage.json"))["instances"][ID]["prompt_tokens"].clone();
-    run_ok(stage_cmd(addr, "repair", &staged, &repos));
+    run_ok(&mut stage_cmd(addr, "repair", &staged, &repos));
     let staged_usage = read(&staged.join("usage.json"));
     let s = &staged_usage["instances"][ID];
     assert!(after_localize.as_u64().unwrap() < s["prompt_tokens"].as_u64().unwrap());

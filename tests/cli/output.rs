@@ -4,8 +4,10 @@
 
 use std::process::{Command, Output};
 
+use crate::common::bin;
+
 fn mini(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    bin()
         .args(args)
         .env_remove("AGENTLESS_LOG")
         .env_remove("NO_COLOR")
@@ -82,7 +84,7 @@ fn an_installed_binary_finds_the_demo_split_and_its_trees() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let bin = tmp.path().join("bin/agentless-mini");
     std::fs::create_dir_all(bin.parent().expect("a parent")).expect("bin dir");
-    std::fs::copy(env!("CARGO_BIN_EXE_agentless-mini"), &bin).expect("copy the binary");
+    std::fs::copy(crate::common::bin_path(), &bin).expect("copy the binary");
     let cwd = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&cwd).expect("cwd");
     let cache = tmp.path().join("cache");

@@ -17,46 +17,15 @@ use std::process::{Command, Output};
 use agentless_mini::publish::export::{LOG_FILES, check_predictions_file};
 use serde_json::Value;
 
-fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-}
-fn oracle() -> PathBuf {
-    data().join("oracle-logs")
-}
-fn verified() -> PathBuf {
-    data().join("swe-bench/verified-2026-02-16.parquet")
-}
-
-fn python() -> String {
-    let py = std::env::var("SWEBENCH4_PYTHON").unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target/parity/swebench4/bin/python")
-            .to_string_lossy()
-            .into_owned()
-    });
-    assert!(
-        Path::new(&py).exists(),
-        "{py} missing: run scripts/setup-parity-env.sh (or set SWEBENCH4_PYTHON)"
-    );
-    py
-}
+use crate::common::{
+    bin, copy_oracle_logs, oracle_logs as oracle, parity_python, read_json, verified_parquet as verified,
+};
 
 /// A run folder as `evaluate --report-dir RUN` leaves it (run from RUN): the official log
 /// tree, the run report, and the predictions.
 fn run_folder(root: &Path) -> PathBuf {
     let run = root.join("run");
-    let model_dir = run.join("logs/run_evaluation/vexp-run/vexp-swebench-1774184993333");
-    for entry in std::fs::read_dir(oracle()).expect("oracle") {
-        let entry = entry.expect("entry");
-        if entry.path().is_dir() {
-            let dst = model_dir.join(entry.file_name());
-            std::fs::create_dir_all(&dst).expect("mkdir");
-            for f in std::fs::read_dir(entry.path()).expect("dir") {
-                let f = f.expect("file");
-                std::fs::copy(f.path(), dst.join(f.file_name())).expect("copy");
-            }
-        }
-    }
+    copy_oracle_logs(&run.join("logs/run_evaluation/vexp-run/vexp-swebench-1774184993333"));
     std::fs::copy(
         oracle().join("run-report.json"),
         run.join("vexp-swebench-1774184993333.vexp-run.json"),
@@ -67,7 +36,7 @@ fn run_folder(root: &Path) -> PathBuf {
 }
 
 fn export(run: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
+    bin()
         .arg("export")
         .arg("--run-dir")
         .arg(run)
@@ -76,10 +45,6 @@ fn export(run: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run agentless-mini")
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("json")
 }
 
 #[test]
@@ -218,7 +183,7 @@ bad = [p["instance_id"] for p in preds if not all(k in p for k in ("instance_id"
 meta = yaml.safe_load(open(sys.argv[3]))
 print(json.dumps({"n": len(preds), "missing": missing, "bad": bad, "models": sorted({p["model_name_or_path"] for p in preds}), "meta": meta}))
 "#;
-    let py = Command::new(python())
+    let py = Command::new(parity_python("SWEBENCH4_PYTHON", "swebench4"))
         .arg("-c")
         .arg(script)
         .arg(out.join("all_preds.jsonl"))
