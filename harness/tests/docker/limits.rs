@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use agentless_harness::images::{self, NoImageProgress};
-use agentless_harness::sandbox::{DockerEnv, KEPT_CAPABILITIES, LayerProbe, Sandbox, SandboxError, SandboxOptions};
+use agentless_harness::sandbox::{KEPT_CAPABILITIES, LayerProbe, Sandbox, SandboxError, SandboxOptions};
+
+use crate::common::{self, assert_no_containers, base, env};
 
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -23,24 +24,8 @@ fn local_engine() -> bool {
     std::env::var("DOCKER_HOST").map_or(true, |h| h.is_empty() || h.starts_with("unix://"))
 }
 
-async fn env() -> DockerEnv {
-    DockerEnv::connect()
-        .await
-        .expect("the Docker engine must be reachable for these tests (DOCKER_HOST)")
-}
-
-async fn base(env: &DockerEnv) -> String {
-    images::ensure_base_image(env, &NoImageProgress)
-        .await
-        .expect("demo base image")
-}
-
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("harden-{prefix}-{}-{nanos}", std::process::id())
+    common::unique(&format!("harden-{prefix}"))
 }
 
 fn opts(run_id: &str) -> SandboxOptions {
@@ -49,11 +34,6 @@ fn opts(run_id: &str) -> SandboxOptions {
     o.cpus = Some(1.0);
     o.pids_limit = Some(64);
     o
-}
-
-async fn assert_no_containers(env: &DockerEnv, run_id: &str) {
-    let left = env.list_labelled(Some(run_id)).await.expect("list");
-    assert!(left.is_empty(), "containers left for run {run_id}: {left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,7 +2,7 @@
 //! Verified parquet: cache layout, cache reuse, auth header, and servers that fail midway
 //! (no partial file may ever be taken for a dataset).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,10 +10,7 @@ use agentless_harness::dataset::{HubConfig, NoProgress, Split, load_dataset, res
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn parquet_bytes() -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/swe-bench/verified-2026-02-16.parquet");
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+use crate::common::{files_under, verified_parquet_bytes as parquet_bytes};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Behaviour {
@@ -114,20 +111,6 @@ fn config(cache: &Path, endpoint: &str, token: Option<&str>) -> HubConfig {
         offline: false,
         revision: "main".into(),
     }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
-    for e in rd.filter_map(Result::ok) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test]

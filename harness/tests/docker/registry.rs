@@ -6,7 +6,7 @@
 //! Needs the Docker engine and the `docker-registry` binary (apt-get install
 //! docker-registry); the test FAILS when either is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,9 +18,7 @@ use agentless_harness::predictions::gold_predictions;
 use agentless_harness::sandbox::{CancellationToken, DockerEnv};
 use futures::StreamExt as _;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini")
-}
+use crate::common::mini_fixture as fixture;
 
 struct Registry {
     child: Child,

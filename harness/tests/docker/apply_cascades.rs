@@ -5,43 +5,18 @@
 
 use std::time::Duration;
 
-use agentless_harness::images::{self, NoImageProgress};
 use agentless_harness::sandbox::{
     ApplyOutcome, ApplySequence, ApplyStrategy, DockerEnv, RefusalReason, Sandbox, SandboxOptions,
 };
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+use crate::common::{repo_sandbox, unique};
 
 /// A sandbox with a committed `f.txt` of ten lines in `/testbed`.
 async fn repo(env: &DockerEnv, run: &str) -> Sandbox {
-    let image = images::ensure_base_image(env, &NoImageProgress)
-        .await
-        .expect("demo base image");
     let mut o = SandboxOptions::new(run);
     o.memory_bytes = Some(512 << 20);
     o.cpus = Some(1.0);
-    let sb = Sandbox::start(env, &image, &o).await.expect("start");
-    let lines: String = (1..=10).map(|i| format!("line {i}\n")).collect();
-    sb.write_file("/testbed/f.txt", lines.as_bytes()).await.expect("write");
-    let init = sb
-        .exec(
-            &[
-                "sh",
-                "-c",
-                "git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm base",
-            ],
-            Duration::from_secs(30),
-        )
-        .await
-        .expect("git");
-    assert_eq!(init.exit_code, Some(0), "{}", init.text());
-    sb
+    repo_sandbox(env, &o).await
 }
 
 async fn reset(sb: &Sandbox) {

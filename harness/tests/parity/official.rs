@@ -10,7 +10,6 @@
 //! or `scripts/setup-parity-env.sh` locally). Missing interpreters fail the test.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use agentless_harness::dataset::Instance;
@@ -18,29 +17,7 @@ use agentless_harness::grade::{GradingMode, grade_tests};
 use agentless_harness::parse::{LogParser, ParserRules, StatusMap, TestStatus};
 use serde_json::{Value, json};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn python(var: &str) -> String {
-    let default = if var.contains('4') { "swebench4" } else { "swebench5" };
-    let py = std::env::var(var).unwrap_or_else(|_| {
-        workspace()
-            .join("target/parity")
-            .join(default)
-            .join("bin/python")
-            .to_string_lossy()
-            .into_owned()
-    });
-    assert!(
-        Path::new(&py).exists(),
-        "{py} does not exist: run scripts/setup-parity-env.sh (or set {var} to a python with the official swebench)"
-    );
-    py
-}
+use crate::common::{oracle_logs, parity_python, workspace};
 
 /// A tiny deterministic PRNG (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -138,7 +115,7 @@ const NOISE: &[&str] = &[
 
 fn corpus() -> Vec<String> {
     let mut lines = Vec::new();
-    let dir = workspace().join("../shared/data/oracle-logs");
+    let dir = oracle_logs();
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .expect("oracle logs")
         .filter_map(Result::ok)
@@ -254,7 +231,7 @@ fn normalise_python_map(v: &Value) -> Value {
 }
 
 fn parser_parity(var: &str, rules: ParserRules) {
-    let py = python(var);
+    let py = parity_python(var, if var.contains('4') { "swebench4" } else { "swebench5" });
     let corpus = corpus();
     assert!(corpus.len() > 1000, "oracle corpus too small: {}", corpus.len());
     let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -326,7 +303,7 @@ fn instance(f2p: Vec<String>, p2p: Vec<String>, eval_type: &str) -> Instance {
 }
 
 fn grading_parity(var: &str, mode: GradingMode) {
-    let py = python(var);
+    let py = parity_python(var, if var.contains('4') { "swebench4" } else { "swebench5" });
     let mut rng = Rng(0xfeed_0042);
     let ids: [&str; 9] = [
         "t.py::a",

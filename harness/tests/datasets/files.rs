@@ -1,15 +1,9 @@
 //! Loading the real SWE-bench files in ../shared: parquet as Hugging Face publishes it, the
 //! same rows re-written as JSON and JSONL, and instance selection.
 
-use std::path::{Path, PathBuf};
-
 use agentless_harness::dataset::{load_dataset, read_id_file, select};
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/swe-bench")
-        .join(name)
-}
+use crate::common::swe_bench as data;
 
 #[test]
 fn loads_every_shared_parquet_with_all_columns() {

@@ -12,21 +12,7 @@ use agentless_harness::sandbox::{
     ApplyOutcome, ApplyStrategy, CancellationToken, DockerEnv, RefusalReason, Sandbox, SandboxError, SandboxOptions,
 };
 
-fn fixture() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini")
-}
-
-async fn env() -> DockerEnv {
-    DockerEnv::connect()
-        .await
-        .expect("the Docker engine must be reachable for these tests (DOCKER_HOST)")
-}
-
-async fn base(env: &DockerEnv) -> String {
-    images::ensure_base_image(env, &NoImageProgress)
-        .await
-        .expect("demo base image")
-}
+use crate::common::{self, assert_no_containers, base, env, mini_fixture as fixture, unique};
 
 fn opts(run_id: &str) -> SandboxOptions {
     let mut o = SandboxOptions::new(run_id);
@@ -34,19 +20,6 @@ fn opts(run_id: &str) -> SandboxOptions {
     o.cpus = Some(1.0);
     o.pids_limit = Some(256);
     o
-}
-
-async fn assert_no_containers(env: &DockerEnv, run_id: &str) {
-    let left = env.list_labelled(Some(run_id)).await.expect("list");
-    assert!(left.is_empty(), "containers left for run {run_id}: {left:?}");
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -240,23 +213,7 @@ async fn output_is_capped_keeping_head_and_tail() {
 
 /// A git repository in /testbed with one ten-line file.
 async fn repo_sandbox(env: &DockerEnv, run: &str) -> Sandbox {
-    let image = base(env).await;
-    let sb = Sandbox::start(env, &image, &opts(run)).await.expect("start");
-    let lines: String = (1..=10).map(|i| format!("line {i}\n")).collect();
-    sb.write_file("/testbed/f.txt", lines.as_bytes()).await.expect("write");
-    let init = sb
-        .exec(
-            &[
-                "sh",
-                "-c",
-                "git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm base",
-            ],
-            Duration::from_secs(30),
-        )
-        .await
-        .expect("git");
-    assert_eq!(init.exit_code, Some(0), "{}", init.text());
-    sb
+    common::repo_sandbox(env, &opts(run)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@
 //! Needs the official 4.1.0 in `SWEBENCH4_PYTHON` (scripts/setup-parity-env.sh); fails without.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use agentless_harness::dataset::{Instance, load_dataset};
@@ -22,34 +22,10 @@ use agentless_harness::images::naming::Arch;
 use agentless_harness::images::specs::EnvSpecs;
 use agentless_harness::images::swebench::{env_image_key, env_script_lines, repo_script_lines};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-fn data() -> PathBuf {
-    workspace().join("../shared/data")
-}
-fn verified() -> PathBuf {
-    data().join("swe-bench/verified-2026-02-16.parquet")
-}
-fn specs() -> EnvSpecs {
-    EnvSpecs::load(&data().join("swe-bench/specs-verified-4.1.0.json")).expect("specs")
-}
+use crate::common::{parity_python, shared_data as data, swe_bench, verified_parquet as verified};
 
-fn python() -> String {
-    let py = std::env::var("SWEBENCH4_PYTHON").unwrap_or_else(|_| {
-        workspace()
-            .join("target/parity/swebench4/bin/python")
-            .to_string_lossy()
-            .into_owned()
-    });
-    assert!(
-        Path::new(&py).exists(),
-        "{py} missing: run scripts/setup-parity-env.sh (or set SWEBENCH4_PYTHON)"
-    );
-    py
+fn specs() -> EnvSpecs {
+    EnvSpecs::load(&swe_bench("specs-verified-4.1.0.json")).expect("specs")
 }
 
 #[derive(serde::Deserialize)]
@@ -61,7 +37,7 @@ struct Official {
 }
 
 fn official(raw: &str, ids: &[String]) -> BTreeMap<String, Official> {
-    let out = Command::new(python())
+    let out = Command::new(parity_python("SWEBENCH4_PYTHON", "swebench4"))
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/official_scripts.py"))
         .arg(verified())
         .arg(raw)

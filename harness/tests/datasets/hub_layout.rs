@@ -18,10 +18,7 @@ use tokio::net::TcpListener;
 const COMMIT: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 const FILE: &str = "data/test-00000-of-00001.parquet";
 
-fn parquet_bytes() -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/swe-bench/verified-2026-02-16.parquet");
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+use crate::common::verified_parquet_bytes as parquet_bytes;
 
 fn hf_python() -> String {
     std::env::var("HFHUB_PYTHON").unwrap_or_else(|_| {
