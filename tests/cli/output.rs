@@ -1,6 +1,7 @@
 //! What a user sees on stderr and from the small commands: each error once, in words, with no
 //! ANSI codes when stderr is not a terminal (or with NO_COLOR / --color never), exit code 2 for
-//! usage errors found after parsing, and shell completions that a real bash accepts.
+//! usage errors found after parsing, shell completions that a real bash accepts, and the log
+//! filter `AGENTLESS_LOG` (it replaces what `-q` / `-v` choose).
 
 use std::process::{Command, Output};
 
@@ -121,4 +122,29 @@ fn an_installed_binary_finds_the_demo_split_and_its_trees() {
         .collect();
     assert_eq!(written.len(), 1, "{written:?}");
     assert!(written[0].join("datespan/datespan/parse.py").is_file(), "{written:?}");
+}
+
+#[test]
+fn agentless_log_sets_the_log_filter_over_quiet_and_verbose() {
+    let args = ["dataset", "--dataset", "/nonexistent/data.jsonl"];
+    let with_log = |filter: &str, flags: &[&str]| {
+        let o = bin()
+            .args(flags)
+            .args(args)
+            .env("AGENTLESS_LOG", filter)
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("run agentless-mini");
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // The fatal error's structure is logged at debug level; by default only the error shows.
+    let quiet = String::from_utf8_lossy(&mini(&args).stderr).into_owned();
+    assert!(!quiet.contains("fatal error:"), "{quiet}");
+    let debug = with_log("debug", &["-q"]);
+    assert!(debug.contains("DEBUG") && debug.contains("fatal error:"), "{debug}");
+    // A filter that selects nothing at debug level silences it even with -vv.
+    let warn = with_log("warn", &["-vv"]);
+    assert!(!warn.contains("fatal error:"), "{warn}");
+    assert!(warn.starts_with("error: "), "{warn}");
 }
