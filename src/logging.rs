@@ -1,5 +1,8 @@
-//! tracing subscriber set-up: logs go to stderr, filtered by `AGENTLESS_LOG` or `-v`, with
-//! colour only where `--color` allows it (never to a file or pipe by default).
+//! tracing subscriber set-up: logs go to stderr. The filter is the environment variable
+//! `AGENTLESS_LOG` (tracing `EnvFilter` directives, e.g. `agentless_harness=debug`) when it is
+//! set and valid, whatever `-q` / `-v` say; otherwise `-q` (errors only) or the `-v` count
+//! (warnings by default, then info, debug, trace). Colour only where `--color` allows it
+//! (never to a file or pipe by default).
 
 use tracing_subscriber::EnvFilter;
 

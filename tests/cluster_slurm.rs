@@ -1,6 +1,6 @@
 //! `eval` and `evaluate` with `--executor slurm` on a real two-node Slurm cluster on
 //! loopback (Debian's slurm-wlm and munge; `tests/slurm_cluster`), the demo split with the
-//! recorded answers of `tests/pipeline_demo.rs`, the real Docker engine. The results must
+//! recorded answers of `tests/pipeline/demo.rs`, the real Docker engine. The results must
 //! equal a local run's byte for byte (predictions.jsonl) and value for value (the official
 //! run report). The node-loss test kills a node in the middle of its task; the task must be
 //! requeued, finish on the other node from the artifacts its predecessor finished (they
@@ -10,22 +10,21 @@
 #![allow(clippy::unwrap_used, reason = "test code: any failure is the test failing")]
 #![allow(clippy::print_stderr, reason = "timings for the test log")]
 
+mod common;
 mod slurm_cluster;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::docker::containers_labelled;
+use common::{assert_success, bin, demo_repos, read_json, walk};
 use serde_json::Value;
-use slurm_cluster::{Cluster, containers_labelled, demo_eval_args, kill_pid, walk, write_demo_replay};
+use slurm_cluster::{Cluster, demo_eval_args, kill_pid, write_demo_replay};
 
 /// The two tests share the machine's 2 CPUs and Docker: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-}
 
 /// What a local run of the demo gave.
 struct Baseline {
@@ -64,20 +63,6 @@ fn baseline() -> &'static Baseline {
             seconds,
         }
     })
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&fs_err::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
-fn assert_success(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The cluster folder's task logs, for failure messages.
@@ -259,7 +244,7 @@ fn eval_and_evaluate_through_slurm_equal_local_runs() {
             "--workers",
             "2",
             "--demo-repos",
-            &slurm_cluster::root().join("datasets/demo/repos").display().to_string(),
+            &demo_repos().display().to_string(),
             "--report-dir",
             &d.display().to_string(),
         ]

@@ -6,85 +6,31 @@
 //!
 //! These tests FAIL (they do not skip) when the Docker engine is unreachable.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::evaluate::network::gate_script;
-use agentless_harness::images::{self, ImageOptions, NoImageProgress};
+use agentless_harness::images;
 use agentless_harness::integrity::record::{instrument_eval_script, tracked_files};
 use agentless_harness::sandbox::DockerEnv;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-fn demo_jsonl() -> PathBuf {
-    root().join("datasets/demo/instances.jsonl")
-}
+use common::docker::{containers_of, prepare_images as prepare, runtime, unique};
+use common::{bin_path as bin, demo_jsonl, demo_repos, read_json, root, text};
+
 fn mini() -> PathBuf {
     root().join("harness/tests/fixtures/mini")
 }
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_agentless-mini")
-}
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// Build every image these tests use once per test binary (the engine caches them by tag;
-/// later runs only check labels), so parallel CLI processes never build the same image.
+/// The images of the demo split and of the harness's `mini` fixture, built once.
 fn prepare_images() {
-    static READY: Mutex<bool> = Mutex::new(false);
-    let mut ready = READY.lock().unwrap_or_else(|p| p.into_inner());
-    if *ready {
-        return;
-    }
-    runtime().block_on(async {
-        let env = DockerEnv::connect()
-            .await
-            .expect("the Docker engine must be reachable (DOCKER_HOST)");
-        for (dataset, repos) in [
-            (demo_jsonl(), root().join("datasets/demo/repos")),
-            (mini().join("instances.jsonl"), mini().join("repos")),
-        ] {
-            let opts = ImageOptions {
-                demo_repos: Some(repos),
-                ..Default::default()
-            };
-            for inst in load_dataset(&dataset).expect("dataset") {
-                images::ensure_instance_image(&env, &inst, &opts, &NoImageProgress)
-                    .await
-                    .expect("instance image");
-            }
-        }
-    });
-    *ready = true;
-}
-
-fn containers_of(run_id: &str) -> Vec<String> {
-    runtime().block_on(async {
-        let env = DockerEnv::connect().await.expect("docker");
-        env.list_labelled(Some(run_id))
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|c| c.name)
-            .collect()
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    prepare(&[
+        (demo_jsonl(), demo_repos()),
+        (mini().join("instances.jsonl"), mini().join("repos")),
+    ]);
 }
 
 fn evaluate(cwd: &Path, args: &[&str]) -> Output {
@@ -94,20 +40,6 @@ fn evaluate(cwd: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run agentless-mini")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn read_json(p: &Path) -> serde_json::Value {
-    let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn ids(v: &serde_json::Value, key: &str) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! `export --format swe-rl` and `import --format swe-rl` on a real demo run (Docker, recorded
-//! model answers; see `support/demo_run.rs`: five samples per instance, execution results,
+//! model answers; see `tests/common/demo_run.rs`: five samples per instance, execution results,
 //! a reproduction test that overturns plain voting on one instance).
 //!
 //! - `export_then_import_*` (always): the exported files carry upstream's field names; the
@@ -16,8 +16,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers: any failure is the test failing")]
 
-#[path = "support/demo_run.rs"]
-mod demo_run;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +28,8 @@ use agentless_mini::interop::swerl::ours::{InstanceArtifacts, RerankSettings};
 use agentless_mini::pipeline::rerank::Candidate;
 use serde_json::Value;
 
-use demo_run::{DemoRun, demo_run};
+use common::bin_path;
+use common::demo_run::{DemoRun, demo_run};
 
 /// One demo run shared by the tests of this binary.
 fn demo() -> &'static DemoRun {
@@ -44,10 +44,7 @@ fn demo() -> &'static DemoRun {
 }
 
 fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::run_bin(args)
 }
 
 fn ok(o: &Output) -> String {
@@ -211,10 +208,7 @@ fn export_then_import_keeps_the_candidates_and_the_rerank_choice() {
     assert!(stdout.contains("imported 5 instances × 5 samples"), "{stdout}");
     let mut rerank = vec!["rerank".to_owned()];
     rerank.extend(demo.pipeline_args(&imported));
-    ok(&Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-        .args(&rerank)
-        .output()
-        .unwrap());
+    ok(&Command::new(bin_path()).args(&rerank).output().unwrap());
     let ours = rerank_inputs(&demo.run_dir);
     let theirs = rerank_inputs(&imported);
     assert_eq!(ours.len(), 5);

@@ -17,30 +17,13 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers: any failure is the test failing")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{bin, demo_repos, root, run_ok};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_agentless-mini"))
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("the command starts");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
@@ -211,7 +194,7 @@ fn demo_files(id: &str) -> Vec<String> {
 fn repo_dir(id: &str) -> PathBuf {
     let name = id.trim_start_matches("agentless-demo__");
     let name = &name[..name.rfind('-').unwrap()];
-    root().join("datasets/demo/repos").join(name)
+    demo_repos().join(name)
 }
 
 /// `prompts show` and the reference driver agree on every demo instance and stage.
@@ -380,11 +363,10 @@ fn reference_checkouts_render_byte_identical() {
 #[test]
 fn given_locations_skip_localization() {
     use agentless_mini::cli::{Cli, Command as Cmd};
-    use agentless_mini::pipeline::llm::chat_request;
     use agentless_mini::pipeline::localize::Locations;
     use agentless_mini::pipeline::repair;
-    use agentless_mini::pipeline::repo::RepoCache;
     use clap::Parser as _;
+    use common::replay::{demo_cache, replay_line};
 
     let tmp = tempfile::tempdir().unwrap();
     let id = "agentless-demo__slugkit-58";
@@ -430,9 +412,7 @@ fn given_locations_skip_localization() {
         .into_iter()
         .find(|i| i.instance_id == id)
         .unwrap();
-    let snap = RepoCache::new(repos.clone(), Some(root().join("datasets/demo/repos")))
-        .snapshot(&inst)
-        .unwrap();
+    let snap = demo_cache(&repos).snapshot(&inst).unwrap();
     let given = Locations::parse("gt_loc.jsonl", &fs_err::read_to_string(&locations).unwrap()).unwrap();
     let sets = given.localization(id).unwrap().location_sets();
     let contents = repair::read_contents(&inst, &snap, &sets);
@@ -451,12 +431,7 @@ fn given_locations_skip_localization() {
         .as_str()
         .unwrap()
         .to_owned();
-    let req = chat_request(&job.prompt, job.temperature, job.max_tokens, job.seed);
-    fs_err::write(
-        &replay,
-        serde_json::json!({"key": agentless_model::replay::sample_key(&req, 0), "text": correct}).to_string() + "\n",
-    )
-    .unwrap();
+    fs_err::write(&replay, replay_line(&job, &correct).to_string() + "\n").unwrap();
     run_ok(bin().args(&argv));
     let dir = run_dir.join("instances").join(id);
     assert!(!dir.join("localize.jsonl").exists(), "no localization artifact");

@@ -16,12 +16,12 @@
 //! `cargo test --test real_instances -- --ignored` (after `scripts/real-instances.py build`
 //! to warm the image cache, which the test waits for through a lock). Timings: see README.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{bin_path, root};
 
 #[test]
 #[ignore = "over 17 min on 2 cores: too long for CI yet; run with --ignored"]
@@ -34,7 +34,7 @@ fn real_instances_agree_with_the_official_harness() {
     let started = std::time::Instant::now();
     let status = Command::new("python3")
         .arg(root().join("scripts/real-instances.py"))
-        .args(["all", "--bin", env!("CARGO_BIN_EXE_agentless-mini"), "--out"])
+        .args(["all", "--bin", bin_path(), "--out"])
         .arg(out.path())
         .status()
         .expect("python3 runs scripts/real-instances.py");

@@ -11,8 +11,10 @@
 //!
 //! This test FAILS when the Docker engine is unreachable.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::evaluate::{EvalConfig, EvalOutcome, NoRunProgress, run_evaluation};
@@ -25,9 +27,7 @@ use agentless_harness::report::grade_instance;
 use agentless_harness::sandbox::{CancellationToken, DockerEnv};
 use serde::Deserialize;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::workspace as root;
 
 #[derive(Debug, Clone, Deserialize)]
 struct Expect {
@@ -61,11 +61,7 @@ fn corpus() -> Vec<Entry> {
 }
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("integrity-{prefix}-{}-{nanos}", std::process::id())
+    common::unique(&format!("integrity-{prefix}"))
 }
 
 /// One row of the detection table.

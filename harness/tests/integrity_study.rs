@@ -12,8 +12,10 @@
 //!
 //! Run with `--nocapture` to see the tables (`scripts/integrity-study.sh` does).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::grade::{END_TEST_OUTPUT, GradingMode, START_TEST_OUTPUT, parser_for, universal_newlines};
@@ -24,16 +26,10 @@ use agentless_harness::integrity::{Inputs, IntegrityReport, Severity, assess};
 use agentless_harness::parse::{LogParser, ParserRules};
 use agentless_harness::report::{grade_instance, instance_report_json};
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-}
-
-fn oracle() -> PathBuf {
-    shared().join("oracle-logs")
-}
+use common::{oracle_logs as oracle, verified_parquet};
 
 fn verified() -> BTreeMap<String, Instance> {
-    load_dataset(&shared().join("swe-bench/verified-2026-02-16.parquet"))
+    load_dataset(&verified_parquet())
         .expect("the Verified parquet in ../shared")
         .into_iter()
         .map(|i| (i.instance_id.clone(), i))
@@ -404,7 +400,7 @@ const EXPECTED_GOLD_WITH_FINDINGS: usize = 20;
 
 #[test]
 fn the_exploit_corpus_is_what_build_py_gives() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/exploits/build.py");
+    let script = common::workspace().join("datasets/exploits/build.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
         .arg("--check")

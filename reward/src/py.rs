@@ -1,7 +1,8 @@
 //! Python `str` semantics the reward depends on: `str.splitlines()`, `str.strip()`,
 //! `str.isspace()`, `str.isdecimal()` and the `re` classes `\s` / `\d` as CPython 3.11
 //! (Unicode 14.0) defines them. Rust's `str::lines`, `str::trim`, `char::is_whitespace` and the
-//! regex crate's `\s` / `\d` all differ from these on some code points.
+//! regex crate's `\s` / `\d` all differ from these on some code points. This is the one
+//! `splitlines` of the workspace: the pipeline's edit parser uses it too.
 
 /// CPython 3.11 `str.isspace()` (also what `re`'s `\s` and `str.strip()` use): the Unicode
 /// `White_Space` set plus the information separators U+001C..U+001F, minus nothing.
@@ -157,6 +158,15 @@ mod tests {
             vec!["a", "b", "c", "d", "e", "f\x1fg"]
         );
         assert_eq!(splitlines("x\n\n"), vec!["x", ""]);
+        assert_eq!(splitlines("a"), vec!["a"]);
+        assert_eq!(splitlines("a\n"), vec!["a"]);
+        assert_eq!(
+            splitlines("a\r\nb\rc\u{1d}d\u{1e}e\u{2029}"),
+            vec!["a", "b", "c", "d", "e"]
+        );
+        // A lone `\r` at the very end, and `\n\r` (two breaks, not one).
+        assert_eq!(splitlines("a\r"), vec!["a"]);
+        assert_eq!(splitlines("a\n\rb"), vec!["a", "", "b"]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Test helpers: a real Slurm cluster on loopback (Debian's `slurmctld` and one `slurmd -N
 //! NAME` per node, all in the foreground as children of the test, configured in a temporary
-//! folder with free ports; `munged` started when it is not running), the demo split's replay
-//! file (the recorded answers `tests/pipeline_demo.rs` uses), and small Docker / process
-//! helpers. A missing Slurm or munge fails the test with what to install.
+//! folder with free ports; `munged` started when it is not running), the `eval` command line
+//! of the demo with recorded answers (those of `tests/pipeline/demo.rs`, written by
+//! `tests/common/replay.rs`), and killing a process. A missing Slurm or munge fails the test
+//! with what to install.
 
 #![allow(
     dead_code,
@@ -10,42 +11,22 @@
     reason = "test helpers: any failure is the test failing"
 )]
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentless_mini::cli::{Cli, Command as Cmd};
-use agentless_mini::pipeline::llm::chat_request;
-use agentless_mini::pipeline::localize::{self, location_sets};
-use agentless_mini::pipeline::repair;
-use agentless_mini::pipeline::repo::RepoCache;
-use agentless_mini::pipeline::repro;
-use agentless_mini::pipeline::sampling::Job;
-use clap::Parser as _;
-use serde_json::{Value, json};
-
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::replay::{demo_repair_order, write_demo_replay as write_replay};
+use crate::common::{demo_repos, run_ok_hint};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Run a program; its stdout, or a panic with its output.
+/// Run a Slurm or munge program; its stdout, or a panic with its output (and what installs
+/// the program, when it cannot start).
 pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (scripts/setup.sh --tests installs slurm-wlm and munge)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok_hint(cmd, "(scripts/setup.sh --tests installs slurm-wlm and munge)")
 }
 
 /// `munged` answers, or is started as Debian's package would (root only).
@@ -221,27 +202,7 @@ pub fn kill_pid(pid: u64) {
     let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
 }
 
-/// Containers (any state) carrying the label `key=value`.
-pub fn containers_labelled(key: &str, value: &str) -> Vec<String> {
-    let out = run_ok(Command::new("docker").args(["ps", "-a", "-q", "--filter", &format!("label={key}={value}")]));
-    out.lines().map(str::to_owned).collect()
-}
-
-/// The repair answers given, per sample index, by label (as `tests/pipeline_demo.rs`).
-pub fn repair_order(instance_id: &str) -> Vec<&'static str> {
-    if instance_id.contains("slugkit") {
-        vec!["wrong", "wrong", "correct", "correct_reformatted", "malformed"]
-    } else {
-        vec!["malformed", "correct", "wrong", "correct_reformatted", "malformed"]
-    }
-}
-
-fn replay_line(job: &Job, text: &str) -> Value {
-    let req = chat_request(&job.prompt, job.temperature, job.max_tokens, job.seed);
-    json!({"key": agentless_model::replay::sample_key(&req, 0), "text": text})
-}
-
-/// `eval` on the demo split with recorded answers (the flags of `tests/pipeline_demo.rs`).
+/// `eval` on the demo split with recorded answers (the flags of `tests/pipeline/demo.rs`).
 pub fn demo_eval_args(run_dir: &Path, repos: &Path, replay: &Path) -> Vec<String> {
     [
         "--no-progress",
@@ -263,7 +224,7 @@ pub fn demo_eval_args(run_dir: &Path, repos: &Path, replay: &Path) -> Vec<String
         "--repos-dir",
         &repos.display().to_string(),
         "--demo-repos",
-        &root().join("datasets/demo/repos").display().to_string(),
+        &demo_repos().display().to_string(),
         "--workers",
         "2",
         "--timeout",
@@ -277,87 +238,8 @@ pub fn demo_eval_args(run_dir: &Path, repos: &Path, replay: &Path) -> Vec<String
 }
 
 /// Write the demo's recorded answers to `replay`, keyed by the exact requests the pipeline
-/// sends (built with the pipeline's own request builders, as `tests/pipeline_demo.rs`).
+/// sends for [`demo_eval_args`] (five repair samples, as `tests/pipeline/demo.rs`).
 pub fn write_demo_replay(replay: &Path, repos: &Path) {
     let argv = demo_eval_args(Path::new("unused"), repos, replay);
-    let cli = Cli::parse_from(std::iter::once("agentless-mini".to_owned()).chain(argv.iter().cloned()));
-    let Cmd::Eval(eval) = cli.command else {
-        panic!("not eval")
-    };
-    let settings = eval.pipeline.settings();
-    let cache = RepoCache::new(repos.to_path_buf(), Some(root().join("datasets/demo/repos")));
-    let instances = agentless_mini::demo::instances().unwrap();
-    let repro_tests: HashMap<String, Value> =
-        serde_json::from_str(&fs_err::read_to_string(root().join("tests/fixtures/pipeline/repro_tests.json")).unwrap())
-            .unwrap();
-    let mut lines = Vec::new();
-    for inst in &instances {
-        let samples: Value = serde_json::from_str(
-            &fs_err::read_to_string(root().join(format!("datasets/demo/samples/{}.json", inst.instance_id))).unwrap(),
-        )
-        .unwrap();
-        let snap = cache.snapshot(inst).unwrap();
-        let tree = localize::tree_for(inst, &snap);
-        let loc_job = localize::job(&settings, inst, &tree, 1, 0);
-        lines.push(replay_line(
-            &loc_job,
-            samples["localization"]["output"].as_str().unwrap(),
-        ));
-        let files: Vec<String> = samples["localization"]["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap().to_owned())
-            .collect();
-        let sets = location_sets([files]);
-        let contents = repair::read_contents(inst, &snap, &sets);
-        let by_label: HashMap<&str, &str> = samples["repair"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["label"].as_str().unwrap(), r["output"].as_str().unwrap()))
-            .collect();
-        for (i, label) in repair_order(&inst.instance_id).iter().enumerate() {
-            let job = repair::job(&settings, inst, &sets, &contents, 5, i);
-            lines.push(replay_line(&job, by_label[label]));
-        }
-        let file_job = repro::test_file_job(&settings, inst, &snap);
-        match repro_tests.get(&inst.instance_id) {
-            Some(t) => {
-                let path = t["test_file"].as_str().unwrap();
-                lines.push(replay_line(
-                    &file_job,
-                    &format!("The closest tests:\n\n```\n{path}\n```\n"),
-                ));
-                let job = repro::test_job(&settings, inst, &snap, Some(path), 1);
-                lines.push(replay_line(
-                    &job,
-                    &format!("Here is a script:\n\n```python\n{}```\n", t["code"].as_str().unwrap()),
-                ));
-            }
-            None => {
-                lines.push(replay_line(&file_job, "I am not sure which file."));
-                let job = repro::test_job(&settings, inst, &snap, None, 1);
-                lines.push(replay_line(&job, "I cannot write a reproduction test for this issue."));
-            }
-        }
-    }
-    let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
-    fs_err::write(replay, text).unwrap();
-}
-
-/// Every file under `dir`.
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = fs_err::read_dir(dir) {
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
+    write_replay(&argv, repos, replay, demo_repair_order);
 }

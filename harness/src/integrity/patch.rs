@@ -12,6 +12,7 @@ use regex::Regex;
 
 use super::{CheckId, CheckRun, Evidence, Finding, FindingKind, Severity};
 use crate::dataset::Instance;
+use crate::sandbox::{git_header_names, unquote};
 
 /// One file of a unified diff.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,10 +63,7 @@ static HUNK: LazyLock<Regex> =
 /// `a/x`, `"b/x y"`, `/dev/null` → the repository path (None for `/dev/null`).
 fn clean_path(raw: &str) -> Option<String> {
     let raw = raw.split('\t').next().unwrap_or(raw).trim_end();
-    let raw = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .map_or_else(|| raw.to_owned(), unquote_c);
+    let raw = unquote(raw);
     if raw == "/dev/null" {
         return None;
     }
@@ -76,53 +74,10 @@ fn clean_path(raw: &str) -> Option<String> {
     Some(p.to_owned())
 }
 
-/// git's C-style quoting of odd path characters (`\t`, `\"`, `\\`, octal bytes).
-fn unquote_c(s: &str) -> String {
-    let mut bytes = Vec::with_capacity(s.len());
-    let mut it = s.bytes().peekable();
-    while let Some(b) = it.next() {
-        if b != b'\\' {
-            bytes.push(b);
-            continue;
-        }
-        match it.next() {
-            Some(b'n') => bytes.push(b'\n'),
-            Some(b't') => bytes.push(b'\t'),
-            Some(d @ b'0'..=b'7') => {
-                let mut v = u32::from(d - b'0');
-                for _ in 0..2 {
-                    if let Some(&n @ b'0'..=b'7') = it.peek() {
-                        v = v * 8 + u32::from(n - b'0');
-                        it.next();
-                    }
-                }
-                bytes.push(u8::try_from(v & 0xff).unwrap_or(b'?'));
-            }
-            Some(other) => bytes.push(other),
-            None => bytes.push(b'\\'),
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// The two paths of a `diff --git a/X b/Y` line (quoted or not).
+/// The two paths of a `diff --git a/X b/Y` line (the sandbox's reader of these headers; both
+/// None when the names are not `a/…` and `b/…`).
 fn git_header_paths(rest: &str) -> (Option<String>, Option<String>) {
-    if let Some(stripped) = rest.strip_prefix('"') {
-        // "a/x y" "b/x y" or "a/x" b/x
-        if let Some(end) = stripped.find("\" ") {
-            let a = &rest[..end + 2];
-            let b = &rest[end + 3..];
-            return (clean_path(a), clean_path(b));
-        }
-    }
-    // Unquoted: split where " b/" starts the second path (paths with spaces keep theirs).
-    if let Some(i) = rest.find(" b/") {
-        return (clean_path(&rest[..i]), clean_path(&rest[i + 1..]));
-    }
-    if let Some(i) = rest.find(" \"b/") {
-        return (clean_path(&rest[..i]), clean_path(&rest[i + 1..]));
-    }
-    (None, None)
+    git_header_names(rest).map_or((None, None), |(a, b)| (Some(a), Some(b)))
 }
 
 /// Parse a unified diff into its files (hunk bodies counted, so `--- ` inside a hunk is a

@@ -66,6 +66,7 @@ pub use disk::{LayerProbe, allocated_bytes};
 pub use env::{DockerEnv, INSTANCE_LABEL, LabelledContainer, RUN_ID_LABEL, SHARD_LABEL};
 pub use output::CappedOutput;
 pub use paths::{PatchFile, PatchRefusal, RefusalReason, check_patch_paths, patch_files, patch_paths};
+pub(crate) use paths::{git_header_names, unquote};
 pub use tokio_util::sync::CancellationToken;
 
 /// Errors from the container runtime. Each names what was being done.

@@ -67,14 +67,6 @@ impl std::fmt::Display for PatchRefusal {
 static HUNK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@").expect("static regex"));
 
-/// What the headers of a patch name.
-struct Scan {
-    paths: Vec<String>,
-    symlink: bool,
-    /// The first `diff --git` line whose names are not `a/…` and `b/…`.
-    malformed_git_header: Option<String>,
-}
-
 /// Lines that name a file in a patch, and whether the name carries a `a/`-style prefix to strip.
 const FILE_HEADERS: [(&str, bool); 8] = [
     ("--- ", true),
@@ -90,13 +82,16 @@ const FILE_HEADERS: [(&str, bool); 8] = [
 /// Every path named in the patch's headers, as written (quoted names unquoted), and whether
 /// any file mode is a symbolic link.
 pub fn patch_paths(patch: &str) -> (Vec<String>, bool) {
-    let scan = scan(patch);
-    (scan.paths, scan.symlink)
+    let files = parse(patch).files;
+    let symlink = files.iter().any(|f| f.symlink);
+    (files.into_iter().flat_map(|f| f.paths).collect(), symlink)
 }
 
-/// The two names of a `diff --git` header (after `diff --git `), without their `a/` and `b/`
-/// prefixes; None unless they are `a/<path>` and `b/<path>` (each possibly quoted).
-fn git_header_names(rest: &str) -> Option<(String, String)> {
+/// The two names of a `diff --git` header (the text after `diff --git `), unquoted and
+/// without their `a/` and `b/` prefixes; None unless they are `a/<path>` and `b/<path>` (each
+/// possibly quoted). The one reader of these headers in the workspace (the integrity checks
+/// use it too); the 4.x eval-script port keeps `unidiff`'s own regex on purpose.
+pub(crate) fn git_header_names(rest: &str) -> Option<(String, String)> {
     let (first, second) = if rest.starts_with('"') {
         let end = quoted_end(rest)?;
         (unquote(&rest[..end]), rest[end..].strip_prefix(' ')?.to_owned())
@@ -150,81 +145,6 @@ fn quoted_end(s: &str) -> Option<usize> {
     None
 }
 
-fn scan(patch: &str) -> Scan {
-    let mut paths = Vec::new();
-    let mut symlink = false;
-    let mut malformed_git_header = None;
-    let lines: Vec<&str> = patch.split('\n').collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i].strip_suffix('\r').unwrap_or(lines[i]);
-        i += 1;
-        if let Some(c) = HUNK.captures(line) {
-            let mut old: usize = c.get(1).map_or(Some(1), |m| m.as_str().parse().ok()).unwrap_or(0);
-            let mut new: usize = c.get(2).map_or(Some(1), |m| m.as_str().parse().ok()).unwrap_or(0);
-            while (old > 0 || new > 0) && i < lines.len() {
-                let body = lines[i];
-                match body.as_bytes().first() {
-                    Some(b' ') | None => {
-                        old = old.saturating_sub(1);
-                        new = new.saturating_sub(1);
-                    }
-                    Some(b'-') => old = old.saturating_sub(1),
-                    Some(b'+') => new = new.saturating_sub(1),
-                    Some(b'\\') => {}
-                    // A malformed hunk: stop skipping and read headers again.
-                    _ => break,
-                }
-                i += 1;
-            }
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("diff --git ") {
-            match git_header_names(rest) {
-                Some((a, b)) => {
-                    paths.push(a);
-                    paths.push(b);
-                }
-                None => {
-                    if malformed_git_header.is_none() {
-                        malformed_git_header = Some(line.to_owned());
-                    }
-                }
-            }
-            continue;
-        }
-        for (prefix, strip) in FILE_HEADERS {
-            if let Some(rest) = line.strip_prefix(prefix) {
-                let name = rest.split('\t').next().unwrap_or("").trim_end();
-                let name = unquote(name);
-                if name == "/dev/null" || name.is_empty() {
-                    break;
-                }
-                paths.push(if strip { strip_git_prefix(&name) } else { name });
-                break;
-            }
-        }
-        for prefix in [
-            "new file mode ",
-            "deleted file mode ",
-            "old mode ",
-            "new mode ",
-            "index ",
-        ] {
-            if let Some(rest) = line.strip_prefix(prefix)
-                && rest.trim_end().ends_with("120000")
-            {
-                symlink = true;
-            }
-        }
-    }
-    Scan {
-        paths,
-        symlink,
-        malformed_git_header,
-    }
-}
-
 /// One file of a patch, as its headers and hunks describe it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PatchFile {
@@ -241,9 +161,24 @@ pub struct PatchFile {
 }
 
 /// The files of a patch, in order. A file starts at `diff --git`, or at a `---` header after
-/// the previous file's `+++` (plain unified diffs).
+/// the previous file's `+++` (plain unified diffs). A malformed `diff --git` header starts a
+/// file with no paths from that line ([`check_patch_paths`] refuses such a patch).
 pub fn patch_files(patch: &str) -> Vec<PatchFile> {
+    parse(patch).files
+}
+
+/// A patch read once: its files, and the first `diff --git` line whose names are not `a/…`
+/// and `b/…`.
+struct Parsed {
+    files: Vec<PatchFile>,
+    malformed_git_header: Option<String>,
+}
+
+/// The one pass over a patch's lines: headers name paths, hunk bodies are skipped by their
+/// line counts (so content lines are never read as headers) and their added lines kept.
+fn parse(patch: &str) -> Parsed {
     let mut files: Vec<PatchFile> = Vec::new();
+    let mut malformed_git_header = None;
     let mut cur: Option<PatchFile> = None;
     let mut saw_new_header = false;
     let lines: Vec<&str> = patch.split('\n').collect();
@@ -284,12 +219,16 @@ pub fn patch_files(patch: &str) -> Vec<PatchFile> {
         }
         if let Some(rest) = line.strip_prefix("diff --git ") {
             files.extend(cur.take());
-            // Malformed headers are refused by `check_patch_paths` before this is read.
-            let (old, new) = git_header_names(rest).unwrap_or_default();
-            cur = Some(PatchFile {
-                path: new.clone(),
-                paths: vec![old, new],
-                ..PatchFile::default()
+            cur = Some(match git_header_names(rest) {
+                Some((old, new)) => PatchFile {
+                    path: new.clone(),
+                    paths: vec![old, new],
+                    ..PatchFile::default()
+                },
+                None => {
+                    malformed_git_header.get_or_insert_with(|| line.to_owned());
+                    PatchFile::default()
+                }
             });
             saw_new_header = false;
             continue;
@@ -335,7 +274,10 @@ pub fn patch_files(patch: &str) -> Vec<PatchFile> {
         }
     }
     files.extend(cur);
-    files
+    Parsed {
+        files,
+        malformed_git_header,
+    }
 }
 
 /// Whether a link at `link` (repository-relative) with `target` resolves outside the
@@ -368,8 +310,8 @@ fn strip_git_prefix(p: &str) -> String {
         .to_owned()
 }
 
-/// Git's C-style quoting: `"a/x\ty"` → `a/x<TAB>y`.
-fn unquote(s: &str) -> String {
+/// Git's C-style quoting: `"a/x\ty"` → `a/x<TAB>y`; a name without quotes is returned as is.
+pub(crate) fn unquote(s: &str) -> String {
     let Some(inner) = s.strip_prefix('"').and_then(|x| x.strip_suffix('"')) else {
         return s.to_owned();
     };
@@ -412,18 +354,17 @@ fn unquote(s: &str) -> String {
 
 /// Refuse a patch that names a path outside the repository, inside `.git`, or a symlink.
 pub fn check_patch_paths(patch: &str) -> Result<(), PatchRefusal> {
-    let Scan {
-        paths,
-        symlink,
+    let Parsed {
+        files,
         malformed_git_header,
-    } = scan(patch);
+    } = parse(patch);
     if let Some(line) = malformed_git_header {
         return Err(PatchRefusal {
             path: line,
             reason: RefusalReason::MalformedGitHeader,
         });
     }
-    for p in &paths {
+    for p in files.iter().flat_map(|f| &f.paths) {
         let refuse = |reason| {
             Err(PatchRefusal {
                 path: p.clone(),
@@ -447,22 +388,20 @@ pub fn check_patch_paths(patch: &str) -> Result<(), PatchRefusal> {
             return refuse(RefusalReason::GitDirectory);
         }
     }
-    if symlink {
-        for f in patch_files(patch).iter().filter(|f| f.symlink && !f.deleted) {
-            let refuse = |reason| {
-                Err(PatchRefusal {
-                    path: f.path.clone(),
-                    reason,
-                })
-            };
-            match &f.added {
-                None => return refuse(RefusalReason::SymlinkUnreadable),
-                Some(t) if t.is_empty() => return refuse(RefusalReason::SymlinkUnreadable),
-                Some(target) if link_leaves_repository(&f.path, target) => {
-                    return refuse(RefusalReason::SymlinkOutside { target: target.clone() });
-                }
-                Some(_) => {}
+    for f in files.iter().filter(|f| f.symlink && !f.deleted) {
+        let refuse = |reason| {
+            Err(PatchRefusal {
+                path: f.path.clone(),
+                reason,
+            })
+        };
+        match &f.added {
+            None => return refuse(RefusalReason::SymlinkUnreadable),
+            Some(t) if t.is_empty() => return refuse(RefusalReason::SymlinkUnreadable),
+            Some(target) if link_leaves_repository(&f.path, target) => {
+                return refuse(RefusalReason::SymlinkOutside { target: target.clone() });
             }
+            Some(_) => {}
         }
     }
     Ok(())
@@ -618,5 +557,70 @@ mod tests {
         assert_eq!(files.len(), 2);
         assert_eq!((files[0].path.as_str(), files[1].path.as_str()), ("x", "y"));
         assert_eq!(files[1].added.as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn git_header_names_read_quoted_spaced_and_ambiguous_names() {
+        let names = git_header_names;
+        let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+        assert_eq!(names("a/x.py b/x.py"), pair("x.py", "x.py"));
+        assert_eq!(names("a/old.py b/new.py"), pair("old.py", "new.py"));
+        assert_eq!(names("a/my file.py b/my file.py"), pair("my file.py", "my file.py"));
+        // Where several ` b/` splits exist, the one whose names agree wins (git's rule).
+        assert_eq!(names("a/x b/y b/x b/y"), pair("x b/y", "x b/y"));
+        assert_eq!(names("a/b/c b/b/c"), pair("b/c", "b/c"));
+        assert_eq!(
+            names("\"a/with space.py\" \"b/with space.py\""),
+            pair("with space.py", "with space.py")
+        );
+        assert_eq!(names("\"a/t\\tx\" b/u"), pair("t\tx", "u"));
+        assert_eq!(names("a/x \"b/\\303\\251\""), pair("x", "\u{e9}"));
+        for bad in [
+            "a/x c/y",
+            "x y",
+            "a/x",
+            "a/ b/",
+            "\"a/x b/x",
+            "\"a/x\" \"b/y\" z",
+            "a/x \"b/y",
+        ] {
+            assert_eq!(names(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unquote_follows_git_c_style_quoting() {
+        assert_eq!(unquote("plain name"), "plain name");
+        assert_eq!(unquote("\"a\\tb\\nc\\\"d\\\\e\""), "a\tb\nc\"d\\e");
+        assert_eq!(unquote("\"\\a\\b\\f\\r\\v\""), "\u{7}\u{8}\u{c}\r\u{b}");
+        assert_eq!(unquote("\"caf\\303\\251\""), "caf\u{e9}");
+        // An unknown escape keeps its backslash.
+        assert_eq!(unquote("\"a\\qb\""), "a\\qb");
+    }
+
+    #[test]
+    fn paths_and_files_come_from_one_reading() {
+        let p = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n--- a/not-a-header\n+++ b/nor-this\n\
+                 diff --git a/old b/new\nsimilarity index 90%\nrename from old\nrename to new\n\
+                 diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+target\n";
+        let (paths, symlink) = patch_paths(p);
+        assert_eq!(paths, ["x", "x", "x", "x", "old", "new", "old", "new", "l", "l", "l"]);
+        assert!(symlink);
+        let files = patch_files(p);
+        let flat: Vec<String> = files.iter().flat_map(|f| f.paths.clone()).collect();
+        assert_eq!(flat, paths);
+        assert_eq!(
+            files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["x", "new", "l"]
+        );
+        assert_eq!(files[2].added.as_deref(), Some("target"));
+        assert!(files[2].symlink && !files[0].symlink);
+        // A malformed header starts a file with no paths and is what the check names.
+        let bad = "diff --git a/x c/y\n--- a/x\n+++ b/x\n";
+        assert_eq!(patch_files(bad)[0].paths, ["x", "x"]);
+        assert_eq!(
+            check_patch_paths(bad).expect_err("malformed").path,
+            "diff --git a/x c/y"
+        );
     }
 }
