@@ -144,13 +144,15 @@ mod tests {
                 },
             ),
         ];
-        // Computed with the per-stage key structs of e4c6306 (execute with format version 2).
+        // Computed with the per-stage key structs of e4c6306 (execute with format version 2),
+        // but the two regression keys: format version 2 since its rejection became typed
+        // (pinned here from this code; version 1's were fcc2b820… and e9308b0b…).
         let pinned = [
             "sha256:b5bab82babd250c6bdd617a068327cb0407dea2d736675de4cb20bfc79c9a31a",
             "sha256:7c2846194a94271853eccff4185f7d56082ea64a7d314f96f94a67448bc3d6f7",
             "sha256:f2a26e0fd5c98716e6e0a9ad05aea563c484d2a96f2abc524609e707e7f4aa87",
-            "sha256:fcc2b82087f0d099ff79e7b7dead197a06aa462315b829c5cb14a65212b5b546",
-            "sha256:e9308b0b06b92796bff91a53c6487c383782e7d4e934e166c1e3c566808d7337",
+            "sha256:95eac9aeb3280dd66d13df5501748aef5167a2b8b7427c372b4c0c5f3686c4de",
+            "sha256:6af4981ec0afebe0a67bef6b1fe7de1ee5fca8b843b36db11c8375913d24ae7c",
             "sha256:f9376432db157428e7c7658b6f86d04d0221c3eb60f6baac5338e41a2ce991d4",
             "sha256:f6b4d5c632bedd1500826944bafcf4886bd4a999bf4c62a730f77b65459baf85",
         ];

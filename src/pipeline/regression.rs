@@ -6,7 +6,7 @@
 //! keep passing.
 
 use agentless_harness::dataset::Instance;
-use agentless_harness::grade::{GradingMode, parse_log, parser_for};
+use agentless_harness::grade::{GradingMode, LogRejection, parse_log, parser_for};
 use agentless_harness::parse::TestStatus;
 use agentless_model::Usage;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,9 @@ use crate::artifact::jsonl::{Opened, open_stage};
 use crate::artifact::key::sha256_hex;
 use crate::artifact::{StageFile, StageId, StageKey};
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: a run's rejection is a typed [`RunRejection`] (version 1 held its text, still read as
+/// [`RunRejection::Text`]).
+pub const FORMAT_VERSION: u32 = 2;
 /// The filter prompt's list is halved until the prompt is under this many tokens (Agentless).
 const FILTER_PROMPT_TOKENS: usize = 128_000;
 
@@ -36,8 +38,12 @@ pub enum RegressionRecord {
     Run {
         passing: Vec<String>,
         /// Why the log could not be read (the list is then empty).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        rejected: Option<String>,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "read_rejection"
+        )]
+        rejected: Option<RunRejection>,
         output_tail: String,
     },
     /// The model's filter.
@@ -49,6 +55,45 @@ pub enum RegressionRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<ModelFailure>,
     },
+}
+
+/// Why the regression run on the original code gave no passing tests to keep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunRejection {
+    /// The run was killed at the regression timeout.
+    TimedOut { seconds: u64 },
+    /// No log parser is known for the repository.
+    NoParser { repo: String },
+    /// The log could not be graded.
+    Unreadable { rejection: LogRejection },
+    /// Read from a version-1 record, which kept only the text.
+    Text { message: String },
+}
+
+impl std::fmt::Display for RunRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunRejection::TimedOut { seconds } => write!(f, "timed out after {seconds} s"),
+            RunRejection::NoParser { repo } => write!(f, "no log parser for {repo}"),
+            RunRejection::Unreadable { rejection } => write!(f, "{rejection}"),
+            RunRejection::Text { message } => f.write_str(message),
+        }
+    }
+}
+
+/// A rejection as written by this version (typed) or by version 1 (its text).
+fn read_rejection<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RunRejection>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OnDisk {
+        Typed(RunRejection),
+        Text(String),
+    }
+    Ok(Option::<OnDisk>::deserialize(d)?.map(|r| match r {
+        OnDisk::Typed(t) => t,
+        OnDisk::Text(message) => RunRejection::Text { message },
+    }))
 }
 
 /// The regression tests of an instance.
@@ -225,11 +270,18 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
         let (passing, rejected) = if ran.timed_out {
             (
                 Vec::new(),
-                Some(format!("timed out after {} s", s.regression.timeout_s)),
+                Some(RunRejection::TimedOut {
+                    seconds: s.regression.timeout_s,
+                }),
             )
         } else {
             match parser_for(inst) {
-                None => (Vec::new(), Some(format!("no log parser for {}", inst.repo))),
+                None => (
+                    Vec::new(),
+                    Some(RunRejection::NoParser {
+                        repo: inst.repo.clone(),
+                    }),
+                ),
                 Some(parser) => match parse_log(&text, parser, GradingMode::V4) {
                     Ok(map) => (
                         map.iter()
@@ -238,7 +290,7 @@ pub async fn run(cx: &Cx, inst: &Instance) -> Result<Regression, StageError> {
                             .collect(),
                         None,
                     ),
-                    Err(e) => (Vec::new(), Some(e.to_string())),
+                    Err(rejection) => (Vec::new(), Some(RunRejection::Unreadable { rejection })),
                 },
             }
         };
@@ -376,6 +428,38 @@ mod tests {
             ["t::b", "t::a"]
         );
         assert!(parse_removed("```\n```", &tests).is_empty());
+    }
+
+    #[test]
+    fn a_rejection_is_typed_and_version_1_text_still_reads() {
+        let rec = RegressionRecord::Run {
+            passing: Vec::new(),
+            rejected: Some(RunRejection::Unreadable {
+                rejection: LogRejection::FailureMarker {
+                    marker: ">>>>> Tests Timed Out".into(),
+                },
+            }),
+            output_tail: String::new(),
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(
+            json.contains(r#""rejected":{"kind":"unreadable","rejection":{"kind":"failure_marker""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<RegressionRecord>(&json).unwrap(), rec);
+        let v1 = r#"{"kind":"run","passing":[],"rejected":"timed out after 60 s","output_tail":""}"#;
+        let RegressionRecord::Run { rejected, .. } = serde_json::from_str(v1).unwrap() else {
+            panic!("a run record")
+        };
+        let text = rejected.unwrap();
+        assert_eq!(text.to_string(), "timed out after 60 s");
+        assert!(matches!(text, RunRejection::Text { .. }));
+        let none = r#"{"kind":"run","passing":["a"],"output_tail":""}"#;
+        assert!(matches!(
+            serde_json::from_str(none).unwrap(),
+            RegressionRecord::Run { rejected: None, .. }
+        ));
+        assert_eq!(RunRejection::TimedOut { seconds: 5 }.to_string(), "timed out after 5 s");
     }
 
     #[test]
