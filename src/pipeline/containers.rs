@@ -90,12 +90,7 @@ impl Slot {
     pub async fn run_script(&self, name: &str, script: &str, timeout: Duration) -> Result<ExecOutcome, StageError> {
         let path = format!("/tmp/{name}");
         self.sandbox.write_file(&path, script.as_bytes()).await?;
-        let spec = ExecSpec {
-            cmd: vec!["/bin/bash".into(), path],
-            workdir: None,
-            env: Vec::new(),
-            timeout,
-        };
+        let spec = ExecSpec::bash_script(&path, timeout);
         Ok(self.sandbox.exec_spec(&spec).await?)
     }
 

@@ -283,12 +283,7 @@ impl Run<'_> {
         if let Err(e) = sandbox.write_file("/eval.sh", script.as_bytes()).await {
             return EvalOutcome::Error(from_sandbox(InfraStage::Container, e));
         }
-        let spec = ExecSpec {
-            cmd: vec!["/bin/bash".into(), "/eval.sh".into()],
-            workdir: None,
-            env: Vec::new(),
-            timeout: self.cfg.timeout,
-        };
+        let spec = ExecSpec::bash_script("/eval.sh", self.cfg.timeout);
         let ran = match &self.cfg.network {
             NetworkPolicy::InstallOnly { network } => {
                 run_gated(sandbox, &spec, network, script.contains(GATE_OPEN), log, self.cancel).await

@@ -9,7 +9,8 @@ use std::time::Duration;
 use agentless_harness::dataset::{Instance, load_dataset};
 use agentless_harness::images::{self, ImageError, ImageOptions, NoImageProgress};
 use agentless_harness::sandbox::{
-    ApplyOutcome, ApplyStrategy, CancellationToken, DockerEnv, RefusalReason, Sandbox, SandboxError, SandboxOptions,
+    ApplyOutcome, ApplyStrategy, CancellationToken, DockerEnv, ExecSpec, RefusalReason, Sandbox, SandboxError,
+    SandboxOptions,
 };
 
 use crate::common::{self, assert_no_containers, base, env, mini_fixture as fixture, unique};
@@ -208,6 +209,37 @@ async fn output_is_capped_keeping_head_and_tail() {
     let text = out.text();
     assert!(text.starts_with("FIRST\n") && text.ends_with("LAST\n"));
     assert!(text.contains("bytes of output omitted"));
+    sb.remove().await.expect("remove");
+}
+
+/// An eval script's stdout and stderr come back in the order the script wrote them. Docker
+/// itself keeps no order across the two streams, so this holds only because
+/// `ExecSpec::bash_script` puts both on one pipe; the script interleaves them line by line,
+/// ending as eval.sh does, with an xtrace marker on stderr right after the last stdout line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scripts_stdout_and_stderr_keep_their_order() {
+    let env = env().await;
+    let image = base(&env).await;
+    let run = unique("t-order");
+    let o = opts(&run);
+    let sb = Sandbox::start(&env, &image, &o).await.expect("start");
+    let script = "set -x\nfor i in $(seq 1 3000); do echo \"out $i\"; echo \"err $i\" >&2; done\n: '>>>>> End'\n";
+    sb.write_file("/tmp/order.sh", script.as_bytes()).await.expect("write");
+    let spec = ExecSpec::bash_script("/tmp/order.sh", Duration::from_secs(120));
+    let out = sb.exec_spec(&spec).await.expect("exec");
+    assert_eq!(out.exit_code, Some(0));
+    let text = out.text();
+    // Only the lines the loop echoed, in the order they appear (xtrace lines start with '+').
+    let echoed: Vec<&str> = text.lines().filter(|l| !l.starts_with('+')).collect();
+    let expected: Vec<String> = (1..=3000)
+        .flat_map(|i| [format!("out {i}"), format!("err {i}")])
+        .collect();
+    assert_eq!(echoed, expected);
+    assert!(
+        text.trim_end().ends_with("+ : '>>>>> End'"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
     sb.remove().await.expect("remove");
 }
 
