@@ -39,9 +39,56 @@ impl Thinking {
 /// A model request that did not give a completion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelFailure {
+    /// What went wrong, by kind (records written before it existed read as `Unknown`).
+    #[serde(default)]
+    pub kind: FailureKind,
+    /// The backend's or the error's own words, for people.
     pub message: String,
     /// A later run may succeed (it will retry).
     pub transient: bool,
+}
+
+/// The kind of a [`ModelFailure`]: the model crate's error kinds, and `Interrupted` for a
+/// request this run gave up on when it was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The backend refused the request (context too long and the like): final.
+    BadRequest,
+    /// A replay file has no answer for it: final.
+    NotRecorded,
+    Unavailable,
+    Malformed,
+    Local,
+    Io,
+    Unauthorized,
+    Config,
+    Cancelled,
+    Interrupted,
+    #[default]
+    Unknown,
+}
+
+impl FailureKind {
+    pub fn of(e: &ModelError) -> FailureKind {
+        match e {
+            ModelError::BadRequest(_) => FailureKind::BadRequest,
+            ModelError::NotRecorded { .. } => FailureKind::NotRecorded,
+            ModelError::Unavailable(_) => FailureKind::Unavailable,
+            ModelError::Malformed(_) => FailureKind::Malformed,
+            ModelError::Local(_) => FailureKind::Local,
+            ModelError::Io(_) => FailureKind::Io,
+            ModelError::Unauthorized(_) => FailureKind::Unauthorized,
+            ModelError::Config(_) => FailureKind::Config,
+            ModelError::Cancelled => FailureKind::Cancelled,
+            _ => FailureKind::Unknown,
+        }
+    }
+
+    /// Whether a later run should ask again: everything but a refused or unrecorded request.
+    pub fn is_transient(self) -> bool {
+        !matches!(self, FailureKind::BadRequest | FailureKind::NotRecorded)
+    }
 }
 
 /// A completion and its cost.
@@ -97,6 +144,7 @@ impl Llm {
         seed: Option<u64>,
     ) -> Result<Answer, ModelFailure> {
         let cancelled = || ModelFailure {
+            kind: FailureKind::Interrupted,
             message: "interrupted".into(),
             transient: true,
         };
@@ -151,9 +199,36 @@ pub fn chat_request_with(
 }
 
 fn failure(e: &ModelError) -> ModelFailure {
-    let fin = matches!(e, ModelError::BadRequest(_) | ModelError::NotRecorded { .. });
+    let kind = FailureKind::of(e);
     ModelFailure {
+        kind,
         message: e.to_string(),
-        transient: !fin,
+        transient: kind.is_transient(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_keep_their_kind_and_only_refusals_are_final() {
+        let refused = failure(&ModelError::BadRequest("context length exceeded".into()));
+        assert_eq!((refused.kind, refused.transient), (FailureKind::BadRequest, false));
+        let missing = failure(&ModelError::NotRecorded { key: "k".into() });
+        assert_eq!((missing.kind, missing.transient), (FailureKind::NotRecorded, false));
+        let down = failure(&ModelError::Unavailable("503".into()));
+        assert_eq!((down.kind, down.transient), (FailureKind::Unavailable, true));
+        assert!(down.message.contains("503"), "{}", down.message);
+        let json = serde_json::to_value(&refused).expect("serialize");
+        assert_eq!(json["kind"], "bad_request");
+    }
+
+    #[test]
+    fn a_failure_recorded_before_kinds_reads_as_unknown() {
+        let old: ModelFailure =
+            serde_json::from_str(r#"{"message": "400: context length", "transient": false}"#).expect("old record");
+        assert_eq!(old.kind, FailureKind::Unknown);
+        assert!(!old.transient);
     }
 }

@@ -770,6 +770,7 @@ mod tests {
             code: None,
             normalized_sha: None,
             failure: Some(ModelFailure {
+                kind: crate::pipeline::llm::FailureKind::BadRequest,
                 message: "400: context length exceeded".into(),
                 transient: false,
             }),

@@ -29,6 +29,7 @@ use super::scaling::SampleOutcome;
 use crate::artifact::key::sha256_hex;
 use crate::artifact::{ArtifactError, RunDir, StageFile, StageId, StageKey, UsageFile};
 use crate::pipeline::execute::Executions;
+use crate::pipeline::llm::ModelFailure;
 use crate::pipeline::localize::LocalizeSample;
 use crate::pipeline::regression::{Regression, RegressionRecord};
 use crate::pipeline::repair::{RepairSample, Repairs};
@@ -177,11 +178,12 @@ fn read_tests(run: &RunDir, id: &str) -> Result<(Regression, ReproTests, Executi
 /// A note on the model requests of a stage file that the backend rejected (recorded as
 /// empty answers, never retried), if any: they must not go unseen.
 fn rejected_note(id: &str, stage: StageId, records: &[Value]) -> Option<String> {
-    let messages: Vec<&str> = records
+    let messages: Vec<String> = records
         .iter()
         .filter_map(|r| r.get("failure"))
-        .filter(|f| f.get("transient") == Some(&Value::Bool(false)))
-        .map(|f| f.get("message").and_then(Value::as_str).unwrap_or(""))
+        .filter_map(|f| serde_json::from_value::<ModelFailure>(f.clone()).ok())
+        .filter(|f| !f.transient)
+        .map(|f| f.message)
         .collect();
     let first = messages.first()?;
     Some(format!(
