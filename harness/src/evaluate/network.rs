@@ -64,8 +64,12 @@ pub fn gate_script(script: &str) -> Option<String> {
     let start = lines.iter().position(|l| l.contains(START_TEST_OUTPUT))?;
     let mut out: Vec<String> = lines[..start].iter().map(|l| (*l).to_owned()).collect();
     out.push("{ __am_gx=${-//[^x]/}; set +x; } 2>/dev/null".to_owned());
+    // The open file stays: the engine writes it by extracting an archive (create, then
+    // lchown, chmod, times), and a script that removed it as soon as it appeared made that
+    // extraction fail ("lchown ...: no such file or directory") under load, and with it the
+    // instance (an infra error, no verdict).
     out.push(format!(
-        ": > {GATE_REACHED}; while [ ! -e {GATE_OPEN} ]; do sleep 0.05; done; rm -f {GATE_REACHED} {GATE_OPEN}"
+        ": > {GATE_REACHED}; while [ ! -e {GATE_OPEN} ]; do sleep 0.05; done; rm -f {GATE_REACHED}"
     ));
     out.push("if [ -n \"$__am_gx\" ]; then set -x; fi".to_owned());
     out.extend(lines[start..].iter().map(|l| (*l).to_owned()));
@@ -89,6 +93,8 @@ mod tests {
         assert_eq!(lines[2], "python -m pip install .");
         assert!(lines[3].starts_with("{ __am_gx="));
         assert!(lines[4].contains(GATE_OPEN));
+        // Only the script's own file is removed, never the one the harness writes.
+        assert!(lines[4].ends_with(&format!("rm -f {GATE_REACHED}")), "{}", lines[4]);
         assert_eq!(lines[6], ": '>>>>> Start Test Output'");
         assert_eq!(gate_script("echo no markers\n"), None);
         // Run it (no container): the gate waits for the open file, tracing stays quiet.
