@@ -701,9 +701,11 @@ def compare_run_reports(version, off, ours, diffs):
 
 
 def verdict(report_text, iid):
+    """The verdict in one report.json (keyed by the id it ran under: `iid`, or its alias)."""
     if report_text is None:
         return "error"
-    r = json.loads(report_text)[iid]
+    reports = json.loads(report_text)
+    r = reports[iid] if iid in reports else next(iter(reports.values()))
     return "resolved" if r["resolved"] else ("unresolved" if r["patch_successfully_applied"] else "not-applied")
 
 
@@ -722,8 +724,13 @@ def judge(kind, results, ids, diffs):
             row[f"official{version}"] = verdict(o[0], iid) if iid in off_logs else "not-run"
             row[f"ours{version}"] = verdict(a[0], iid) if iid in our_logs else "not-run"
             if o[0] != a[0]:
+                why = ""
+                for side, logs in (("official", o), ("ours", a)):
+                    if logs[0] is None and logs[1]:
+                        tail = " | ".join(logs[1].rstrip().splitlines()[-4:])
+                        why += f"; {side} wrote no report.json, its run_instance.log ends: {tail}"
                 diffs.append(f"{kind} {iid} v{version}: report.json differs "
-                             f"(official {row[f'official{version}']}, ours {row[f'ours{version}']})")
+                             f"(official {row[f'official{version}']}, ours {row[f'ours{version}']}){why}")
             if iid in off_logs and report_line(o[1]) != report_line(a[1]):
                 diffs.append(f"{kind} {iid} v{version}: run_instance.log report: line differs")
             if iid in off_logs and git_diff_before(o[1]) != git_diff_before(a[1]):

@@ -16,9 +16,20 @@ fi
 
 # Reference implementations for the side-by-side parity tests (never used by the tool), made
 # while the tests compile: on a fresh machine each takes minutes (llama.cpp builds from source).
+# As soon as the venvs are there, the replica images of tests/real_instances.rs start building
+# in the background too (about 10 minutes from scratch, seconds when cached): the test waits
+# for that build through a lock, and redoes whatever it left undone.
 parity_out="$(mktemp)"
 trap 'rm -f "$parity_out"' EXIT
-"$root/scripts/setup-parity-env.sh" >"$parity_out" &
+mkdir -p "$root/target"
+images_log="$root/target/real-instances-build.log"
+(
+  "$root/scripts/setup-parity-env.sh" >"$parity_out" || exit 1
+  # shellcheck source=/dev/null
+  . "$parity_out"
+  python3 "$root/scripts/real-instances.py" build --python4 "$SWEBENCH4_PYTHON" --python5 "$SWEBENCH5_PYTHON" \
+    >"$images_log" 2>&1 </dev/null &
+) &
 parity_pid=$!
 build_rc=0
 cargo test --workspace --no-run || build_rc=$?
