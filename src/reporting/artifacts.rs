@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use agentless_harness::predictions::{Prediction, load_predictions};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::ReportingError;
@@ -181,7 +182,7 @@ fn rejected_note(id: &str, stage: StageId, records: &[Value]) -> Option<String> 
     let messages: Vec<String> = records
         .iter()
         .filter_map(|r| r.get("failure"))
-        .filter_map(|f| serde_json::from_value::<ModelFailure>(f.clone()).ok())
+        .filter_map(|f| ModelFailure::deserialize(f).ok())
         .filter(|f| !f.transient)
         .map(|f| f.message)
         .collect();

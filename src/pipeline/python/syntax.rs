@@ -183,42 +183,36 @@ fn judge(
 /// - `{expr:=}` in an f-string (a format spec `=`, not a walrus, which needs parentheses
 ///   there); the `=` becomes `0`, another valid spec of the same length.
 fn without_grammar_gaps(src: &str, tokens: &[Token<'_>]) -> Option<String> {
-    let mut lines: Vec<String> = src.split('\n').map(str::to_owned).collect();
+    let original: Vec<&str> = src.split('\n').collect();
     let lead = |line: &str| line.len() - line.trim_start_matches([' ', '\t', '\x0c']).len();
-    let mut changed = false;
+    // f-string specs are replaced in place (same length, so lines keep their offsets); the
+    // re-indented lines are collected and prefixed at the end.
+    let mut text = src.to_owned();
+    let mut reindent: Vec<(usize, &str)> = Vec::new();
     let mut depth = 0usize;
-    let mut opener_lead = String::new();
+    let mut opener_lead = "";
     let mut covered = 0usize; // the last line a token so far reaches
     for t in tokens {
         if matches!(t.kind, TokKind::Indent | TokKind::Dedent) || t.text.is_empty() {
             continue;
         }
-        let first_on_line = t.line > covered;
-        if depth > 0 && first_on_line && !matches!(t.kind, TokKind::Nl | TokKind::Newline) {
-            let line = lines.get_mut(t.line - 1)?;
-            if !opener_lead.is_empty() {
-                line.insert_str(0, &opener_lead);
-                changed = true;
-            }
+        if depth > 0 && t.line > covered && !opener_lead.is_empty() && !matches!(t.kind, TokKind::Nl | TokKind::Newline)
+        {
+            reindent.push((t.line - 1, opener_lead));
         }
         match (t.kind, t.text) {
             (TokKind::Op, "(" | "[" | "{") => {
                 if depth == 0 {
-                    let line = src.split('\n').nth(t.line - 1)?;
-                    opener_lead = line[..lead(line)].to_owned();
+                    let line = original.get(t.line - 1)?;
+                    opener_lead = &line[..lead(line)];
                 }
                 depth += 1;
             }
             (TokKind::Op, ")" | "]" | "}") => depth = depth.saturating_sub(1),
-            (TokKind::String, text) => {
-                if let Some(fixed) = fstring_walrus_specs(text) {
-                    // The token may span lines: replace it where it starts and ends.
-                    let joined = lines.join("\n");
-                    let at = byte_offset(&joined, t.line, text)?;
-                    let mut whole = joined;
-                    whole.replace_range(at..at + text.len(), &fixed);
-                    lines = whole.split('\n').map(str::to_owned).collect();
-                    changed = true;
+            (TokKind::String, token) => {
+                if let Some(fixed) = fstring_walrus_specs(token) {
+                    let at = byte_offset(&text, t.line, token)?;
+                    text.replace_range(at..at + token.len(), &fixed);
                 }
             }
             _ => {}
@@ -231,7 +225,14 @@ fn without_grammar_gaps(src: &str, tokens: &[Token<'_>]) -> Option<String> {
             };
         covered = covered.max(end);
     }
-    changed.then(|| lines.join("\n"))
+    if reindent.is_empty() && text == src {
+        return None;
+    }
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    for (i, prefix) in reindent {
+        lines.get_mut(i)?.insert_str(0, prefix);
+    }
+    Some(lines.join("\n"))
 }
 
 /// Where `text` starts in `src`, searching from the start of 1-based `line`.
